@@ -12,7 +12,7 @@ fi
 
 results=$(mktemp /tmp/vipfarm-jest.XXXXXX.json)
 rc=0
-node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand \
+node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand --forceExit \
   --json --outputFile="$results" "$@" || rc=$?
 node scripts/jest-summary.mjs "$results" || rc=1
 rm -f "$results"
