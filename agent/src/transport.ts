@@ -1,0 +1,51 @@
+// UDP transport of heartbeats: one socket, unicast to every peer. Authenticity and replay
+// checks live in the codec; this only moves bytes.
+import dgram from 'node:dgram';
+
+export interface HeartbeatTransport {
+  start(onMessage: (buf: Buffer, from: string) => void): Promise<void>;
+  send(buf: Buffer, addresses: string[]): void;
+  stop(): Promise<void>;
+}
+
+export class UdpTransport implements HeartbeatTransport {
+  private socket?: dgram.Socket;
+
+  constructor(
+    private readonly port: number,
+    private readonly bindAddress = '0.0.0.0',
+    private readonly onSendError: (err: Error, to: string) => void = () => {},
+  ) {}
+
+  start(onMessage: (buf: Buffer, from: string) => void): Promise<void> {
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    this.socket = socket;
+    socket.on('message', (msg, rinfo) => onMessage(msg, rinfo.address));
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.port, this.bindAddress, () => {
+        socket.off('error', reject);
+        // Late socket errors (ICMP unreachable on some kernels) must not kill the agent.
+        socket.on('error', (err) => this.onSendError(err, '*'));
+        resolve();
+      });
+    });
+  }
+
+  send(buf: Buffer, addresses: string[]): void {
+    const socket = this.socket;
+    if (!socket) return;
+    for (const to of addresses) {
+      socket.send(buf, this.port, to, (err) => {
+        if (err) this.onSendError(err, to);
+      });
+    }
+  }
+
+  stop(): Promise<void> {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (!socket) return Promise.resolve();
+    return new Promise((resolve) => socket.close(() => resolve()));
+  }
+}
