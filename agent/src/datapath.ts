@@ -1,0 +1,15 @@
+// The agent's view of the kernel: program the farm, set what this node owns, read
+// counters, remove everything. The native implementation is the only one that touches
+// the kernel; tests of the agent's logic use a recording fake.
+import type { DataplaneFarm } from '../../common/src/types.js';
+import type { PacketCounter } from './metrics.js';
+
+export interface Datapath {
+  /** tables, VIP binding, ARP responder; replaces an older program of the same farm */
+  program(farm: DataplaneFarm): void;
+  /** the full desired sets; leases refreshed in the same batch */
+  setOwnership(owned: number[], orphans: number[], leaseMs: number): void;
+  counters(): PacketCounter[];
+  /** removes all kernel state this farm put there; idempotent */
+  remove(): void;
+}
