@@ -8,7 +8,7 @@ step() { printf '[setup] %s\n' "$*"; }
 t0=$(date +%s)
 
 need_pkgs=()
-for p in nftables libnftnl-dev libmnl-dev iproute2 tcpdump; do
+for p in nftables libnftnl-dev libmnl-dev iproute2 tcpdump openssl; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
