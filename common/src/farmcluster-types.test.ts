@@ -1,0 +1,111 @@
+// The generated CRD types are current, the CRD documents every field for kubectl explain,
+// and its spec has exactly the fields of the shared FarmSpec.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
+import type { FarmSpec } from './types.js';
+import type { FarmClusterSpec } from './farmcluster-types.js';
+
+const root = process.cwd();
+
+// Compile-time: what the API server returns (defaults applied) is a FarmSpec, and the
+// other way round, so neither can gain a field the other lacks without tsc failing here.
+const asFarmSpec = (s: FarmClusterSpec): FarmSpec => s;
+const asCrdSpec = (s: FarmSpec): Omit<FarmClusterSpec, 'tolerations' | 'agent'> => s;
+
+// Every key of FarmSpec, checked by the compiler to be complete.
+const farmSpecKeys: Record<keyof FarmSpec, true> = {
+  virtualIPs: true, interface: true, virtualMAC: true, rules: true, bucketCount: true,
+  hashSeed: true, heartbeat: true, checkers: true, weights: true, defaultWeight: true,
+  nodeSelector: true, tolerations: true, agent: true,
+};
+
+interface Schema {
+  type?: string;
+  description?: string;
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  additionalProperties?: Schema | boolean;
+}
+
+function crdSchema(): Schema {
+  const crd = yaml.load(readFileSync(join(root, 'crds/farmcluster.yaml'), 'utf8')) as {
+    spec: { versions: { name: string; schema: { openAPIV3Schema: Schema } }[] };
+  };
+  return crd.spec.versions[0].schema.openAPIV3Schema;
+}
+
+function undocumented(s: Schema, path: string, acc: string[]): string[] {
+  for (const [k, p] of Object.entries(s.properties ?? {})) {
+    const here = `${path}.${k}`;
+    if (k !== 'metadata' && !p.description) acc.push(here);
+    undocumented(p, here, acc);
+    if (p.items) undocumented(p.items, `${here}[]`, acc);
+  }
+  return acc;
+}
+
+describe('FarmCluster CRD and its generated types', () => {
+  test('regenerating the types from the YAML gives the committed file', () => {
+    const fresh = execFileSync('node', [join(root, 'scripts/gen-crd-types.mjs'), '--stdout'], { encoding: 'utf8' });
+    const committed = readFileSync(join(root, 'common/src/farmcluster-types.ts'), 'utf8');
+    expect(committed.split('\n')[0]).toMatch(/generated .* do not edit/);
+    expect(fresh).toBe(committed);
+  });
+
+  test('spec has exactly the FarmSpec fields', () => {
+    const spec = crdSchema().properties!.spec;
+    expect(Object.keys(spec.properties!).sort()).toEqual(Object.keys(farmSpecKeys).sort());
+    expect(typeof asFarmSpec).toBe('function');
+    expect(typeof asCrdSpec).toBe('function');
+  });
+
+  test('every field has a description for kubectl explain', () => {
+    expect(undocumented(crdSchema(), '', [])).toEqual([]);
+  });
+
+  test('the undocumented-field check finds a missing description', () => {
+    const s: Schema = { type: 'object', properties: { a: { type: 'string', description: 'x' }, b: { type: 'object', properties: { c: { type: 'string' } } } } };
+    expect(undocumented(s, '', [])).toEqual(['.b', '.b.c']);
+  });
+});
+
+describe('CRD defaults agree with the shared parser', () => {
+  // The API server applies the CRD's defaults, the agent's YAML mode the parser's: a farm
+  // must behave the same both ways.
+  test.each([
+    ['bucketCount', 'bucketCount', 256],
+    ['heartbeat.intervalMs', 'heartbeat.properties.intervalMs', 100],
+    ['heartbeat.port', 'heartbeat.properties.port', 7946],
+    ['defaultWeight', 'defaultWeight', 1],
+    ['agent.metricsPort', 'agent.properties.metricsPort', 9477],
+    ['rules[].protocol', 'rules.items.properties.protocol', 'tcp'],
+    ['rules[].affinity', 'rules.items.properties.affinity', 'ClientIP'],
+  ])('%s', async (field, schemaPath, expected) => {
+    const { parseFarmSpec } = await import('./farm-config.js');
+    let s: any = crdSchema().properties!.spec.properties;
+    for (const k of schemaPath.split('.')) s = s[k];
+    const parsed = parseFarmSpec({ virtualIPs: ['10.99.0.100'], interface: 'eth0', rules: [{ port: 80 }] }, { name: 'web' });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const fromParser: Record<string, unknown> = {
+      bucketCount: parsed.value.bucketCount,
+      'heartbeat.intervalMs': parsed.value.heartbeat.intervalMs,
+      'heartbeat.port': parsed.value.heartbeat.port,
+      defaultWeight: parsed.value.defaultWeight,
+      'agent.metricsPort': parsed.value.metricsPort,
+      'rules[].protocol': parsed.value.rules[0].protocol,
+      'rules[].affinity': parsed.value.rules[0].affinity,
+    };
+    expect(s.default).toBe(expected);
+    expect(fromParser[field]).toBe(s.default);
+  });
+
+  test('examples/farm.yaml passes the parser', () => {
+    return import('./farm-config.js').then(({ parseFarmSpec, formatErrors }) => {
+      const fc = yaml.load(readFileSync(join(root, 'examples/farm.yaml'), 'utf8')) as { metadata: { name: string }; spec: unknown };
+      const r = parseFarmSpec(fc.spec, { name: fc.metadata.name });
+      expect(r.ok ? '' : formatErrors(r.errors)).toBe('');
+    });
+  });
+});
