@@ -1,0 +1,123 @@
+// Aggregates what the agents report (status.members), what the DaemonSet controller reports
+// and which agent pods are ready into the farm's conditions and summary. Pure.
+import type { FarmClusterStatusCondition, FarmClusterStatusMember } from '../../common/src/farmcluster-types.js';
+
+export interface DaemonSetView {
+  generation: number;
+  observedGeneration: number;
+  /** nodes the DaemonSet wants an agent on */
+  desired: number;
+  /** pods running the current template */
+  updated: number;
+}
+
+export interface AgentPodView {
+  node: string;
+  ready: boolean;
+}
+
+export interface AggregateInput {
+  generation: number;
+  bucketCount: number;
+  /** formatErrors() of an invalid spec; the rest is then ignored */
+  specErrors?: string;
+  daemonSet?: DaemonSetView;
+  pods: AgentPodView[];
+  members: FarmClusterStatusMember[];
+  previous: FarmClusterStatusCondition[];
+  /** RFC 3339, for conditions that change now */
+  now: string;
+}
+
+/** The part of status the operator owns (agents own members). */
+export interface OperatorStatus {
+  observedGeneration: number;
+  readyNodes: number;
+  totalNodes: number;
+  ready: string;
+  conditions: FarmClusterStatusCondition[];
+}
+
+type CondStatus = 'True' | 'False';
+
+/** A member counts only while its pod is ready on that node: a killed agent cannot clear its own entry. */
+export function readyMembers(members: FarmClusterStatusMember[], pods: AgentPodView[]): FarmClusterStatusMember[] {
+  const readyPodNodes = new Set(pods.filter((p) => p.ready).map((p) => p.node));
+  return members.filter((m) => m.ready === true && m.state !== 'down' && m.state !== 'draining' && readyPodNodes.has(m.node));
+}
+
+function rolloutProblem(i: AggregateInput): string | undefined {
+  const ds = i.daemonSet;
+  if (!ds) return 'agent DaemonSet not created yet';
+  if (ds.observedGeneration < ds.generation) return 'DaemonSet controller has not seen the latest template yet';
+  if (ds.updated < ds.desired) return `${ds.updated}/${ds.desired} agent pods run the current template`;
+  const reported = new Set(i.members.map((m) => m.node));
+  const silent = i.pods.filter((p) => !reported.has(p.node)).map((p) => p.node).sort();
+  if (silent.length > 0) return `waiting for the first report of ${silent.join(', ')}`;
+  return undefined;
+}
+
+function cond(type: string, status: CondStatus, reason: string, message: string, i: AggregateInput): FarmClusterStatusCondition {
+  const prev = i.previous.find((c) => c.type === type);
+  // lastTransitionTime moves only when status flips, as metav1.Condition requires.
+  const lastTransitionTime = prev && prev.status === status ? prev.lastTransitionTime : i.now;
+  return { type, status, observedGeneration: i.generation, lastTransitionTime, reason, message };
+}
+
+export function aggregateStatus(i: AggregateInput): OperatorStatus {
+  const totalNodes = i.daemonSet?.desired ?? 0;
+  const counted = readyMembers(i.members, i.pods);
+  const readyNodes = new Set(counted.map((m) => m.node)).size;
+  const base = { observedGeneration: i.generation, readyNodes, totalNodes, ready: `${readyNodes}/${totalNodes}` };
+
+  if (i.specErrors !== undefined) {
+    const msg = `invalid spec, the agents keep their last valid configuration: ${i.specErrors}`;
+    return {
+      ...base,
+      conditions: [
+        cond('Ready', 'False', 'InvalidSpec', msg, i),
+        cond('Progressing', 'False', 'InvalidSpec', 'waiting for a valid spec', i),
+        cond('Degraded', 'True', 'InvalidSpec', msg, i),
+      ],
+    };
+  }
+
+  const owned = counted.reduce((n, m) => n + (m.buckets ?? 0), 0);
+  const rollout = rolloutProblem(i);
+  const notReady = i.pods
+    .map((p) => p.node)
+    .filter((n) => !counted.some((m) => m.node === n))
+    .sort();
+  let problem: { reason: string; message: string } | undefined;
+  if (totalNodes === 0 && !rollout) problem = { reason: 'NoNodes', message: 'no node matches the farm nodeSelector and tolerations' };
+  else if (readyNodes < totalNodes) problem = { reason: 'NodesNotReady', message: `${readyNodes}/${totalNodes} nodes ready; not ready: ${notReady.join(', ') || 'pods missing'}` };
+  else if (owned !== i.bucketCount) problem = { reason: 'BucketsMismatch', message: `ready nodes own ${owned} buckets, expected ${i.bucketCount}` };
+
+  const conditions: FarmClusterStatusCondition[] = [];
+  if (!problem) {
+    conditions.push(cond('Ready', 'True', 'AllNodesReady', `${readyNodes}/${totalNodes} nodes ready, ${owned}/${i.bucketCount} buckets owned`, i));
+  } else {
+    conditions.push(cond('Ready', 'False', rollout ? 'RollingOut' : problem.reason, rollout ?? problem.message, i));
+  }
+  conditions.push(rollout ? cond('Progressing', 'True', 'RollingOut', rollout, i) : cond('Progressing', 'False', 'RolloutComplete', 'every selected node runs the current agent', i));
+  // Degraded only once nothing is expected to change by itself.
+  if (problem && !rollout) conditions.push(cond('Degraded', 'True', problem.reason, problem.message, i));
+  else conditions.push(cond('Degraded', 'False', 'AsExpected', rollout ? 'rollout in progress' : 'all nodes ready', i));
+  return { ...base, conditions };
+}
+
+/** True when writing `next` would change what `current` shows (timestamps aside). */
+export function statusChanged(current: Partial<OperatorStatus> | undefined, next: OperatorStatus): boolean {
+  if (!current) return true;
+  const strip = (cs: FarmClusterStatusCondition[] | undefined): unknown =>
+    (cs ?? [])
+      .map(({ type, status, reason, message, observedGeneration }) => ({ type, status, reason, message, observedGeneration }))
+      .sort((a, b) => a.type.localeCompare(b.type));
+  return (
+    current.observedGeneration !== next.observedGeneration ||
+    current.readyNodes !== next.readyNodes ||
+    current.totalNodes !== next.totalNodes ||
+    current.ready !== next.ready ||
+    JSON.stringify(strip(current.conditions)) !== JSON.stringify(strip(next.conditions))
+  );
+}
