@@ -1,0 +1,254 @@
+// N-API glue only: converts JS values (already validated by native/src/*.ts) into the
+// plain C++ calls, and OsError into JS errors with code/errno.
+#include <arpa/inet.h>
+#include <napi.h>
+#include <uv.h>
+
+#include <memory>
+
+#include "arp_socket.h"
+#include "nft_farm.h"
+#include "os_error.h"
+#include "rtnl_addr.h"
+
+using namespace vipfarm;
+
+namespace {
+
+Napi::Error toJsError(Napi::Env env, const OsError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("errno", Napi::Number::New(env, e.err()));
+  if (*e.code() != '\0') err.Set("code", Napi::String::New(env, e.code()));
+  return err;
+}
+
+template <typename F>
+auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const OsError& e) {
+    throw toJsError(env, e);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+uint32_t parseIp(Napi::Env env, const std::string& s) {
+  uint32_t a;
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) throw Napi::TypeError::New(env, "invalid IPv4 address " + s);
+  return a;
+}
+
+std::vector<uint32_t> parseIps(Napi::Env env, const Napi::Array& arr) {
+  std::vector<uint32_t> out;
+  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(parseIp(env, arr.Get(i).As<Napi::String>()));
+  return out;
+}
+
+void parseMac(Napi::Env env, const std::string& s, uint8_t mac[6]) {
+  unsigned v[6];
+  if (sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    throw Napi::TypeError::New(env, "invalid MAC " + s);
+  for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(v[i]);
+}
+
+std::vector<uint32_t> parseU32s(const Napi::Array& arr) {
+  std::vector<uint32_t> out;
+  out.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).As<Napi::Number>().Uint32Value());
+  return out;
+}
+
+// nftApply({ name, interface, virtualIPs, virtualMAC, rules: [{port, protocol, affinity}], bucketCount, hashSeed })
+Napi::Value NftApply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  FarmSpec spec;
+  spec.name = o.Get("name").As<Napi::String>();
+  spec.iface = o.Get("interface").As<Napi::String>();
+  spec.vips = parseIps(env, o.Get("virtualIPs").As<Napi::Array>());
+  parseMac(env, o.Get("virtualMAC").As<Napi::String>(), spec.mac);
+  Napi::Array rules = o.Get("rules").As<Napi::Array>();
+  for (uint32_t i = 0; i < rules.Length(); ++i) {
+    Napi::Object r = rules.Get(i).As<Napi::Object>();
+    FarmRule fr;
+    fr.port = static_cast<uint16_t>(r.Get("port").As<Napi::Number>().Uint32Value());
+    fr.proto = r.Get("protocol").As<Napi::String>().Utf8Value() == "udp" ? Proto::Udp : Proto::Tcp;
+    fr.affinity = r.Get("affinity").As<Napi::String>().Utf8Value() == "ClientIPAndPort" ? Affinity::ClientIPAndPort
+                                                                                         : Affinity::ClientIP;
+    spec.rules.push_back(fr);
+  }
+  spec.buckets = o.Get("bucketCount").As<Napi::Number>().Uint32Value();
+  spec.seed = o.Get("hashSeed").As<Napi::Number>().Uint32Value();
+  guarded(env, [&] { nftApply(spec); });
+  return env.Undefined();
+}
+
+// nftSetElems(farm, set, buckets[], leaseMs)
+Napi::Value NftSetElems(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string farm = info[0].As<Napi::String>();
+  std::string set = info[1].As<Napi::String>();
+  auto buckets = parseU32s(info[2].As<Napi::Array>());
+  auto lease = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+  guarded(env, [&] { nftSetElems(farm, set, buckets, lease); });
+  return env.Undefined();
+}
+
+Napi::Value NftGetElems(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string farm = info[0].As<Napi::String>();
+  std::string set = info[1].As<Napi::String>();
+  auto elems = guarded(env, [&] { return nftGetElems(farm, set); });
+  Napi::Array out = Napi::Array::New(env, elems.size());
+  for (size_t i = 0; i < elems.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, elems[i]));
+  return out;
+}
+
+Napi::Value NftCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string farm = info[0].As<Napi::String>();
+  auto counters = guarded(env, [&] { return nftCounters(farm); });
+  Napi::Array out = Napi::Array::New(env, counters.size());
+  for (size_t i = 0; i < counters.size(); ++i) {
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("comment", counters[i].comment);
+    c.Set("packets", Napi::Number::New(env, static_cast<double>(counters[i].packets)));
+    c.Set("bytes", Napi::Number::New(env, static_cast<double>(counters[i].bytes)));
+    out.Set(static_cast<uint32_t>(i), c);
+  }
+  return out;
+}
+
+Napi::Value NftRemove(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string farm = info[0].As<Napi::String>();
+  guarded(env, [&] { nftRemove(farm); });
+  return env.Undefined();
+}
+
+// addrAdd(ifname, ip, prefix) / addrDel(ifname, ip, prefix)
+Napi::Value AddrAdd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = info[0].As<Napi::String>();
+  uint32_t ip = parseIp(env, info[1].As<Napi::String>());
+  auto prefix = static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value());
+  guarded(env, [&] { addrAdd(ifname, ip, prefix); });
+  return env.Undefined();
+}
+
+Napi::Value AddrDel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = info[0].As<Napi::String>();
+  uint32_t ip = parseIp(env, info[1].As<Napi::String>());
+  auto prefix = static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value());
+  guarded(env, [&] { addrDel(ifname, ip, prefix); });
+  return env.Undefined();
+}
+
+// ArpResponder(iface, vips[], mac): the socket is watched by a uv_poll_t on the JS
+// thread's loop, so replies go out from the poll callback without blocking JS.
+class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "ArpResponder",
+                       {InstanceMethod("start", &ArpResponderWrap::Start),
+                        InstanceMethod("sendGratuitous", &ArpResponderWrap::SendGratuitous),
+                        InstanceMethod("stop", &ArpResponderWrap::Stop),
+                        InstanceMethod("stats", &ArpResponderWrap::Stats)});
+  }
+
+  explicit ArpResponderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ArpResponderWrap>(info) {
+    Napi::Env env = info.Env();
+    iface_ = info[0].As<Napi::String>();
+    vips_ = parseIps(env, info[1].As<Napi::Array>());
+    parseMac(env, info[2].As<Napi::String>(), mac_);
+  }
+
+  ~ArpResponderWrap() override { stopPolling(); }
+
+ private:
+  struct PollHandle {
+    uv_poll_t poll;
+    std::unique_ptr<ArpSocket> sock;
+  };
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (handle_ != nullptr) return env.Undefined();
+    auto h = std::make_unique<PollHandle>();
+    h->sock = guarded(env, [&] { return std::make_unique<ArpSocket>(iface_, vips_, mac_); });
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "ARP responder: no event loop");
+    int rc = uv_poll_init(loop, &h->poll, h->sock->fd());
+    if (rc != 0) throw Napi::Error::New(env, std::string("ARP responder: uv_poll_init: ") + uv_strerror(rc));
+    h->poll.data = h.get();
+    rc = uv_poll_start(&h->poll, UV_READABLE, [](uv_poll_t* p, int status, int events) {
+      if (status == 0) static_cast<PollHandle*>(p->data)->sock->onReadable();
+    });
+    if (rc != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&h.release()->poll), OnClosed);
+      throw Napi::Error::New(env, std::string("ARP responder: uv_poll_start: ") + uv_strerror(rc));
+    }
+    handle_ = h.release();
+    guarded(env, [&] { handle_->sock->sendGratuitous(); });
+    return env.Undefined();
+  }
+
+  Napi::Value SendGratuitous(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (handle_ == nullptr) throw Napi::Error::New(env, "ARP responder on " + iface_ + " is not started");
+    guarded(env, [&] { handle_->sock->sendGratuitous(); });
+    return env.Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    stopPolling();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const ArpStats& s = handle_ != nullptr ? handle_->sock->stats() : last_;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("requests", Napi::Number::New(env, static_cast<double>(s.requests)));
+    o.Set("replies", Napi::Number::New(env, static_cast<double>(s.replies)));
+    o.Set("gratuitous", Napi::Number::New(env, static_cast<double>(s.gratuitous)));
+    o.Set("sendErrors", Napi::Number::New(env, static_cast<double>(s.sendErrors)));
+    return o;
+  }
+
+  // The socket must stay open until libuv has stopped watching it: it is closed in
+  // the uv_close callback, never here.
+  void stopPolling() {
+    if (handle_ == nullptr) return;
+    last_ = handle_->sock->stats();
+    uv_poll_stop(&handle_->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll), OnClosed);
+    handle_ = nullptr;
+  }
+
+  static void OnClosed(uv_handle_t* h) { delete static_cast<PollHandle*>(reinterpret_cast<uv_poll_t*>(h)->data); }
+
+  std::string iface_;
+  std::vector<uint32_t> vips_;
+  uint8_t mac_[6];
+  PollHandle* handle_ = nullptr;
+  ArpStats last_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("nftApply", Napi::Function::New(env, NftApply));
+  exports.Set("nftSetElems", Napi::Function::New(env, NftSetElems));
+  exports.Set("nftGetElems", Napi::Function::New(env, NftGetElems));
+  exports.Set("nftCounters", Napi::Function::New(env, NftCounters));
+  exports.Set("nftRemove", Napi::Function::New(env, NftRemove));
+  exports.Set("addrAdd", Napi::Function::New(env, AddrAdd));
+  exports.Set("addrDel", Napi::Function::New(env, AddrDel));
+  exports.Set("ArpResponder", ArpResponderWrap::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(vipfarm_native, Init)

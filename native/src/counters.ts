@@ -1,0 +1,52 @@
+// Turns the raw per-rule counters (found by their comment) into per-VIP/port figures.
+import type { Protocol } from '../../common/src/types.js';
+
+export type Stage = 'established' | 'owned' | 'orphan' | 'drop';
+
+export interface RuleCounter {
+  vip: string;
+  port: number;
+  protocol: Protocol;
+  verdict: 'accept' | 'drop';
+  packets: number;
+  bytes: number;
+}
+
+export interface StageCounter extends Omit<RuleCounter, 'verdict'> {
+  stage: Stage;
+}
+
+const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop'];
+
+/** the comment nft_farm.cc puts on each rule; null for anything else */
+export function parseComment(comment: string): Omit<StageCounter, 'packets' | 'bytes'> | null {
+  const m = /^vipfarm (\d+\.\d+\.\d+\.\d+) (\d+) (tcp|udp) (\w+)$/.exec(comment);
+  if (m === null || !STAGES.includes(m[4] as Stage)) return null;
+  return { vip: m[1], port: Number(m[2]), protocol: m[3] as Protocol, stage: m[4] as Stage };
+}
+
+export function stageCounters(raw: { comment: string; packets: number; bytes: number }[]): StageCounter[] {
+  const out: StageCounter[] = [];
+  for (const r of raw) {
+    const parsed = parseComment(r.comment);
+    if (parsed !== null) out.push({ ...parsed, packets: r.packets, bytes: r.bytes });
+  }
+  return out;
+}
+
+/** one accept and one drop entry per VIP x rule, in rule order */
+export function aggregateCounters(stages: StageCounter[]): RuleCounter[] {
+  const byKey = new Map<string, RuleCounter>();
+  for (const s of stages) {
+    const verdict = s.stage === 'drop' ? 'drop' : 'accept';
+    const key = `${s.vip} ${s.port} ${s.protocol} ${verdict}`;
+    const cur = byKey.get(key);
+    if (cur === undefined) {
+      byKey.set(key, { vip: s.vip, port: s.port, protocol: s.protocol, verdict, packets: s.packets, bytes: s.bytes });
+    } else {
+      cur.packets += s.packets;
+      cur.bytes += s.bytes;
+    }
+  }
+  return [...byKey.values()];
+}

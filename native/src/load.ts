@@ -1,0 +1,50 @@
+// Loads the compiled addon once, on first use, so pure modules (validation) import
+// without it. VIPFARM_NATIVE overrides the path (e.g. a debug build).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** What binding.cc exports; every argument was validated by the TS wrapper. */
+export interface NativeBinding {
+  nftApply(farm: {
+    name: string;
+    interface: string;
+    virtualIPs: string[];
+    virtualMAC: string;
+    rules: { port: number; protocol: string; affinity: string }[];
+    bucketCount: number;
+    hashSeed: number;
+  }): void;
+  nftSetElems(farm: string, set: string, buckets: number[], leaseMs: number): void;
+  nftGetElems(farm: string, set: string): number[];
+  nftCounters(farm: string): { comment: string; packets: number; bytes: number }[];
+  nftRemove(farm: string): void;
+  addrAdd(ifname: string, ip: string, prefix: number): void;
+  addrDel(ifname: string, ip: string, prefix: number): void;
+  ArpResponder: new (iface: string, vips: string[], mac: string) => NativeArpResponder;
+}
+
+export interface NativeArpResponder {
+  start(): void;
+  sendGratuitous(): void;
+  stop(): void;
+  stats(): { requests: number; replies: number; gratuitous: number; sendErrors: number };
+}
+
+let binding: NativeBinding | undefined;
+
+export function nativePath(): string {
+  // dist/native/src/load.js -> <repo>/native/build/Release/vipfarm_native.node
+  return process.env.VIPFARM_NATIVE ?? fileURLToPath(new URL('../../../native/build/Release/vipfarm_native.node', import.meta.url));
+}
+
+export function native(): NativeBinding {
+  if (binding === undefined) {
+    const require = createRequire(import.meta.url);
+    try {
+      binding = require(nativePath()) as NativeBinding;
+    } catch (err) {
+      throw new Error(`loading the vipfarm native module from ${nativePath()} (run scripts/setup.sh)`, { cause: err });
+    }
+  }
+  return binding;
+}

@@ -1,0 +1,62 @@
+// The farm's kernel filter: tables, rules and the two bucket sets, over the native
+// module. Every method validates its input completely before the single native call.
+import type { DataplaneFarm } from '../../common/src/types.js';
+import { aggregateCounters, stageCounters, type RuleCounter, type StageCounter } from './counters.js';
+import { native } from './load.js';
+import { checkBuckets, checkFarm, checkFarmName, checkLease, MAX_BUCKETS } from './validate.js';
+
+export type BucketSet = 'owned' | 'orphan';
+
+export class NftDataplane {
+  /** bucket counts of the farms applied through this instance, to range-check buckets */
+  private readonly bucketCounts = new Map<string, number>();
+
+  /** Creates or atomically replaces (one netlink batch) both tables of the farm.
+   *  The bucket sets come back empty: the caller re-sets them right after. */
+  apply(farm: DataplaneFarm): void {
+    const f = checkFarm('apply', farm);
+    native().nftApply(f);
+    this.bucketCounts.set(f.name, f.bucketCount);
+  }
+
+  /** owned = the full desired set, each with a fresh lease of leaseMs (one batch). */
+  setBuckets(farmName: string, owned: number[], leaseMs: number): void {
+    this.setElems('setBuckets', farmName, 'owned', owned, leaseMs);
+  }
+
+  /** the takeover set: a dead node's buckets, accepted on every packet for leaseMs */
+  setOrphans(farmName: string, buckets: number[], leaseMs: number): void {
+    this.setElems('setOrphans', farmName, 'orphan', buckets, leaseMs);
+  }
+
+  getBuckets(farmName: string, set: BucketSet): number[] {
+    const name = checkFarmName('getBuckets', farmName);
+    if (set !== 'owned' && set !== 'orphan') throw new TypeError(`getBuckets: unknown set ${JSON.stringify(set)}`);
+    return native().nftGetElems(name, set).sort((a, b) => a - b);
+  }
+
+  /** per VIP x rule: accepted (established + owned + orphan) and dropped packets/bytes */
+  counters(farmName: string): RuleCounter[] {
+    return aggregateCounters(this.stageCounters(farmName));
+  }
+
+  /** per VIP x rule and stage (established, owned, orphan, drop) */
+  stageCounters(farmName: string): StageCounter[] {
+    const name = checkFarmName('counters', farmName);
+    return stageCounters(native().nftCounters(name));
+  }
+
+  /** deletes both tables; no error when they are absent */
+  remove(farmName: string): void {
+    const name = checkFarmName('remove', farmName);
+    native().nftRemove(name);
+    this.bucketCounts.delete(name);
+  }
+
+  private setElems(op: string, farmName: string, set: BucketSet, buckets: number[], leaseMs: number): void {
+    const name = checkFarmName(op, farmName);
+    const list = checkBuckets(op, buckets, this.bucketCounts.get(name) ?? MAX_BUCKETS);
+    const lease = checkLease(op, leaseMs);
+    native().nftSetElems(name, set, list, lease);
+  }
+}

@@ -1,0 +1,438 @@
+#include "nft_farm.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>  // before linux/ headers, which redefine IFF_*
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/if_arp.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "nft_batch.h"
+#include "nl_socket.h"
+#include "os_error.h"
+
+namespace vipfarm {
+
+namespace {
+
+// nft's datatype ids (src/datatype.h): "mark" is a 32-bit host-order integer, so
+// `nft list ruleset` can print the bucket numbers. The CLI refuses to *create* such a
+// set by name in 1.0.6, but listing one works.
+constexpr uint32_t kTypeMark = 19;
+constexpr const char* kChain = "pre";
+constexpr const char* kIngress = "ingress";
+
+struct TableDel { void operator()(nftnl_table* p) const { nftnl_table_free(p); } };
+struct ChainDel { void operator()(nftnl_chain* p) const { nftnl_chain_free(p); } };
+struct RuleDel { void operator()(nftnl_rule* p) const { nftnl_rule_free(p); } };
+struct SetDel { void operator()(nftnl_set* p) const { nftnl_set_free(p); } };
+struct UdataDel { void operator()(nftnl_udata_buf* p) const { nftnl_udata_buf_free(p); } };
+using TablePtr = std::unique_ptr<nftnl_table, TableDel>;
+using ChainPtr = std::unique_ptr<nftnl_chain, ChainDel>;
+using RulePtr = std::unique_ptr<nftnl_rule, RuleDel>;
+using SetPtr = std::unique_ptr<nftnl_set, SetDel>;
+
+template <typename T>
+T* checked(T* p) {
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+TablePtr makeTable(const std::string& name, uint32_t family) {
+  TablePtr t(checked(nftnl_table_alloc()));
+  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, name.c_str());
+  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, family);
+  return t;
+}
+
+// -- rule builder: one method per nft expression, registers as nft itself uses them --
+class RuleBuilder {
+ public:
+  RuleBuilder(const std::string& table, uint32_t family, const char* chain) : r_(checked(nftnl_rule_alloc())) {
+    nftnl_rule_set_str(r_.get(), NFTNL_RULE_TABLE, table.c_str());
+    nftnl_rule_set_str(r_.get(), NFTNL_RULE_CHAIN, chain);
+    nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, family);
+  }
+  RuleBuilder& meta(uint32_t key, uint32_t dreg) {
+    auto* e = expr("meta");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+    return add(e);
+  }
+  RuleBuilder& metaSet(uint32_t key, uint32_t sreg) {
+    auto* e = expr("meta");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+    return add(e);
+  }
+  RuleBuilder& payload(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg) {
+    auto* e = expr("payload");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+    return add(e);
+  }
+  RuleBuilder& cmp(uint32_t op, const void* data, uint32_t len, uint32_t sreg = NFT_REG_1) {
+    auto* e = expr("cmp");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+    nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+    return add(e);
+  }
+  RuleBuilder& bitwise(const void* mask, const void* xorv, uint32_t len) {
+    auto* e = expr("bitwise");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xorv, len);
+    return add(e);
+  }
+  RuleBuilder& ct(uint32_t key) {
+    auto* e = expr("ct");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+    return add(e);
+  }
+  RuleBuilder& jhash(uint32_t sreg, uint32_t len, uint32_t modulus, uint32_t seed) {
+    auto* e = expr("hash");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_SREG, sreg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_LEN, len);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_MODULUS, modulus);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_SEED, seed);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_OFFSET, 0);
+    return add(e);
+  }
+  RuleBuilder& lookup(const char* set, uint32_t setId) {
+    auto* e = expr("lookup");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, setId);
+    return add(e);
+  }
+  RuleBuilder& immediate(const void* data, uint32_t len) {
+    auto* e = expr("immediate");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+    nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+    return add(e);
+  }
+  RuleBuilder& counter() { return add(expr("counter")); }
+  RuleBuilder& verdict(int v) {
+    auto* e = expr("immediate");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(v));
+    return add(e);
+  }
+  RuleBuilder& comment(const std::string& text) {
+    std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 8)));
+    nftnl_udata_put_strz(ud.get(), NFTNL_UDATA_RULE_COMMENT, text.c_str());
+    nftnl_rule_set_data(r_.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
+    return *this;
+  }
+  nftnl_rule* get() { return r_.get(); }
+
+ private:
+  static nftnl_expr* expr(const char* name) { return checked(nftnl_expr_alloc(name)); }
+  RuleBuilder& add(nftnl_expr* e) {
+    nftnl_rule_add_expr(r_.get(), e);
+    return *this;
+  }
+  RulePtr r_;
+};
+
+std::string ipString(uint32_t be) {
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &be, buf, sizeof(buf));
+  return buf;
+}
+
+const char* protoName(Proto p) { return p == Proto::Tcp ? "tcp" : "udp"; }
+
+// Common match of every rule of one VIP x port: ip daddr VIP <proto> dport PORT
+void matchVipPort(RuleBuilder& b, uint32_t vip, const FarmRule& rule) {
+  uint8_t ipv4 = NFPROTO_IPV4;
+  uint8_t l4 = rule.proto == Proto::Tcp ? IPPROTO_TCP : IPPROTO_UDP;
+  uint16_t port = htons(rule.port);
+  b.meta(NFT_META_NFPROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &ipv4, 1);
+  b.payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1).cmp(NFT_CMP_EQ, &vip, 4);
+  b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &l4, 1);
+  b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1).cmp(NFT_CMP_EQ, &port, 2);
+}
+
+// jhash over ip saddr (4 bytes) or ip saddr . sport: the 2-byte port is loaded into the
+// next 32-bit register, whose upper bytes the kernel zeroes, so the key is 8 bytes.
+void bucketHash(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec) {
+  b.payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_2);
+  uint32_t len = 4;
+  if (rule.affinity == Affinity::ClientIPAndPort) {
+    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_05);
+    len = 8;
+  }
+  b.jhash(NFT_REG_2, len, spec.buckets, spec.seed);
+}
+
+std::string ruleComment(uint32_t vip, const FarmRule& rule, const char* stage) {
+  return "vipfarm " + ipString(vip) + " " + std::to_string(rule.port) + " " + protoName(rule.proto) + " " + stage;
+}
+
+SetPtr makeSet(const std::string& table, const char* name, uint32_t id, uint32_t family) {
+  SetPtr s(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_TIMEOUT);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeMark);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 4);
+  // tells `nft list` the keys are host-endian (nft's BYTEORDER_HOST_ENDIAN = 1)
+  std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(64)));
+  nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+  nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
+  return s;
+}
+
+// "add table" creates the table when absent, so the "delete" after it never fails:
+// together they clear any previous version inside the same transaction.
+void queueDeleteTable(NftBatch& batch, const std::string& name, uint32_t family) {
+  auto t = makeTable(name, family);
+  batch.add(NFT_MSG_NEWTABLE, family, NLM_F_CREATE, t.get(), "add table " + name);
+  batch.add(NFT_MSG_DELTABLE, family, 0, t.get(), "delete table " + name);
+}
+
+void queueNetdevTable(NftBatch& batch, const FarmSpec& spec) {
+  std::string table = netdevTableName(spec.name);
+  auto t = makeTable(table, NFPROTO_NETDEV);
+  batch.add(NFT_MSG_NEWTABLE, NFPROTO_NETDEV, NLM_F_CREATE, t.get(), "add table " + table);
+
+  ChainPtr c(checked(nftnl_chain_alloc()));
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kIngress);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_NETDEV);
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "filter");
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, NF_NETDEV_INGRESS);
+  nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, -500);
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_DEV, spec.iface.c_str());
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+  batch.add(NFT_MSG_NEWCHAIN, NFPROTO_NETDEV, NLM_F_CREATE, c.get(), "add ingress chain on device " + spec.iface);
+
+  // ether daddr VMAC meta pkttype set host counter
+  RuleBuilder b(table, NFPROTO_NETDEV, kIngress);
+  uint16_t ether = ARPHRD_ETHER;
+  uint8_t host = 0;  // PACKET_HOST
+  b.meta(NFT_META_IIFTYPE, NFT_REG_1).cmp(NFT_CMP_EQ, &ether, 2);
+  b.payload(NFT_PAYLOAD_LL_HEADER, 0, 6, NFT_REG_1).cmp(NFT_CMP_EQ, spec.mac, 6);
+  b.immediate(&host, 1).metaSet(NFT_META_PKTTYPE, NFT_REG_1).counter();
+  b.comment("vipfarm virtual-mac");
+  batch.add(NFT_MSG_NEWRULE, NFPROTO_NETDEV, NLM_F_CREATE | NLM_F_APPEND, b.get(), "add virtual MAC rule");
+}
+
+void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
+  std::string table = inetTableName(spec.name);
+  auto t = makeTable(table, NFPROTO_INET);
+  batch.add(NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_CREATE, t.get(), "add table " + table);
+
+  constexpr uint32_t kOwnedId = 1, kOrphanId = 2;
+  auto owned = makeSet(table, "owned", kOwnedId, NFPROTO_INET);
+  auto orphan = makeSet(table, "orphan", kOrphanId, NFPROTO_INET);
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, owned.get(), "add set owned");
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, orphan.get(), "add set orphan");
+
+  ChainPtr c(checked(nftnl_chain_alloc()));
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kChain);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "filter");
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+  nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, -150);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+  batch.add(NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE, c.get(), "add chain pre");
+
+  const uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
+  for (uint32_t vip : spec.vips) {
+    for (const FarmRule& rule : spec.rules) {
+      std::string where = ipString(vip) + " " + protoName(rule.proto) + "/" + std::to_string(rule.port);
+
+      // Established and related flows stay where conntrack put them.
+      RuleBuilder est(table, NFPROTO_INET, kChain);
+      matchVipPort(est, vip, rule);
+      uint32_t stateMask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
+      est.ct(NFT_CT_STATE).bitwise(&stateMask, &zero, 4).cmp(NFT_CMP_NEQ, &zero, 4);
+      est.counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "established"));
+      batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, est.get(), "add established rule " + where);
+
+      // New flows by bucket; TCP only judges the SYN so a moved bucket keeps its flows.
+      RuleBuilder own(table, NFPROTO_INET, kChain);
+      matchVipPort(own, vip, rule);
+      if (rule.proto == Proto::Tcp) {
+        uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
+        own.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
+      }
+      bucketHash(own, rule, spec);
+      own.lookup("owned", kOwnedId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "owned"));
+      batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, own.get(), "add owned rule " + where);
+
+      // A dead node's buckets: every packet, so our stack answers its flows with RST.
+      RuleBuilder orph(table, NFPROTO_INET, kChain);
+      matchVipPort(orph, vip, rule);
+      bucketHash(orph, rule, spec);
+      orph.lookup("orphan", kOrphanId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "orphan"));
+      batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, orph.get(), "add orphan rule " + where);
+
+      RuleBuilder drop(table, NFPROTO_INET, kChain);
+      matchVipPort(drop, vip, rule);
+      drop.counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "drop"));
+      batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, drop.get(), "add drop rule " + where);
+    }
+  }
+}
+
+}  // namespace
+
+std::string inetTableName(const std::string& farm) { return "vipfarm_" + farm; }
+std::string netdevTableName(const std::string& farm) { return "vipfarm_" + farm + "_in"; }
+
+void nftApply(const FarmSpec& spec) {
+  // Kernels since 6.10 accept a netdev chain for a device that does not exist (it
+  // attaches when the device appears); a typo must fail here instead.
+  if (if_nametoindex(spec.iface.c_str()) == 0) throwErrno("apply " + inetTableName(spec.name) + ": interface " + spec.iface);
+  NftBatch batch("apply " + inetTableName(spec.name));
+  queueDeleteTable(batch, netdevTableName(spec.name), NFPROTO_NETDEV);
+  queueDeleteTable(batch, inetTableName(spec.name), NFPROTO_INET);
+  queueNetdevTable(batch, spec);
+  queueInetTable(batch, spec);
+  NlSocket nl(NETLINK_NETFILTER, "apply " + inetTableName(spec.name));
+  batch.commit(nl);
+}
+
+void nftSetElems(const std::string& farm, const std::string& set, const std::vector<uint32_t>& buckets,
+                 uint64_t leaseMs) {
+  std::string table = inetTableName(farm);
+  std::string op = "set " + set + " buckets of " + table;
+  NftBatch batch(op);
+  SetPtr flush(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, set.c_str());
+  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_INET, 0, flush.get(), "flush set " + set);
+
+  // Re-adding an element that exists does not move its timeout on this kernel;
+  // flushing first in the same transaction does, without a gap for packets.
+  constexpr size_t kPerMessage = 1024;
+  for (size_t i = 0; i < buckets.size(); i += kPerMessage) {
+    SetPtr s(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+    for (size_t j = i; j < buckets.size() && j < i + kPerMessage; ++j) {
+      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+      uint32_t key = buckets[j];  // host order, like the hash expression's result
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key));
+      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, leaseMs);
+      nftnl_set_elem_add(s.get(), e);
+    }
+    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, s.get(), "add elements to " + set);
+  }
+  NlSocket nl(NETLINK_NETFILTER, op);
+  batch.commit(nl);
+}
+
+std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& set) {
+  std::string table = inetTableName(farm);
+  std::string op = "get " + set + " buckets of " + table;
+  SetPtr s(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  uint32_t seq = static_cast<uint32_t>(time(nullptr));
+  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+
+  std::vector<uint32_t> out;
+  NlSocket nl(NETLINK_NETFILTER, op);
+  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
+    SetPtr got(checked(nftnl_set_alloc()));
+    if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
+    auto* it = nftnl_set_elems_iter_create(got.get());
+    if (it == nullptr) return;
+    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
+      uint32_t len = 0;
+      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+      if (key == nullptr || len != 4) continue;
+      uint32_t v;
+      std::memcpy(&v, key, 4);
+      out.push_back(v);
+    }
+    nftnl_set_elems_iter_destroy(it);
+  }, op);
+  return out;
+}
+
+std::vector<RuleCounter> nftCounters(const std::string& farm) {
+  std::string table = inetTableName(farm);
+  std::string op = "read counters of " + table;
+  RulePtr r(checked(nftnl_rule_alloc()));
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kChain);
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  uint32_t seq = static_cast<uint32_t>(time(nullptr));
+  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+  nftnl_rule_nlmsg_build_payload(nlh, r.get());
+
+  std::vector<RuleCounter> out;
+  bool tableSeen = false;
+  NlSocket nl(NETLINK_NETFILTER, op);
+  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
+    RulePtr got(checked(nftnl_rule_alloc()));
+    if (nftnl_rule_nlmsg_parse(msg, got.get()) < 0) return;
+    const char* t = nftnl_rule_get_str(got.get(), NFTNL_RULE_TABLE);
+    if (t == nullptr || table != t) return;  // old kernels ignore the table filter of a dump
+    tableSeen = true;
+    uint32_t udlen = 0;
+    const void* ud = nftnl_rule_get_data(got.get(), NFTNL_RULE_USERDATA, &udlen);
+    if (ud == nullptr) return;
+    RuleCounter rc{"", 0, 0};
+    nftnl_udata_parse(ud, udlen, [](const struct nftnl_udata* attr, void* data) -> int {
+      if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT) {
+        static_cast<RuleCounter*>(data)->comment.assign(static_cast<const char*>(nftnl_udata_get(attr)),
+                                                         strnlen(static_cast<const char*>(nftnl_udata_get(attr)),
+                                                                 nftnl_udata_len(attr)));
+      }
+      return MNL_CB_OK;
+    }, &rc);
+    nftnl_expr_foreach(got.get(), [](nftnl_expr* e, void* data) -> int {
+      if (std::strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter") == 0) {
+        static_cast<RuleCounter*>(data)->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+        static_cast<RuleCounter*>(data)->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+      }
+      return 0;
+    }, &rc);
+    if (!rc.comment.empty()) out.push_back(rc);
+  }, op);
+  (void)tableSeen;
+  return out;
+}
+
+void nftRemove(const std::string& farm) {
+  NftBatch batch("remove " + inetTableName(farm));
+  queueDeleteTable(batch, netdevTableName(farm), NFPROTO_NETDEV);
+  queueDeleteTable(batch, inetTableName(farm), NFPROTO_INET);
+  NlSocket nl(NETLINK_NETFILTER, "remove " + inetTableName(farm));
+  batch.commit(nl);
+}
+
+}  // namespace vipfarm

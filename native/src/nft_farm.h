@@ -1,0 +1,51 @@
+// The farm's kernel objects: a netdev table that makes frames to the virtual MAC
+// "for this host", and an inet table whose rules accept only the owned hash buckets.
+// Plain C++ (no N-API): the wrapper validated every field before we get here.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vipfarm {
+
+enum class Proto { Tcp, Udp };
+enum class Affinity { ClientIP, ClientIPAndPort };
+
+struct FarmRule {
+  uint16_t port;
+  Proto proto;
+  Affinity affinity;
+};
+
+struct FarmSpec {
+  std::string name;             // DNS label; tables vipfarm_<name>, vipfarm_<name>_in
+  std::string iface;
+  std::vector<uint32_t> vips;   // network byte order
+  uint8_t mac[6];
+  std::vector<FarmRule> rules;
+  uint32_t buckets;
+  uint32_t seed;
+};
+
+struct RuleCounter {
+  std::string comment;  // "vipfarm <vip> <port> <proto> <stage>"
+  uint64_t packets;
+  uint64_t bytes;
+};
+
+std::string inetTableName(const std::string& farm);
+std::string netdevTableName(const std::string& farm);
+
+/** create or atomically replace both tables (one batch) */
+void nftApply(const FarmSpec& spec);
+/** set = "owned" | "orphan": flush + add every bucket with timeout leaseMs (one batch) */
+void nftSetElems(const std::string& farm, const std::string& set, const std::vector<uint32_t>& buckets,
+                 uint64_t leaseMs);
+/** live elements of the set */
+std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& set);
+/** every rule of the farm's chain that carries a counter and a comment */
+std::vector<RuleCounter> nftCounters(const std::string& farm);
+/** delete both tables; no error when absent */
+void nftRemove(const std::string& farm);
+
+}  // namespace vipfarm
