@@ -49,6 +49,8 @@ export interface ControlPlane {
   pki: Pki;
   kubeConfig: k8s.KubeConfig;
   nodes?: RegisteredNodes;
+  /** Process ids of etcd and the Kubernetes components, by name. */
+  pids: Record<string, number>;
   /** Runs kubectl against this control plane; rejects with its stderr on failure. */
   kubectl(args: string[], input?: string): Promise<string>;
   stop(): Promise<void>;
@@ -218,7 +220,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       }
     };
 
-    return { kubeconfigPath, server, port: apiPort, binDir, dir, pki, kubeConfig, nodes, kubectl, stop };
+    const pids = Object.fromEntries(procs.map((p) => [p.name, p.pid]));
+    return { kubeconfigPath, server, port: apiPort, binDir, dir, pki, kubeConfig, nodes, pids, kubectl, stop };
   } catch (err) {
     await stop();
     throw err;
