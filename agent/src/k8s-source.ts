@@ -1,0 +1,138 @@
+// Kubernetes mode's edge: the FarmCluster (watched by name), the peers (the farm's agent
+// pods and their host IPs), the heartbeat key (the farm's Secret) and this node's
+// status.members entry (server-side apply, this agent's own field manager).
+// The data plane never waits on any of this: when the API server is away, the agent
+// keeps its last config and catches up when the watches come back.
+import * as k8s from '@kubernetes/client-node';
+import { labelSelectorString, agentSelector, objectNames, HEARTBEAT_KEY_FIELD } from '../../operator/src/desired-objects.js';
+import type { PeerSpec } from '../../common/src/types.js';
+import type { Logger } from '../../common/src/log.js';
+import { memberStatusPatch, type MemberStatus } from './member-status.js';
+
+const GROUP = 'vipfarm.io';
+const VERSION = 'v1alpha1';
+const PLURAL = 'farmclusters';
+
+export interface FarmObject extends k8s.KubernetesObject {
+  spec?: unknown;
+}
+
+export interface FarmSourceHandlers {
+  onFarm(obj: FarmObject): void;
+  onFarmDeleted(): void;
+  onPeers(peers: PeerSpec[]): void;
+}
+
+/** In a pod: the service account files; a test kubelet may put them under a prefix. */
+export function loadKubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster(process.env.VIPFARM_SA_PREFIX ?? '');
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** Peers from the farm's agent pods: one per node, the pod's host IP. Pure. */
+export function peersFromPods(pods: readonly k8s.V1Pod[]): PeerSpec[] {
+  const byNode = new Map<string, string>();
+  for (const p of pods) {
+    const node = p.spec?.nodeName;
+    const ip = p.status?.hostIP;
+    if (!node || !ip || p.metadata?.deletionTimestamp) continue;
+    byNode.set(node, ip);
+  }
+  return [...byNode].sort(([a], [b]) => a.localeCompare(b)).map(([name, address]) => ({ name, address }));
+}
+
+export class KubernetesFarmSource {
+  private readonly core: k8s.CoreV1Api;
+  private readonly custom: k8s.CustomObjectsApi;
+  private farmInformer?: k8s.Informer<FarmObject> & k8s.ObjectCache<FarmObject>;
+  private podInformer?: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
+  private stopped = false;
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly namespace: string,
+    private readonly farm: string,
+    private readonly node: string,
+    private readonly log: Logger,
+  ) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  async readKey(): Promise<Buffer> {
+    const name = objectNames(this.farm).secret;
+    const s = await this.core.readNamespacedSecret({ name, namespace: this.namespace });
+    const data = s.data?.[HEARTBEAT_KEY_FIELD];
+    if (!data) throw new Error(`Secret ${this.namespace}/${name} has no data.${HEARTBEAT_KEY_FIELD}`);
+    const key = Buffer.from(data, 'base64');
+    if (key.length < 16) throw new Error(`Secret ${this.namespace}/${name}: heartbeat key shorter than 16 bytes`);
+    return key;
+  }
+
+  async start(h: FarmSourceHandlers): Promise<void> {
+    const watch = new k8s.Watch(this.kc);
+    const { namespace, farm } = this;
+    // The agent's Role names its farm (resourceNames): list and watch must select it by name.
+    const farmInformer = new k8s.ListWatch<FarmObject>(
+      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+      watch,
+      () => this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, fieldSelector: `metadata.name=${farm}` }),
+      false,
+      undefined,
+      `metadata.name=${farm}`,
+    );
+    farmInformer.on('add', (o) => h.onFarm(o));
+    farmInformer.on('update', (o) => h.onFarm(o));
+    farmInformer.on('delete', () => h.onFarmDeleted());
+    const selector = labelSelectorString(agentSelector(farm));
+    const podInformer = k8s.makeInformer(
+      this.kc,
+      `/api/v1/namespaces/${namespace}/pods`,
+      () => this.core.listNamespacedPod({ namespace, labelSelector: selector }),
+      selector,
+    );
+    const pushPeers = (): void => h.onPeers(peersFromPods(podInformer.list(namespace)));
+    for (const ev of ['add', 'update', 'delete'] as const) podInformer.on(ev, pushPeers);
+    this.farmInformer = farmInformer;
+    this.podInformer = podInformer;
+    this.restartOnError('farmcluster', farmInformer);
+    this.restartOnError('pods', podInformer);
+    await farmInformer.start();
+    await podInformer.start();
+    pushPeers();
+  }
+
+  async writeStatus(entry: MemberStatus): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.farm,
+        body: memberStatusPatch(this.farm, this.namespace, entry),
+        fieldManager: `vipfarm-agent-${this.node}`,
+        force: true,
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.restartTimers) clearTimeout(t);
+    await this.farmInformer?.stop();
+    await this.podInformer?.stop();
+  }
+
+  private restartOnError(what: string, informer: k8s.Informer<k8s.KubernetesObject>): void {
+    informer.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      this.log.warn('watch failed, retrying', { event: 'watch_error', watch: what, error: String((err as Error)?.message ?? err) });
+      const t = setTimeout(() => {
+        this.restartTimers.delete(t);
+        if (!this.stopped) informer.start().catch(() => {});
+      }, 2000);
+      this.restartTimers.add(t);
+    });
+  }
+}
