@@ -26,7 +26,7 @@ export interface FarmSourceHandlers {
 /** In a pod: the service account files; a test kubelet may put them under a prefix. */
 export function loadKubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster(process.env.VIPFARM_SA_PREFIX ?? '');
+  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster(process.env.VIPFARM_SA_ROOT ?? '');
   else kc.loadFromDefault();
   return kc;
 }
