@@ -1,0 +1,60 @@
+// Child process run inside a node's namespace: drives the native data plane from
+// JSON-lines commands on stdin ({id, op, args}) and answers {id, ok, result|error}.
+import { createInterface } from 'node:readline';
+import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../../native/src/index.js';
+
+const dp = new NftDataplane();
+let arp: ArpResponder | undefined;
+
+type Handler = (...args: never[]) => unknown;
+
+const ops: Record<string, Handler> = {
+  ping: () => 'pong',
+  apply: (farm: Parameters<NftDataplane['apply']>[0]) => dp.apply(farm),
+  setBuckets: (name: string, b: number[], lease: number) => dp.setBuckets(name, b, lease),
+  setOrphans: (name: string, b: number[], lease: number) => dp.setOrphans(name, b, lease),
+  getBuckets: (name: string, set: 'owned' | 'orphan') => dp.getBuckets(name, set),
+  counters: (name: string) => dp.counters(name),
+  stageCounters: (name: string) => dp.stageCounters(name),
+  remove: (name: string) => dp.remove(name),
+  bindVips: (name: string, iface: string, vips: string[]) => bindVips(name, iface, vips),
+  unbindVips: (name: string, iface: string, vips: string[]) => unbindVips(name, iface, vips),
+  arpStart: (opts: { iface: string; vips: string[]; mac: string }) => {
+    arp?.stop();
+    arp = new ArpResponder(opts);
+    arp.start();
+  },
+  arpGratuitous: () => arp?.sendGratuitous(),
+  arpStats: () => arp?.stats(),
+  arpStop: () => {
+    arp?.stop();
+    arp?.stop(); // twice on purpose: must be harmless
+  },
+  /** for the bench: time each setBuckets call of the list inside this process */
+  timeSetBuckets: (name: string, lists: number[][], lease: number) =>
+    lists.map((l) => {
+      const t0 = process.hrtime.bigint();
+      dp.setBuckets(name, l, lease);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    }),
+};
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  let id: unknown = null;
+  try {
+    const msg = JSON.parse(line) as { id: unknown; op: string; args?: unknown[] };
+    id = msg.id;
+    const fn = ops[msg.op];
+    if (fn === undefined) throw new Error(`unknown op ${msg.op}`);
+    const result = (fn as (...a: unknown[]) => unknown)(...(msg.args ?? []));
+    process.stdout.write(JSON.stringify({ id, ok: true, result: result ?? null }) + '\n');
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    process.stdout.write(JSON.stringify({ id, ok: false, error: { message: e.message, code: e.code ?? null, name: e.name } }) + '\n');
+  }
+});
+rl.on('close', () => {
+  arp?.stop();
+  process.exit(0);
+});
