@@ -11,12 +11,13 @@ export interface LeaseSpec {
   leaseTransitions?: number;
 }
 
-export interface Lease {
+// A type alias, not an interface, so that it is assignable to the REST client's object type.
+export type Lease = {
   apiVersion: 'coordination.k8s.io/v1';
   kind: 'Lease';
   metadata: { name: string; namespace: string; resourceVersion?: string };
   spec: LeaseSpec;
-}
+};
 
 export type LeaseDecision = 'create' | 'renew' | 'takeover' | 'wait';
 

@@ -1,0 +1,105 @@
+// Watches FarmClusters and what they own, and feeds the work queue. Informers keep local
+// caches of the farm's DaemonSet and agent pods for status; the FarmCluster itself is read
+// fresh in each reconcile so finalizer and resourceVersion checks never see a stale copy.
+import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from '../../common/src/log.js';
+import { AGENT_APP, FARM_LABEL, FIELD_MANAGER } from './desired-objects.js';
+import type { Kube, ObjectRef } from './kube.js';
+import type { OperatorMetrics } from './metrics.js';
+import type { Caches, DaemonSetLike, PodLike, Reconciler } from './reconciler.js';
+import { WorkQueue } from './workqueue.js';
+
+type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+
+export interface ControllerOptions {
+  namespace?: string;
+  concurrency: number;
+}
+
+/** Work-queue key of the farm that owns `o` (by its farm label), if any. */
+export function ownerKey(o: KubernetesObject): string | undefined {
+  const farm = o.metadata?.labels?.[FARM_LABEL];
+  const ns = o.metadata?.namespace;
+  return farm && ns ? `${ns}/${farm}` : undefined;
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  private readonly informers: Cached<KubernetesObject>[] = [];
+  private readonly farms: Cached<KubernetesObject>;
+  private readonly daemonSets: Cached<KubernetesObject>;
+  private readonly pods: Cached<KubernetesObject>;
+  private stopping = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly kube: Kube,
+    private readonly reconciler: Reconciler,
+    private readonly opts: ControllerOptions,
+    private readonly metrics: OperatorMetrics,
+    private readonly log: Logger,
+  ) {
+    this.queue = new WorkQueue((key) => this.reconciler.reconcile(key), { baseDelayMs: 200, maxDelayMs: 60_000, concurrency: opts.concurrency });
+    const ns = opts.namespace;
+    this.farms = this.informer(kc, { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', namespace: ns });
+    this.daemonSets = this.informer(kc, { apiVersion: 'apps/v1', kind: 'DaemonSet', namespace: ns }, `app.kubernetes.io/managed-by=${FIELD_MANAGER}`);
+    this.pods = this.informer(kc, { apiVersion: 'v1', kind: 'Pod', namespace: ns }, `app.kubernetes.io/name=${AGENT_APP}`);
+
+    const enqueueFarm = (o: KubernetesObject): void => {
+      if (o.metadata?.namespace && o.metadata.name) this.queue.add(`${o.metadata.namespace}/${o.metadata.name}`);
+    };
+    const enqueueOwner = (o: KubernetesObject): void => {
+      const k = ownerKey(o);
+      if (k) this.queue.add(k);
+    };
+    this.farms.on('add', enqueueFarm);
+    this.farms.on('update', enqueueFarm);
+    this.farms.on('delete', enqueueFarm);
+    this.daemonSets.on('add', enqueueOwner);
+    this.daemonSets.on('update', enqueueOwner);
+    this.daemonSets.on('delete', (o) => {
+      // Deleted behind our back: forget what we applied so the next reconcile re-creates it.
+      this.reconciler.invalidate();
+      enqueueOwner(o);
+    });
+    this.pods.on('change', enqueueOwner);
+  }
+
+  caches(): Caches {
+    return {
+      daemonSet: (namespace, name) => this.daemonSets.get(name, namespace) as DaemonSetLike | undefined,
+      agentPods: (namespace, farm) => this.pods.list(namespace).filter((p) => p.metadata?.labels?.[FARM_LABEL] === farm) as PodLike[],
+    };
+  }
+
+  private informer(kc: KubeConfig, ref: ObjectRef, labelSelector?: string): Cached<KubernetesObject> {
+    const path = this.kube.collectionPath(ref);
+    const list = (): Promise<KubernetesListObject<KubernetesObject>> =>
+      this.kube.list<KubernetesObject>(ref, { labelSelector }) as unknown as Promise<KubernetesListObject<KubernetesObject>>;
+    const inf = makeInformer(kc, path, list, labelSelector) as Cached<KubernetesObject>;
+    inf.on('error', (err: unknown) => {
+      if (this.stopping) return;
+      this.metrics.errors.inc({ kind: 'watch' });
+      this.log.warn('watch failed, restarting', { event: 'watch_error', path, error: String((err as Error)?.message ?? err) });
+      setTimeout(() => {
+        if (!this.stopping) inf.start().catch(() => {});
+      }, 2000).unref();
+    });
+    this.informers.push(inf);
+    return inf;
+  }
+
+  /** Starts the watches; resolves once every cache holds its first list. */
+  async start(): Promise<void> {
+    // Owned objects first, so the first farm reconciles see their DaemonSets and pods.
+    await Promise.all([this.daemonSets.start(), this.pods.start()]);
+    await this.farms.start();
+    this.log.info('caches synced', { event: 'caches_synced', farms: this.farms.list().length });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.informers.map((i) => i.stop()));
+    await this.queue.shutDown();
+  }
+}
