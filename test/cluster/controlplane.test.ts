@@ -1,0 +1,295 @@
+// The real control plane (build.sh's binaries), Node objects for two network-namespace
+// hosts, and the test kubelet running a DaemonSet's processes inside those namespaces.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { startControlPlane, type ControlPlane } from './controlplane.js';
+import { startKubelet, type Kubelet, type KubeletNode } from './kubelet.js';
+
+const K8S_VERSION = 'v1.36.3';
+const prefix = `vf${process.pid % 10000}-cp`;
+const nodes: KubeletNode[] = [
+  { name: 'n1', ip: '10.251.0.1', netns: `${prefix}-n1` },
+  { name: 'n2', ip: '10.251.0.2', netns: `${prefix}-n2` },
+];
+const NS = 'vf-test';
+
+let cp: ControlPlane | undefined;
+let kubelet: Kubelet | undefined;
+const out = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-cp-test-'));
+const madeNetns: string[] = [];
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(250);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function netnsPids(ns: string): number[] {
+  return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+}
+
+async function canI(sa: string, ...args: string[]): Promise<string> {
+  // `auth can-i` exits 1 for "no": read the answer, not the exit code.
+  try {
+    return (await cp!.kubectl(['auth', 'can-i', ...args, `--as=system:serviceaccount:${NS}:${sa}`, '-n', NS])).trim();
+  } catch (err) {
+    const m = /\): (no.*)$/s.exec((err as Error).message);
+    if (m) return m[1].trim();
+    throw err;
+  }
+}
+
+async function cleanup(): Promise<void> {
+  await kubelet?.stop();
+  await cp?.stop();
+  for (const ns of madeNetns) execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  madeNetns.length = 0;
+  rmSync(out, { recursive: true, force: true });
+}
+
+beforeAll(async () => {
+  for (const n of nodes) {
+    execFileSync('ip', ['netns', 'add', n.netns!]);
+    madeNetns.push(n.netns!);
+    execFileSync('ip', ['-n', n.netns!, 'link', 'set', 'lo', 'up']);
+    execFileSync('ip', ['-n', n.netns!, 'addr', 'add', `${n.ip}/32`, 'dev', 'lo']);
+  }
+  try {
+    cp = await startControlPlane({ nodes });
+    kubelet = await startKubelet({ controlPlane: cp, nodes });
+    await cp.kubectl(['create', 'namespace', NS]);
+    await until('default ServiceAccount in the test namespace', () =>
+      cp!.kubectl(['get', 'serviceaccount', 'default', '-n', NS, '-o', 'name']).then((s) => s.trim() || undefined),
+    );
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}, 240_000);
+
+afterAll(cleanup, 60_000);
+
+test('kubectl version shows the pinned release on client and server', async () => {
+  const v = JSON.parse(await cp!.kubectl(['version', '-o', 'json'])) as { clientVersion: { gitVersion: string }; serverVersion: { gitVersion: string; minor: string } };
+  expect(v.clientVersion.gitVersion).toBe(K8S_VERSION);
+  expect(v.serverVersion.gitVersion).toBe(K8S_VERSION);
+  expect(v.serverVersion.minor).toBe('36');
+});
+
+test('kubectl get nodes shows the test nodes Ready with their InternalIP', async () => {
+  const lines = (await cp!.kubectl(['get', 'nodes', '--no-headers', '-o', 'wide'])).trim().split('\n');
+  const rows = lines.map((l) => l.split(/\s+/));
+  expect(rows.map((r) => [r[0], r[1], r[5]])).toEqual(nodes.map((n) => [n.name, 'Ready', n.ip]));
+});
+
+test('a DaemonSet gets one pod per node, each process in its node namespace with the downward API env', async () => {
+  const ds = {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'probe-ns', namespace: NS },
+    spec: {
+      selector: { matchLabels: { app: 'probe-ns' } },
+      template: {
+        metadata: { labels: { app: 'probe-ns' } },
+        spec: {
+          hostNetwork: true,
+          terminationGracePeriodSeconds: 5,
+          containers: [
+            {
+              name: 'main',
+              image: 'not-run',
+              command: ['sh', '-c'],
+              args: [`readlink /proc/self/ns/net > ${out}/$(NODE_NAME).netns; echo "$NODE_NAME $POD_NAME $POD_NAMESPACE $HOST_IP" > ${out}/$(NODE_NAME).env; exec sleep 1000`],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+              ],
+            },
+          ],
+        },
+      },
+    },
+  };
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify(ds));
+  const apps = cp!.kubeConfig.makeApiClient(k8s.AppsV1Api);
+  await until('DaemonSet numberReady 2', async () => {
+    const s = (await apps.readNamespacedDaemonSet({ name: 'probe-ns', namespace: NS })).status;
+    return s?.desiredNumberScheduled === 2 && s.numberReady === 2 ? s : undefined;
+  }, 90_000);
+
+  const core = cp!.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=probe-ns' })).items;
+  expect(pods.map((p) => p.spec!.nodeName).sort()).toEqual(['n1', 'n2']);
+  for (const p of pods) {
+    expect(p.status?.phase).toBe('Running');
+    expect(p.status?.hostIP).toBe(nodes.find((n) => n.name === p.spec!.nodeName)!.ip);
+  }
+
+  const running = kubelet!.running().filter((r) => r.namespace === NS && r.pod.startsWith('probe-ns-'));
+  expect(running.map((r) => r.node).sort()).toEqual(['n1', 'n2']);
+  for (const n of nodes) {
+    const r = running.find((x) => x.node === n.name)!;
+    const other = nodes.find((x) => x !== n)!;
+    // Seen from the namespaces themselves: the process is a member of its node's one only.
+    expect(netnsPids(n.netns!)).toContain(r.pid);
+    expect(netnsPids(other.netns!)).not.toContain(r.pid);
+    const inside = execFileSync('ip', ['netns', 'exec', n.netns!, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).trim();
+    const recorded = await until(`${n.name} netns file`, () => (existsSync(`${out}/${n.name}.netns`) ? readFileSync(`${out}/${n.name}.netns`, 'utf8').trim() : undefined));
+    expect(recorded).toBe(inside);
+    expect(recorded).not.toBe(readlinkSync('/proc/self/ns/net'));
+    const pod = pods.find((p) => p.spec!.nodeName === n.name)!;
+    expect(readFileSync(`${out}/${n.name}.env`, 'utf8').trim()).toBe(`${n.name} ${pod.metadata!.name} ${NS} ${n.ip}`);
+  }
+}, 120_000);
+
+test('deleting the DaemonSet stops the processes and removes the pods', async () => {
+  const before = kubelet!.running().filter((r) => r.pod.startsWith('probe-ns-'));
+  expect(before).toHaveLength(2);
+  await cp!.kubectl(['delete', 'daemonset', 'probe-ns', '-n', NS, '--wait=false']);
+  const core = cp!.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  await until('pods gone', async () => ((await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=probe-ns' })).items.length === 0 ? true : undefined), 60_000);
+  for (const r of before) expect(alive(r.pid)).toBe(false);
+  expect(kubelet!.running().filter((r) => r.pod.startsWith('probe-ns-'))).toHaveLength(0);
+  for (const n of nodes) expect(netnsPids(n.netns!)).not.toEqual(expect.arrayContaining(before.map((r) => r.pid)));
+}, 90_000);
+
+test('RBAC denies a service account what it was not granted', async () => {
+  await cp!.kubectl(['create', 'serviceaccount', 'limited', '-n', NS]);
+  await cp!.kubectl(['create', 'role', 'pod-reader', '--verb=get,list,watch', '--resource=pods', '-n', NS]);
+  await cp!.kubectl(['create', 'rolebinding', 'limited-pod-reader', '--role=pod-reader', `--serviceaccount=${NS}:limited`, '-n', NS]);
+  expect(await canI('limited', 'list', 'pods')).toBe('yes');
+  expect(await canI('limited', 'list', 'secrets')).toBe('no');
+  expect(await canI('limited', 'create', 'daemonsets.apps')).toBe('no');
+  expect(await canI('limited', 'delete', 'pods')).toBe('no');
+  expect(await canI('default', 'list', 'pods')).toBe('no');
+});
+
+test('a pod reaches the API from its namespace with its own token, and RBAC applies to it', async () => {
+  const result = `${out}/whoami.json`;
+  // client-node's in-cluster config, rooted where the test kubelet put the token.
+  const script = `
+    import * as k8s from '@kubernetes/client-node';
+    import { writeFileSync } from 'node:fs';
+    const kc = new k8s.KubeConfig();
+    kc.loadFromCluster(process.env.VIPFARM_SA_ROOT);
+    const auth = kc.makeApiClient(k8s.AuthenticationV1Api);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const who = await auth.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+    const pods = await core.listNamespacedPod({ namespace: process.env.POD_NAMESPACE });
+    let secrets;
+    try { await core.listNamespacedSecret({ namespace: process.env.POD_NAMESPACE }); secrets = 200; } catch (e) { secrets = e.code; }
+    writeFileSync(process.env.RESULT, JSON.stringify({ user: who.status.userInfo.username, pods: pods.items.length, secrets, server: kc.getCurrentCluster().server }));
+  `;
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'whoami', namespace: NS },
+    spec: {
+      nodeName: 'n2',
+      serviceAccountName: 'limited',
+      restartPolicy: 'Never',
+      containers: [
+        {
+          name: 'main',
+          image: 'not-run',
+          command: [process.execPath, '--input-type=module', '-e', script],
+          env: [
+            { name: 'RESULT', value: result },
+            { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+          ],
+        },
+      ],
+    },
+  };
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+  const core = cp!.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const phase = await until('whoami pod finished', async () => {
+    const p = await core.readNamespacedPod({ name: 'whoami', namespace: NS });
+    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
+  }, 60_000);
+  const log = kubelet!.logPath(NS, 'whoami', 'main');
+  expect({ phase, log: phase === 'Succeeded' ? '' : log && readFileSync(log, 'utf8') }).toEqual({ phase: 'Succeeded', log: '' });
+  const got = JSON.parse(readFileSync(result, 'utf8')) as { user: string; pods: number; secrets: number; server: string };
+  expect(got.user).toBe(`system:serviceaccount:${NS}:limited`);
+  expect(got.pods).toBeGreaterThanOrEqual(1);
+  expect(got.secrets).toBe(403);
+  expect(got.server).toBe(`https://127.0.0.1:${cp!.port}`);
+  await cp!.kubectl(['delete', 'pod', 'whoami', '-n', NS, '--wait=false']);
+}, 90_000);
+
+test('readiness follows an httpGet probe run inside the node namespace', async () => {
+  const server = `require('http').createServer((q, s) => { s.writeHead(q.url === '/healthz' ? 200 : 500); s.end(); }).listen(18080, process.env.HOST_IP)`;
+  const mk = (name: string, port: number): object => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS },
+    spec: {
+      nodeName: 'n1',
+      terminationGracePeriodSeconds: 2,
+      containers: [
+        {
+          name: 'web',
+          image: 'not-run',
+          command: [process.execPath, '-e', server],
+          env: [{ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }],
+          readinessProbe: { httpGet: { path: '/healthz', port }, periodSeconds: 1, failureThreshold: 1 },
+        },
+      ],
+    },
+  });
+  // Same server, but the second pod's probe targets a port nothing listens on.
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify(mk('web-ok', 18080)));
+  const core = cp!.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const ready = (p: k8s.V1Pod): string | undefined => p.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  await until('web-ok Ready', async () => (ready(await core.readNamespacedPod({ name: 'web-ok', namespace: NS })) === 'True' ? true : undefined), 30_000);
+  await cp!.kubectl(['delete', 'pod', 'web-ok', '-n', NS, '--wait=true', '--timeout=30s']);
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify(mk('web-bad', 18081)));
+  await until('web-bad Running', async () => ((await core.readNamespacedPod({ name: 'web-bad', namespace: NS })).status?.phase === 'Running' ? true : undefined), 30_000);
+  await sleep(4000);
+  const bad = await core.readNamespacedPod({ name: 'web-bad', namespace: NS });
+  expect(bad.status?.phase).toBe('Running');
+  expect(ready(bad)).toBe('False');
+  await cp!.kubectl(['delete', 'pod', 'web-bad', '-n', NS, '--wait=true', '--timeout=30s']);
+}, 90_000);
+
+test('teardown leaves no processes, namespaces or data folders', async () => {
+  const pids = [...Object.values(cp!.pids), ...kubelet!.running().map((r) => r.pid)];
+  expect(pids.length).toBeGreaterThanOrEqual(4);
+  const dirs = [cp!.dir, kubelet!.dir];
+  for (const d of dirs) expect(existsSync(d)).toBe(true);
+  await kubelet!.stop();
+  await cp!.stop();
+  // Nothing of ours (pods, namespace helpers) is left inside the node namespaces.
+  for (const n of nodes) expect(netnsPids(n.netns!)).toEqual([]);
+  await cleanup();
+  for (const pid of pids) expect(alive(pid)).toBe(false);
+  for (const d of dirs) expect(existsSync(d)).toBe(false);
+  const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  for (const n of nodes) expect(left).not.toContain(n.netns!);
+  expect(existsSync(out)).toBe(false);
+}, 60_000);
