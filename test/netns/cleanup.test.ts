@@ -1,0 +1,142 @@
+// Test 6: remove() leaves nothing; apply and bind are idempotent; every bad input is
+// refused with a clear error and leaves the kernel exactly as it was; without
+// CAP_NET_ADMIN the error says so.
+import type { DataplaneFarm } from '../../common/src/types.js';
+import { testFarm } from './farm.js';
+import { Driver, DriverError } from './procs.js';
+import { createTestbed, type Host, type Testbed } from './testbed.js';
+
+let tb: Testbed;
+let node: Host;
+let farm: DataplaneFarm;
+const drivers: Driver[] = [];
+
+const SYSCTLS = ['arp_ignore', 'arp_announce', 'rp_filter'].flatMap((k) => [`net.ipv4.conf.eth0.${k}`, `net.ipv4.conf.all.${k}`]);
+
+function sysctls(): string {
+  return tb.exec(node.netns, ['sysctl', ...SYSCTLS]);
+}
+function loAddrs(): string[] {
+  const j = JSON.parse(tb.exec(node.netns, ['ip', '-j', 'addr', 'show', 'lo'])) as { addr_info: { local: string; prefixlen: number }[] }[];
+  return j[0].addr_info.map((a) => `${a.local}/${a.prefixlen}`).sort();
+}
+function ruleset(): string {
+  return tb.exec(node.netns, ['nft', 'list', 'ruleset']);
+}
+function start(prefix: string[] = []): Driver {
+  const d = Driver.start(tb, node, prefix);
+  drivers.push(d);
+  return d;
+}
+async function errorOf(p: Promise<unknown>): Promise<DriverError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as DriverError;
+  }
+  throw new Error('expected an error');
+}
+
+beforeAll(() => {
+  tb = createTestbed({ nodes: 1, clients: 0 });
+  node = tb.nodes[0];
+  farm = testFarm(tb, [
+    { port: 80, protocol: 'tcp', affinity: 'ClientIP' },
+    { port: 53, protocol: 'udp', affinity: 'ClientIPAndPort' },
+  ]);
+  // non-default starting values, so "restored" cannot pass by accident
+  tb.exec(node.netns, ['sysctl', '-qw', 'net.ipv4.conf.eth0.arp_announce=1', 'net.ipv4.conf.all.rp_filter=2']);
+});
+
+afterAll(() => {
+  for (const d of drivers) d.close();
+  tb?.destroy();
+});
+
+test('remove and unbind leave no table, no VIP, the original sysctls; both are idempotent', async () => {
+  const before = { sysctls: sysctls(), lo: loAddrs(), nft: ruleset() };
+  const d = start();
+  await d.call('bindVips', farm.name, 'eth0', farm.virtualIPs);
+  await d.call('bindVips', farm.name, 'eth0', farm.virtualIPs);
+  expect(loAddrs()).toEqual([...before.lo, `${farm.virtualIPs[0]}/32`].sort());
+  expect(sysctls()).toContain('net.ipv4.conf.eth0.arp_ignore = 1');
+  expect(sysctls()).toContain('net.ipv4.conf.all.rp_filter = 0');
+
+  await d.call('apply', farm);
+  await d.call('setBuckets', farm.name, [1, 2, 3], 60_000);
+  const once = ruleset();
+  await d.call('apply', farm);
+  await d.call('setBuckets', farm.name, [1, 2, 3], 60_000);
+  // same tables, chains, rules; only the set elements' remaining time differs
+  const strip = (s: string): string => s.replace(/expires \S+/g, '');
+  expect(strip(ruleset())).toEqual(strip(once));
+  expect(once).toContain(`table inet vipfarm_${farm.name}`);
+  expect(once).toContain(`table netdev vipfarm_${farm.name}_in`);
+  expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([1, 2, 3]);
+
+  // a restarted agent binds again: the saved originals must survive it
+  d.close();
+  const d2 = start();
+  await d2.call('bindVips', farm.name, 'eth0', farm.virtualIPs);
+
+  await d2.call('remove', farm.name);
+  await d2.call('remove', farm.name);
+  await d2.call('unbindVips', farm.name, 'eth0', farm.virtualIPs);
+  await d2.call('unbindVips', farm.name, 'eth0', farm.virtualIPs);
+  expect(ruleset()).toEqual(before.nft);
+  expect(loAddrs()).toEqual(before.lo);
+  expect(sysctls()).toEqual(before.sysctls);
+});
+
+test('bad input: clear error, kernel unchanged', async () => {
+  const d = start();
+  await d.call('apply', farm);
+  await d.call('setBuckets', farm.name, [5, 6], 60_000);
+  await d.call('setOrphans', farm.name, [7], 60_000);
+  const strip = (s: string): string => s.replace(/expires \S+/g, '');
+  const before = { nft: strip(ruleset()), lo: loAddrs(), sysctls: sysctls() };
+
+  const bad: [string, unknown[], RegExp, string][] = [
+    ['apply', [{ ...farm, virtualIPs: ['10.0.0.300'] }], /virtualIPs\[0\] "10.0.0.300" is not an IPv4 address/, 'EINVAL'],
+    ['apply', [{ ...farm, virtualMAC: '02:fa:00:00:00' }], /virtual MAC/, 'EINVAL'],
+    ['apply', [{ ...farm, rules: [{ port: 80, protocol: 'tcp', affinity: 'Sticky' }] }], /affinity "Sticky"/, 'EINVAL'],
+    ['apply', [{ ...farm, rules: [{ port: 80, protocol: 'icmp', affinity: 'ClientIP' }] }], /protocol "icmp"/, 'EINVAL'],
+    ['apply', [{ ...farm, name: 'Bad_Name' }], /farm name/, 'EINVAL'],
+    ['apply', [{ ...farm, bucketCount: 300 }], /bucketCount/, 'EINVAL'],
+    ['apply', [{ ...farm, interface: 'nosuch0' }], /apply vipfarm_tf: interface nosuch0: No such device/, 'ENODEV'],
+    ['setBuckets', [farm.name, [1, 256], 1000], /bucket 256 is out of range \[0, 256\)/, 'EINVAL'],
+    ['setBuckets', [farm.name, [-1], 1000], /bucket -1 is out of range/, 'EINVAL'],
+    ['setBuckets', [farm.name, [1], 0], /leaseMs/, 'EINVAL'],
+    ['setOrphans', [farm.name, [1.5], 1000], /bucket 1.5/, 'EINVAL'],
+    ['setBuckets', ['other', [1], 1000], /set owned buckets of vipfarm_other: flush set owned: No such file or directory/, 'ENOENT'],
+    ['bindVips', [farm.name, 'nosuch0', farm.virtualIPs], /bindVips: interface nosuch0: No such device/, 'ENODEV'],
+    ['bindVips', [farm.name, 'eth0', ['10.1.1']], /virtualIPs\[0\]/, 'EINVAL'],
+    ['arpStart', [{ iface: 'nosuch0', vips: farm.virtualIPs, mac: farm.virtualMAC }], /ARP responder on nosuch0: interface: No such device/, 'ENODEV'],
+  ];
+  for (const [op, args, message, code] of bad) {
+    const err = await errorOf(d.call(op, ...args));
+    expect({ op, message: err.message }).toEqual({ op, message: expect.stringMatching(message) });
+    expect({ op, code: err.code }).toEqual({ op, code });
+  }
+  expect(strip(ruleset())).toEqual(before.nft);
+  expect(loAddrs()).toEqual(before.lo);
+  expect(sysctls()).toEqual(before.sysctls);
+  expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([5, 6]);
+  expect(await d.call('getBuckets', farm.name, 'orphan')).toEqual([7]);
+  await d.call('remove', farm.name);
+});
+
+test('without CAP_NET_ADMIN / CAP_NET_RAW: errors name the operation and EPERM', async () => {
+  const d = start(['setpriv', '--inh-caps=-all', '--bounding-set=-all', '--']);
+  const before = ruleset();
+  const apply = await errorOf(d.call('apply', farm));
+  expect(apply.message).toMatch(/^apply vipfarm_tf: .*Operation not permitted$/);
+  expect(apply.code).toBe('EPERM');
+  const set = await errorOf(d.call('setBuckets', farm.name, [1], 1000));
+  expect(set.message).toMatch(/set owned buckets of vipfarm_tf.*Operation not permitted/);
+  expect(set.code).toBe('EPERM');
+  const arp = await errorOf(d.call('arpStart', { iface: 'eth0', vips: farm.virtualIPs, mac: farm.virtualMAC }));
+  expect(arp.message).toMatch(/ARP responder on eth0: packet socket: Operation not permitted/);
+  expect(arp.code).toBe('EPERM');
+  expect(ruleset()).toEqual(before);
+});
