@@ -1,0 +1,225 @@
+// Heartbeat wire format and its replay window. Binary and compact so a 4096-bucket bitmap
+// still fits one unfragmented UDP datagram; HMAC-SHA256 under the farm key over every
+// byte before the tag. Decoding never throws: garbage from the network is a reason, not
+// an exception, and nothing is trusted before the tag checks out.
+//
+// Layout (big endian):
+//   0  'V' 'F'             magic
+//   2  u8 version (1)
+//   3  u8 state            0 ready, 1 draining, 2 standby, 3 down
+//   4  u8 farm length F,   F bytes farm name (UTF-8)
+//      u8 node length N,   N bytes node name (UTF-8)
+//      u64 incarnation     ms at the sender's start
+//      u64 seq             monotonic per incarnation
+//      u64 sentAt          sender's wall clock, ms
+//      u16 weight
+//      u16 bucketCount     bitmap of ceil(bucketCount / 8) bytes follows, bit b = bucket b
+//      32 bytes HMAC-SHA256(key, everything above)
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { MemberState } from '../../common/src/types.js';
+
+export interface Heartbeat {
+  farm: string;
+  node: string;
+  /** ms at the sender's start; a new one means the node restarted */
+  incarnation: number;
+  seq: number;
+  sentAt: number;
+  weight: number;
+  state: MemberState;
+  bucketCount: number;
+  /** buckets the sender holds (accepts new connections for), ascending */
+  held: number[];
+}
+
+export type DecodeResult =
+  | { ok: true; msg: Heartbeat }
+  | { ok: false; reason: 'malformed' | 'bad_mac' | 'wrong_farm' };
+
+const MAGIC0 = 0x56; // 'V'
+const MAGIC1 = 0x46; // 'F'
+const VERSION = 1;
+const MAC_LEN = 32;
+export const MAX_NAME_BYTES = 253;
+export const MAX_BUCKETS = 4096;
+const STATES: readonly MemberState[] = ['ready', 'draining', 'standby', 'down'];
+const FIXED = 4 + 1 + 1 + 8 + 8 + 8 + 2 + 2 + MAC_LEN;
+export const MAX_HEARTBEAT_BYTES = FIXED + 2 * MAX_NAME_BYTES + MAX_BUCKETS / 8;
+
+function writeU64(buf: Buffer, off: number, v: number): void {
+  buf.writeUInt32BE(Math.floor(v / 2 ** 32), off);
+  buf.writeUInt32BE(v % 2 ** 32, off + 4);
+}
+
+function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32BE(off) * 2 ** 32 + buf.readUInt32BE(off + 4);
+}
+
+function mac(key: Buffer, body: Buffer): Buffer {
+  return createHmac('sha256', key).update(body).digest();
+}
+
+function checkSafeInt(name: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`heartbeat ${name} must be a non-negative safe integer, got ${v}`);
+}
+
+/** Encode and sign. Throws RangeError on a message no peer could accept (a bug in the caller). */
+export function encodeHeartbeat(msg: Heartbeat, key: Buffer): Buffer {
+  const farm = Buffer.from(msg.farm, 'utf8');
+  const node = Buffer.from(msg.node, 'utf8');
+  if (farm.length === 0 || farm.length > MAX_NAME_BYTES) throw new RangeError(`heartbeat farm name must be 1..${MAX_NAME_BYTES} bytes`);
+  if (node.length === 0 || node.length > MAX_NAME_BYTES) throw new RangeError(`heartbeat node name must be 1..${MAX_NAME_BYTES} bytes`);
+  checkSafeInt('incarnation', msg.incarnation);
+  checkSafeInt('seq', msg.seq);
+  checkSafeInt('sentAt', msg.sentAt);
+  if (!Number.isInteger(msg.weight) || msg.weight < 0 || msg.weight > 0xffff) throw new RangeError(`heartbeat weight must be 0..65535, got ${msg.weight}`);
+  if (!Number.isInteger(msg.bucketCount) || msg.bucketCount < 0 || msg.bucketCount > MAX_BUCKETS) {
+    throw new RangeError(`heartbeat bucketCount must be 0..${MAX_BUCKETS}, got ${msg.bucketCount}`);
+  }
+  const state = STATES.indexOf(msg.state);
+  if (state < 0) throw new RangeError(`heartbeat state unknown: ${String(msg.state)}`);
+  const bitmapLen = Math.ceil(msg.bucketCount / 8);
+  const bodyLen = FIXED - MAC_LEN + farm.length + node.length + bitmapLen;
+  const buf = Buffer.alloc(bodyLen + MAC_LEN);
+  let off = 0;
+  buf[off++] = MAGIC0;
+  buf[off++] = MAGIC1;
+  buf[off++] = VERSION;
+  buf[off++] = state;
+  buf[off++] = farm.length;
+  off += farm.copy(buf, off);
+  buf[off++] = node.length;
+  off += node.copy(buf, off);
+  writeU64(buf, off, msg.incarnation);
+  writeU64(buf, off + 8, msg.seq);
+  writeU64(buf, off + 16, msg.sentAt);
+  off += 24;
+  buf.writeUInt16BE(msg.weight, off);
+  buf.writeUInt16BE(msg.bucketCount, off + 2);
+  off += 4;
+  for (const b of msg.held) {
+    if (!Number.isInteger(b) || b < 0 || b >= msg.bucketCount) throw new RangeError(`heartbeat held bucket ${b} outside 0..${msg.bucketCount - 1}`);
+    buf[off + (b >> 3)]! |= 1 << (b & 7);
+  }
+  off += bitmapLen;
+  mac(key, buf.subarray(0, off)).copy(buf, off);
+  return buf;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
+  if (buf.length < FIXED + 2 || buf.length > MAX_HEARTBEAT_BYTES) return undefined;
+  if (buf[0] !== MAGIC0 || buf[1] !== MAGIC1 || buf[2] !== VERSION) return undefined;
+  const state = STATES[buf[3]!];
+  if (!state) return undefined;
+  let off = 4;
+  const farmLen = buf[off++]!;
+  if (farmLen === 0 || off + farmLen + 1 > buf.length) return undefined;
+  const farmBytes = buf.subarray(off, off + farmLen);
+  off += farmLen;
+  const nodeLen = buf[off++]!;
+  if (nodeLen === 0 || off + nodeLen + 28 + MAC_LEN > buf.length) return undefined;
+  const nodeBytes = buf.subarray(off, off + nodeLen);
+  off += nodeLen;
+  const incarnation = readU64(buf, off);
+  const seq = readU64(buf, off + 8);
+  const sentAt = readU64(buf, off + 16);
+  off += 24;
+  const weight = buf.readUInt16BE(off);
+  const bucketCount = buf.readUInt16BE(off + 2);
+  off += 4;
+  if (bucketCount > MAX_BUCKETS) return undefined;
+  const bitmapLen = Math.ceil(bucketCount / 8);
+  if (off + bitmapLen + MAC_LEN !== buf.length) return undefined;
+  if (![incarnation, seq, sentAt].every(Number.isSafeInteger)) return undefined;
+  let farm: string;
+  let node: string;
+  try {
+    farm = utf8.decode(farmBytes);
+    node = utf8.decode(nodeBytes);
+  } catch {
+    return undefined;
+  }
+  const held: number[] = [];
+  for (let i = 0; i < bitmapLen; i++) {
+    const byte = buf[off + i]!;
+    if (byte === 0) continue;
+    for (let bit = 0; bit < 8; bit++) {
+      if (!(byte & (1 << bit))) continue;
+      const b = i * 8 + bit;
+      if (b >= bucketCount) return undefined; // padding bits must be clear
+      held.push(b);
+    }
+  }
+  off += bitmapLen;
+  return { msg: { farm, node, incarnation, seq, sentAt, weight, state, bucketCount, held }, bodyLen: off };
+}
+
+/**
+ * Check and decode. 'wrong_farm' is judged before the tag so that two farms sharing a port
+ * by mistake are told apart from forgery in the metrics; the farm name is not a secret.
+ */
+export function decodeHeartbeat(buf: Buffer, key: Buffer, farm: string): DecodeResult {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(buf);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed) return { ok: false, reason: 'malformed' };
+  if (parsed.msg.farm !== farm) return { ok: false, reason: 'wrong_farm' };
+  const expected = mac(key, buf.subarray(0, parsed.bodyLen));
+  const got = buf.subarray(parsed.bodyLen);
+  if (got.length !== expected.length || !timingSafeEqual(got, expected)) return { ok: false, reason: 'bad_mac' };
+  return { ok: true, msg: parsed.msg };
+}
+
+// ---------------------------------------------------------------------------------------
+// Replay window. Pure data: the runtime keeps the latest guard and swaps it on accept.
+
+export interface ReplayGuard {
+  /** newest (incarnation, seq) accepted per node, and the local time it was accepted */
+  readonly nodes: ReadonlyMap<string, { incarnation: number; seq: number; at: number }>;
+}
+
+export type ReplayVerdict = { ok: true; guard: ReplayGuard } | { ok: false; reason: 'replay' | 'stale' };
+
+export function createReplayGuard(): ReplayGuard {
+  return { nodes: new Map() };
+}
+
+/**
+ * Accept a decoded heartbeat at local time `now` or say why not: 'stale' when sentAt is
+ * more than maxSkewMs from now (clocks are NTP-synced; this bounds how long a captured
+ * packet stays useful) or the incarnation is older than the newest seen from that node,
+ * 'replay' when seq does not grow within the incarnation.
+ */
+export function checkReplay(guard: ReplayGuard, msg: Pick<Heartbeat, 'node' | 'incarnation' | 'seq' | 'sentAt'>, now: number, maxSkewMs: number): ReplayVerdict {
+  if (Math.abs(msg.sentAt - now) > maxSkewMs) return { ok: false, reason: 'stale' };
+  const last = guard.nodes.get(msg.node);
+  if (last) {
+    if (msg.incarnation < last.incarnation) return { ok: false, reason: 'stale' };
+    if (msg.incarnation === last.incarnation && msg.seq <= last.seq) return { ok: false, reason: 'replay' };
+  }
+  const nodes = new Map(guard.nodes);
+  nodes.set(msg.node, { incarnation: msg.incarnation, seq: msg.seq, at: now });
+  return { ok: true, guard: { nodes } };
+}
+
+/**
+ * Forget nodes not accepted for `forgetAfterMs`: a node whose clock stepped back before a
+ * restart (a lower incarnation) can come back then. Keep forgetAfterMs well above
+ * maxSkewMs, since a forgotten node's old packets are only bounded by the skew check.
+ */
+export function pruneReplayGuard(guard: ReplayGuard, now: number, forgetAfterMs: number): ReplayGuard {
+  let changed = false;
+  const nodes = new Map(guard.nodes);
+  for (const [node, e] of guard.nodes) {
+    if (now - e.at > forgetAfterMs) {
+      nodes.delete(node);
+      changed = true;
+    }
+  }
+  return changed ? { nodes } : guard;
+}
