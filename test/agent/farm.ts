@@ -1,0 +1,233 @@
+// A farm of real agent processes in network namespaces: the harness of the agent's tests,
+// the failover bench and the demo. Each node runs the echo server (the "application") and
+// `vipfarm-agent --config`; a client namespace probes buckets through the VIP.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import yaml from 'js-yaml';
+import { createTestbed, type Host, type Testbed } from '../netns/testbed.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+/** dist/ root of the compiled tree */
+export const distRoot = resolve(here, '../..');
+export const AGENT_MAIN = join(distRoot, 'agent/src/main.js');
+const ECHO = join(distRoot, 'test/netns/helpers/echo-server.js');
+const PROBER = join(distRoot, 'test/agent/helpers/prober.js');
+
+export const APP_PORT = 8080;
+export const HB_PORT = 7946;
+export const METRICS_PORT = 9477;
+
+export interface FarmOptions {
+  nodes: number;
+  clients?: number;
+  bucketCount?: number;
+  intervalMs?: number;
+  failureThresholdMs?: number;
+  weights?: Record<string, number>;
+  /** a tcp checker on the app port of each node */
+  appChecker?: boolean;
+  /** extra top-level YAML fields for every node */
+  extra?: Record<string, unknown>;
+  name?: string;
+}
+
+export interface LogLine {
+  [k: string]: unknown;
+  event?: string;
+  message?: string;
+}
+
+export interface RunningAgent {
+  proc: ChildProcess;
+  logs: LogLine[];
+  exited: Promise<number | null>;
+}
+
+export interface ProbeResult {
+  elapsedMs: number;
+  owners: Record<number, string>;
+  unserved: number[];
+  served: { bucket: number; node: string; atMs: number }[];
+}
+
+export class AgentFarm {
+  readonly tb: Testbed;
+  readonly dir: string;
+  readonly keyFile: string;
+  readonly vip: string;
+  readonly name: string;
+  readonly bucketCount: number;
+  readonly seed = 0x5eed;
+  readonly agents = new Map<string, RunningAgent>();
+  readonly apps = new Map<string, ChildProcess>();
+
+  constructor(readonly opts: FarmOptions) {
+    this.tb = createTestbed({ nodes: opts.nodes, clients: opts.clients ?? 1 });
+    this.dir = mkdtempSync(join(tmpdir(), 'vipfarm-farm-'));
+    this.keyFile = join(this.dir, 'heartbeat.key');
+    writeFileSync(this.keyFile, randomBytes(32), { mode: 0o600 });
+    this.vip = this.tb.vip(0);
+    this.name = opts.name ?? 'demo';
+    this.bucketCount = opts.bucketCount ?? 64;
+  }
+
+  get client(): Host {
+    return this.tb.clients[0];
+  }
+
+  node(name: string): Host {
+    const h = this.tb.nodes.find((n) => n.name === name);
+    if (!h) throw new Error(`no node ${name}`);
+    return h;
+  }
+
+  /** the agent YAML of a node (overrides replace top-level fields) */
+  config(node: Host, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+    const o = this.opts;
+    return {
+      name: this.name,
+      node: { name: node.name, address: node.ip },
+      peers: this.tb.nodes.map((n) => ({ name: n.name, address: n.ip })),
+      keyFile: this.keyFile,
+      virtualIPs: [this.vip],
+      interface: node.iface,
+      rules: [{ port: APP_PORT, protocol: 'tcp', affinity: 'ClientIPAndPort' }],
+      bucketCount: this.bucketCount,
+      hashSeed: this.seed,
+      heartbeat: { intervalMs: o.intervalMs ?? 100, failureThresholdMs: o.failureThresholdMs ?? 500, port: HB_PORT },
+      ...(o.weights ? { weights: o.weights } : {}),
+      ...(o.appChecker ? { checkers: [{ name: 'app', type: 'tcp', port: APP_PORT, intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 }] } : {}),
+      metricsPort: METRICS_PORT,
+      ...o.extra,
+      ...overrides,
+    };
+  }
+
+  writeConfig(node: Host, overrides: Record<string, unknown> = {}): string {
+    const path = join(this.dir, `${node.name}.yaml`);
+    writeFileSync(path, yaml.dump(this.config(node, overrides)));
+    return path;
+  }
+
+  startApp(node: Host): Promise<void> {
+    const p = this.tb.spawn(node.netns, [process.execPath, ECHO, node.name, '0.0.0.0', String(APP_PORT), '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.apps.set(node.name, p);
+    return new Promise((resolveReady, reject) => {
+      let buf = '';
+      p.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('"ready"')) resolveReady();
+      });
+      p.once('exit', (code) => reject(new Error(`app on ${node.name} exited ${code}`)));
+    });
+  }
+
+  stopApp(node: Host): void {
+    const p = this.apps.get(node.name);
+    p?.kill('SIGKILL');
+    this.apps.delete(node.name);
+  }
+
+  startAgent(node: Host, overrides: Record<string, unknown> = {}, args: string[] = []): RunningAgent {
+    const cfg = this.writeConfig(node, overrides);
+    const proc = this.tb.spawn(node.netns, [process.execPath, AGENT_MAIN, '--config', cfg, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, VIPFARM_RUN_DIR: join(this.dir, 'run'), VIPFARM_LOG_LEVEL: 'debug' },
+    });
+    const logs: LogLine[] = [];
+    let buf = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          logs.push({ message: line });
+        }
+      }
+    });
+    proc.stdout!.resume();
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    const a = { proc, logs, exited };
+    this.agents.set(node.name, a);
+    return a;
+  }
+
+  async startAll(): Promise<void> {
+    for (const n of this.tb.nodes) await this.startApp(n);
+    for (const n of this.tb.nodes) this.startAgent(n);
+  }
+
+  kill(node: Host, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const a = this.agents.get(node.name);
+    if (!a) throw new Error(`no agent on ${node.name}`);
+    a.proc.kill(signal);
+    return a.exited;
+  }
+
+  /** waits until `pred` holds for the agent's logs */
+  async waitLog(node: Host, pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    const t0 = Date.now();
+    for (;;) {
+      const a = this.agents.get(node.name);
+      const hit = a?.logs.find(pred);
+      if (hit) return hit;
+      if (Date.now() - t0 > timeoutMs) {
+        const tail = (a?.logs ?? []).slice(-15).map((l) => JSON.stringify(l)).join('\n');
+        throw new Error(`timeout waiting for a log line on ${node.name}; last lines:\n${tail}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** probes buckets from the client until each one answered (or maxMs) */
+  probe(opts: { buckets?: number[]; maxMs?: number; attemptTimeoutMs?: number } = {}): Promise<ProbeResult> {
+    const args = {
+      vip: this.vip, port: APP_PORT, clientIp: this.client.ip, bucketCount: this.bucketCount, seed: this.seed,
+      buckets: opts.buckets, maxMs: opts.maxMs ?? 10_000, attemptTimeoutMs: opts.attemptTimeoutMs ?? 150,
+    };
+    const p = this.tb.spawn(this.client.netns, [process.execPath, PROBER, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const served: ProbeResult['served'] = [];
+    return new Promise((resolveDone, reject) => {
+      let buf = '';
+      p.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const m = JSON.parse(buf.slice(0, i)) as { event: string } & Record<string, unknown>;
+          buf = buf.slice(i + 1);
+          if (m.event === 'served') served.push(m as unknown as ProbeResult['served'][number]);
+          if (m.event === 'done') resolveDone({ ...(m as unknown as Omit<ProbeResult, 'served'>), served });
+        }
+      });
+      p.once('exit', (code) => {
+        if (code !== 0) reject(new Error(`prober exited ${code}`));
+      });
+    });
+  }
+
+  /** bucket counts per node, from a probe of every bucket */
+  static shares(owners: Record<number, string>): Record<string, number> {
+    const s: Record<string, number> = {};
+    for (const n of Object.values(owners)) s[n] = (s[n] ?? 0) + 1;
+    return s;
+  }
+
+  async destroy(): Promise<void> {
+    for (const a of this.agents.values()) {
+      if (a.proc.exitCode === null && a.proc.signalCode === null) {
+        a.proc.kill('SIGTERM');
+        await Promise.race([a.exited, new Promise((r) => setTimeout(r, 3000))]);
+      }
+    }
+    this.tb.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

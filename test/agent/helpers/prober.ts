@@ -1,0 +1,94 @@
+// Run in a client namespace: probes buckets of a ClientIPAndPort farm by choosing, for
+// each bucket, source ports that hash into it, and reports which node answers each
+// bucket first. One JSON line per served bucket, then {"event":"done"}.
+// argv[2]: JSON { vip, port, clientIp, bucketCount, seed, buckets?: number[] (default all),
+//                 attemptTimeoutMs?, roundMs?, maxMs? }
+import { connect } from 'node:net';
+import { bucketOf } from '../../../common/src/jhash.js';
+
+interface Opts {
+  vip: string;
+  port: number;
+  clientIp: string;
+  bucketCount: number;
+  seed: number;
+  buckets?: number[];
+  attemptTimeoutMs?: number;
+  roundMs?: number;
+  maxMs?: number;
+}
+
+const o = JSON.parse(process.argv[2]) as Opts;
+const attemptTimeoutMs = o.attemptTimeoutMs ?? 150;
+const roundMs = o.roundMs ?? 20;
+const maxMs = o.maxMs ?? 10_000;
+const wanted = o.buckets ?? Array.from({ length: o.bucketCount }, (_, i) => i);
+
+// Source ports per bucket; rotating through them avoids reusing a 4-tuple still in TIME_WAIT.
+const ports = new Map<number, number[]>();
+for (let p = 20000; p < 60000; p++) {
+  const b = bucketOf(o.clientIp, p, 'ClientIPAndPort', o.bucketCount, o.seed);
+  const l = ports.get(b);
+  if (l) l.push(p);
+  else ports.set(b, [p]);
+}
+const cursor = new Map<number, number>();
+
+function nextPort(bucket: number): number {
+  const l = ports.get(bucket)!;
+  const i = cursor.get(bucket) ?? 0;
+  cursor.set(bucket, (i + 1) % l.length);
+  return l[i];
+}
+
+function attempt(bucket: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: o.vip, port: o.port, localAddress: o.clientIp, localPort: nextPort(bucket) });
+    let answered: string | null = null;
+    let buf = '';
+    const timer = setTimeout(() => sock.destroy(), attemptTimeoutMs);
+    sock.on('data', (d) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0 && answered === null) {
+        answered = buf.slice(0, nl);
+        sock.end();
+      }
+    });
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(answered);
+    });
+  });
+}
+
+const t0 = Date.now();
+const pending = new Set(wanted);
+const inFlight = new Set<number>();
+const owners: Record<number, string> = {};
+
+function round(): void {
+  if (pending.size === 0 || Date.now() - t0 > maxMs) {
+    clearInterval(timer);
+    const check = setInterval(() => {
+      if (inFlight.size > 0) return;
+      clearInterval(check);
+      process.stdout.write(JSON.stringify({ event: 'done', elapsedMs: Date.now() - t0, unserved: [...pending], owners }) + '\n');
+    }, 5);
+    return;
+  }
+  for (const b of pending) {
+    if (inFlight.has(b)) continue;
+    inFlight.add(b);
+    void attempt(b).then((node) => {
+      inFlight.delete(b);
+      if (node !== null && pending.delete(b)) {
+        owners[b] = node;
+        process.stdout.write(JSON.stringify({ event: 'served', bucket: b, node, atMs: Date.now() - t0 }) + '\n');
+      }
+    });
+  }
+}
+const timer = setInterval(round, roundMs);
+round();
