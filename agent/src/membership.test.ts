@@ -1,0 +1,107 @@
+import type { Heartbeat } from './heartbeat-codec.js';
+import { applyHeartbeat, createView, livePeers, memberCounts, removePeer, tick, type View } from './membership.js';
+import { createRng } from './prng.js';
+
+function hb(node: string, over: Partial<Heartbeat> = {}): Heartbeat {
+  return { farm: 'web', node, incarnation: 1000, seq: 1, sentAt: 0, weight: 1, state: 'ready', bucketCount: 8, held: [], ...over };
+}
+
+describe('membership', () => {
+  test('configured peers start unheard and not alive; self is left out', () => {
+    const v = createView('n1', [{ name: 'n1', address: '10.0.0.1' }, { name: 'n2', address: '10.0.0.2' }]);
+    expect([...v.peers.keys()]).toEqual(['n2']);
+    expect(v.peers.get('n2')).toMatchObject({ alive: false, heard: false, address: '10.0.0.2' });
+    expect(livePeers(v)).toEqual([]);
+  });
+
+  test('first heartbeat: joined; the record follows the message', () => {
+    const { view, events } = applyHeartbeat(createView('n1'), hb('n2', { weight: 3, held: [1, 2] }), 50, '10.0.0.2');
+    expect(events).toEqual([{ type: 'joined', node: 'n2', incarnation: 1000, weight: 3, state: 'ready', address: '10.0.0.2' }]);
+    expect(view.peers.get('n2')).toMatchObject({ alive: true, lastHeardAt: 50, weight: 3, held: [1, 2], seq: 1 });
+  });
+
+  test('heartbeats from self are ignored', () => {
+    const v = createView('n1');
+    expect(applyHeartbeat(v, hb('n1'), 0)).toEqual({ view: v, events: [] });
+  });
+
+  test('weight, state and address changes are events; plain refreshes are not', () => {
+    let v: View = applyHeartbeat(createView('n1'), hb('n2'), 0, 'a').view;
+    const same = applyHeartbeat(v, hb('n2', { seq: 2, held: [3] }), 100, 'a');
+    expect(same.events).toEqual([]);
+    expect(same.view.peers.get('n2')!.held).toEqual([3]);
+    v = same.view;
+    const ch = applyHeartbeat(v, hb('n2', { seq: 3, weight: 0, state: 'draining' }), 200, 'b');
+    expect(ch.events).toEqual([{ type: 'changed', node: 'n2', weight: { from: 1, to: 0 }, state: { from: 'ready', to: 'draining' }, address: { from: 'a', to: 'b' } }]);
+  });
+
+  test('reordered or older messages change nothing', () => {
+    const v = applyHeartbeat(createView('n1'), hb('n2', { seq: 5, held: [1] }), 0).view;
+    expect(applyHeartbeat(v, hb('n2', { seq: 4, held: [2] }), 10).view).toBe(v);
+    expect(applyHeartbeat(v, hb('n2', { seq: 5, held: [2] }), 10).view).toBe(v);
+    expect(applyHeartbeat(v, hb('n2', { incarnation: 999, seq: 99 }), 10).view).toBe(v);
+  });
+
+  test('silence beyond the threshold: died, with the held buckets; not before', () => {
+    const v = applyHeartbeat(createView('n1'), hb('n2', { held: [4, 5] }), 1000).view;
+    expect(tick(v, 1500, 500).events).toEqual([]);
+    expect(tick(v, 1500, 500).view).toBe(v);
+    const d = tick(v, 1501, 500);
+    expect(d.events).toEqual([{ type: 'died', node: 'n2', silentMs: 501, held: [4, 5] }]);
+    expect(d.view.peers.get('n2')).toMatchObject({ alive: false, diedAt: 1501, held: [4, 5] });
+    // dying is reported once
+    expect(tick(d.view, 3000, 500).events).toEqual([]);
+  });
+
+  test('heard again after death with the same incarnation: rejoined, not restarted', () => {
+    const v1 = applyHeartbeat(createView('n1'), hb('n2'), 0).view;
+    const v2 = tick(v1, 600, 500).view;
+    const r = applyHeartbeat(v2, hb('n2', { seq: 9 }), 900);
+    expect(r.events).toEqual([{ type: 'rejoined', node: 'n2', incarnation: 1000, restarted: false, deadForMs: 300 }]);
+    expect(r.view.peers.get('n2')!.alive).toBe(true);
+    expect(r.view.peers.get('n2')!.diedAt).toBeUndefined();
+  });
+
+  test('a new incarnation is a rejoin (restart), even if never declared dead', () => {
+    const v1 = applyHeartbeat(createView('n1'), hb('n2', { seq: 50, held: [1] }), 0).view;
+    const r = applyHeartbeat(v1, hb('n2', { incarnation: 2000, seq: 1, state: 'standby', held: [] }), 100);
+    expect(r.events).toEqual([
+      { type: 'rejoined', node: 'n2', incarnation: 2000, restarted: true },
+      { type: 'changed', node: 'n2', state: { from: 'ready', to: 'standby' } },
+    ]);
+    expect(r.view.peers.get('n2')!.held).toEqual([]);
+  });
+
+  test('removePeer and memberCounts', () => {
+    let v = applyHeartbeat(createView('n1', [{ name: 'n9', address: 'x' }]), hb('n2'), 0).view;
+    v = applyHeartbeat(v, hb('n3', { state: 'draining' }), 0).view;
+    v = applyHeartbeat(v, hb('n4'), 400).view;
+    v = tick(v, 600, 500).view;
+    expect(memberCounts(v)).toEqual({ ready: 1, draining: 0, standby: 0, down: 0, dead: 2 });
+    expect([...removePeer(v, 'n2').peers.keys()].sort()).toEqual(['n3', 'n4', 'n9']);
+  });
+
+  test('property: alive iff heard within the threshold, for random arrival and tick times', () => {
+    const rng = createRng(21);
+    for (let trial = 0; trial < 40; trial++) {
+      let v: View = createView('self');
+      const last = new Map<string, number>();
+      const seq = new Map<string, number>();
+      let now = 0;
+      const threshold = rng.int(50, 500);
+      for (let step = 0; step < 300; step++) {
+        now += rng.int(0, 60);
+        if (rng.next() < 0.6) {
+          const node = `p${rng.int(0, 4)}`;
+          const s = (seq.get(node) ?? 0) + 1;
+          seq.set(node, s);
+          v = applyHeartbeat(v, hb(node, { seq: s }), now).view;
+          last.set(node, now);
+        } else {
+          v = tick(v, now, threshold).view;
+          for (const [node, at] of last) expect(v.peers.get(node)!.alive).toBe(now - at <= threshold);
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,153 @@
+// Who is alive: the agent's view of its peers, built only from authenticated heartbeats
+// and the passage of (local) time. Pure: the runtime feeds heartbeats and calls tick()
+// every interval, and turns the returned events into logs and metrics.
+import type { MemberState, PeerSpec } from '../../common/src/types.js';
+import type { Heartbeat } from './heartbeat-codec.js';
+
+export interface PeerRecord {
+  name: string;
+  address?: string;
+  /** 0 until heard */
+  incarnation: number;
+  seq: number;
+  heard: boolean;
+  /** local time of the last accepted heartbeat (not the sender's clock) */
+  lastHeardAt: number;
+  weight: number;
+  state: MemberState;
+  /** buckets held according to the last heartbeat; kept after death for the orphan set */
+  held: readonly number[];
+  alive: boolean;
+  /** local time it was declared dead, while dead */
+  diedAt?: number;
+}
+
+export interface View {
+  self: string;
+  peers: ReadonlyMap<string, PeerRecord>;
+}
+
+export type MembershipEvent =
+  | { type: 'joined'; node: string; incarnation: number; weight: number; state: MemberState; address?: string }
+  | {
+      type: 'rejoined';
+      node: string;
+      incarnation: number;
+      /** true: a new incarnation (it restarted); false: the same process was heard again (partition healed) */
+      restarted: boolean;
+      /** how long it had been declared dead, if it was */
+      deadForMs?: number;
+    }
+  | { type: 'changed'; node: string; weight?: { from: number; to: number }; state?: { from: MemberState; to: MemberState }; address?: { from?: string; to: string } }
+  | { type: 'died'; node: string; silentMs: number; held: readonly number[] };
+
+export interface ViewUpdate {
+  view: View;
+  events: MembershipEvent[];
+}
+
+/** A view that knows the configured peers (not yet heard, so not alive). Self is left out. */
+export function createView(self: string, peers: readonly PeerSpec[] = []): View {
+  const map = new Map<string, PeerRecord>();
+  for (const p of peers) {
+    if (p.name === self) continue;
+    map.set(p.name, {
+      name: p.name,
+      address: p.address,
+      incarnation: 0,
+      seq: 0,
+      heard: false,
+      lastHeardAt: 0,
+      weight: 0,
+      state: 'down',
+      held: [],
+      alive: false,
+    });
+  }
+  return { self, peers: map };
+}
+
+/**
+ * Take an authenticated, replay-checked heartbeat received at local time `now` (from
+ * `address`, if known). Heartbeats from self, older incarnations or non-increasing seq
+ * (reordered datagrams) change nothing.
+ */
+export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?: string): ViewUpdate {
+  if (msg.node === view.self) return { view, events: [] };
+  const prev = view.peers.get(msg.node);
+  if (prev && prev.heard) {
+    if (msg.incarnation < prev.incarnation) return { view, events: [] };
+    if (msg.incarnation === prev.incarnation && msg.seq <= prev.seq) return { view, events: [] };
+  }
+  const next: PeerRecord = {
+    name: msg.node,
+    address: address ?? prev?.address,
+    incarnation: msg.incarnation,
+    seq: msg.seq,
+    heard: true,
+    lastHeardAt: now,
+    weight: msg.weight,
+    state: msg.state,
+    held: msg.held,
+    alive: true,
+  };
+  const events: MembershipEvent[] = [];
+  if (!prev || !prev.heard) {
+    events.push({ type: 'joined', node: msg.node, incarnation: msg.incarnation, weight: msg.weight, state: msg.state, ...(next.address ? { address: next.address } : {}) });
+  } else {
+    const restarted = msg.incarnation > prev.incarnation;
+    if (restarted || !prev.alive) {
+      events.push({
+        type: 'rejoined',
+        node: msg.node,
+        incarnation: msg.incarnation,
+        restarted,
+        ...(prev.diedAt !== undefined && !prev.alive ? { deadForMs: now - prev.diedAt } : {}),
+      });
+    }
+    const changed: Extract<MembershipEvent, { type: 'changed' }> = { type: 'changed', node: msg.node };
+    if (prev.weight !== msg.weight) changed.weight = { from: prev.weight, to: msg.weight };
+    if (prev.state !== msg.state) changed.state = { from: prev.state, to: msg.state };
+    if (address !== undefined && prev.address !== address) changed.address = { ...(prev.address ? { from: prev.address } : {}), to: address };
+    if (changed.weight || changed.state || changed.address) events.push(changed);
+  }
+  const peers = new Map(view.peers);
+  peers.set(msg.node, next);
+  return { view: { self: view.self, peers }, events };
+}
+
+/** Declare dead every live peer silent for more than failureThresholdMs. */
+export function tick(view: View, now: number, failureThresholdMs: number): ViewUpdate {
+  let peers: Map<string, PeerRecord> | undefined;
+  const events: MembershipEvent[] = [];
+  for (const p of view.peers.values()) {
+    if (!p.alive || now - p.lastHeardAt <= failureThresholdMs) continue;
+    peers ??= new Map(view.peers);
+    peers.set(p.name, { ...p, alive: false, diedAt: now });
+    events.push({ type: 'died', node: p.name, silentMs: now - p.lastHeardAt, held: p.held });
+  }
+  return peers ? { view: { self: view.self, peers }, events } : { view, events };
+}
+
+/** Forget a peer entirely (e.g. removed from the configuration). */
+export function removePeer(view: View, name: string): View {
+  if (!view.peers.has(name)) return view;
+  const peers = new Map(view.peers);
+  peers.delete(name);
+  return { self: view.self, peers };
+}
+
+export function livePeers(view: View): PeerRecord[] {
+  return [...view.peers.values()].filter((p) => p.alive);
+}
+
+/** Counts by what a metrics gauge wants: alive peers by state, plus dead ones. */
+export function memberCounts(view: View): Record<MemberState | 'dead', number> {
+  const out: Record<MemberState | 'dead', number> = { ready: 0, draining: 0, standby: 0, down: 0, dead: 0 };
+  for (const p of view.peers.values()) {
+    if (!p.heard) continue;
+    if (p.alive) out[p.state]++;
+    else out.dead++;
+  }
+  return out;
+}
