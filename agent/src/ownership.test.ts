@@ -1,0 +1,151 @@
+import { assignBuckets } from './assignment.js';
+import type { Heartbeat } from './heartbeat-codec.js';
+import { applyHeartbeat, createView, tick, type View } from './membership.js';
+import { advertisedState, createAssignmentCache, decideOwnership, type OwnershipInput } from './ownership.js';
+import { createRng } from './prng.js';
+
+const B = 16;
+const T = 500;
+
+function hb(node: string, over: Partial<Heartbeat> = {}): Heartbeat {
+  return { farm: 'f', node, incarnation: 1, seq: 1, sentAt: 0, weight: 1, state: 'ready', bucketCount: B, held: [], ...over };
+}
+
+function viewWith(self: string, peers: Array<Partial<Heartbeat> & { node: string }>, now = 10_000): View {
+  let v = createView(self);
+  for (const p of peers) v = applyHeartbeat(v, hb(p.node, p), now).view;
+  return v;
+}
+
+function input(over: Partial<OwnershipInput> & { view: View }): OwnershipInput {
+  return {
+    self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [] },
+    bucketCount: B,
+    now: 10_000,
+    failureThresholdMs: T,
+    ...over,
+  };
+}
+
+describe('decideOwnership', () => {
+  test('alone and past startup: owns and acquires everything', () => {
+    const d = decideOwnership(input({ view: createView('a') }));
+    expect(d.owned).toEqual([...Array(B).keys()]);
+    expect(d.acquired).toEqual(d.owned);
+    expect(d.advertise).toBe('ready');
+    expect(d.phase).toBe('running');
+  });
+
+  test('startup: advertises standby, acquires nothing, keeps nothing it was not assigned', () => {
+    const d = decideOwnership(input({ view: createView('a'), now: 100, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [] } }));
+    expect(d.owned).toEqual([]);
+    expect(d.advertise).toBe('standby');
+    expect(d.phase).toBe('startup');
+    expect(advertisedState('ready', 0, T, T)).toBe('ready');
+    expect(advertisedState('draining', 0, 10, T)).toBe('draining');
+  });
+
+  test('two nodes with no holders: each takes exactly its assignment', () => {
+    const view = viewWith('a', [{ node: 'b' }]);
+    const d = decideOwnership(input({ view }));
+    const expected = assignBuckets([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }], B);
+    expect(d.assignment).toEqual(expected);
+    expect(d.owned).toEqual(expected.flatMap((o, b) => (o === 'a' ? [b] : [])));
+    expect(d.owned).toHaveLength(8);
+  });
+
+  test('release before acquire: held buckets assigned elsewhere go at once; claimed ones wait', () => {
+    const all = [...Array(B).keys()];
+    const view = viewWith('a', [{ node: 'b', held: all }]);
+    const d = decideOwnership(input({ view, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: all } }));
+    const mine = d.assignment.flatMap((o, b) => (o === 'a' ? [b] : []));
+    expect(d.owned).toEqual(mine); // held, so kept even though b claims them too (partition heal)
+    expect(d.released).toEqual(all.filter((b) => !mine.includes(b)));
+
+    const fresh = decideOwnership(input({ view, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [] } }));
+    expect(fresh.owned).toEqual([]);
+    expect(fresh.waiting.map((w) => w.bucket)).toEqual(mine);
+    expect(fresh.waiting[0]!.holders).toEqual(['b']);
+  });
+
+  test('a dead holder no longer blocks; its buckets are orphans for orphanHoldMs', () => {
+    let view = viewWith('a', [{ node: 'b', held: [...Array(B).keys()] }], 1000);
+    view = tick(view, 1000 + T + 1, T).view;
+    const d = decideOwnership(input({ view, now: 1000 + T + 1 }));
+    expect(d.owned).toHaveLength(B);
+    expect(d.orphans).toEqual(d.owned);
+    const later = decideOwnership(input({ view, now: 1000 + T + 1 + 10_000 }));
+    expect(later.owned).toHaveLength(B);
+    expect(later.orphans).toEqual([]);
+    expect(decideOwnership(input({ view, now: 1000 + T + 1 + 100, orphanHoldMs: 50 })).orphans).toEqual([]);
+  });
+
+  test('standby, draining and down peers weigh 0, so I take their share once released', () => {
+    for (const state of ['standby', 'draining', 'down'] as const) {
+      const view = viewWith('a', [{ node: 'b', state }]);
+      expect(decideOwnership(input({ view })).owned).toHaveLength(B);
+    }
+  });
+
+  test('self weight 0 or not ready: owns nothing, releases everything', () => {
+    const view = viewWith('a', [{ node: 'b' }]);
+    const all = [...Array(B).keys()];
+    for (const self of [
+      { name: 'a', weight: 0, state: 'ready' as const, startedAt: 0, held: all },
+      { name: 'a', weight: 1, state: 'draining' as const, startedAt: 0, held: all },
+    ]) {
+      const d = decideOwnership(input({ view, self }));
+      expect(d.owned).toEqual([]);
+      expect(d.released).toEqual(all);
+    }
+  });
+
+  test('weights shape the split', () => {
+    const view = viewWith('a', [{ node: 'b', weight: 3 }]);
+    expect(decideOwnership(input({ view })).owned).toHaveLength(4);
+  });
+
+  test('out-of-range claims are ignored', () => {
+    const view = viewWith('a', [{ node: 'b', held: [-1, B, 99] }]);
+    expect(decideOwnership(input({ view })).owned).toHaveLength(8);
+  });
+
+  test('the cache gives the same answers', () => {
+    const cache = createAssignmentCache(2);
+    const rng = createRng(5);
+    for (let i = 0; i < 30; i++) {
+      const peers = Array.from({ length: rng.int(0, 5) }, (_, j) => ({ node: `p${j}`, weight: rng.int(0, 3) }));
+      const view = viewWith('a', peers);
+      expect(decideOwnership(input({ view, cache }))).toEqual(decideOwnership(input({ view })));
+    }
+  });
+
+  test('property: nodes sharing one view never own the same bucket', () => {
+    const rng = createRng(17);
+    for (let trial = 0; trial < 200; trial++) {
+      const n = rng.int(1, 8);
+      const names = Array.from({ length: n }, (_, i) => `n${i}`);
+      // random held sets that are already disjoint (the invariant being kept)
+      const holder = Array.from({ length: B }, () => (rng.next() < 0.7 ? rng.pick(names) : ''));
+      const weights = names.map(() => rng.int(0, 3));
+      const states = names.map(() => rng.pick(['ready', 'ready', 'ready', 'standby', 'draining'] as const));
+      const heldOf = (name: string): number[] => holder.flatMap((h, b) => (h === name ? [b] : []));
+      const owners = new Map<number, string>();
+      const assignments: string[][] = [];
+      for (let i = 0; i < n; i++) {
+        const view = viewWith(
+          names[i]!,
+          names.flatMap((p, j) => (j === i ? [] : [{ node: p, weight: weights[j], state: states[j], held: heldOf(p) }])),
+        );
+        const d = decideOwnership(input({ view, self: { name: names[i]!, weight: weights[i]!, state: states[i]!, startedAt: 0, held: heldOf(names[i]!) } }));
+        for (const b of d.owned) {
+          expect(owners.get(b)).toBeUndefined();
+          owners.set(b, names[i]!);
+        }
+        assignments.push(d.assignment);
+      }
+      // the same view from every node's seat gives the same assignment
+      for (const a of assignments) expect(a).toEqual(assignments[0]);
+    }
+  });
+});

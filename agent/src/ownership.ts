@@ -1,0 +1,157 @@
+// What this node should own now: the bucket assignment over the live ready members, gated
+// by release-before-acquire. Pure; the runtime calls decideOwnership() after every tick
+// and every heartbeat that changed the view, programs `owned` (and `orphans`) into the
+// kernel, and puts `owned` in its next heartbeat as the buckets it holds.
+//
+// Rules (DESIGN.md "Membership and bucket ownership"):
+// - The assignment counts only members whose state is 'ready' (standby, draining, down
+//   weigh 0); every node with the same view computes the same one.
+// - A bucket held but now assigned elsewhere is released at once; the new owner waits
+//   for that release (it sees it in the next heartbeat), so two nodes never accept new
+//   connections for one bucket while their views agree.
+// - A bucket assigned to me is acquired when no live peer claims it in its last
+//   heartbeat. A dead peer claims nothing; the buckets it held become `orphans` for
+//   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
+//   them with RST (clients reconnect at once instead of timing out).
+// - Startup: for startupGraceMs (default failureThresholdMs) after start, a node that is
+//   configured 'ready' advertises 'standby' and counts itself as such. It acquires nothing
+//   and peers do not release anything to it until it has heard them; then it turns ready
+//   and everyone agrees at once. (Acquiring early would take buckets a peer it has not
+//   heard from yet still serves.)
+// - Partition: each side declares the other dead and serves everything; on heal, each
+//   side releases what the common assignment gives the other and keeps what it already
+//   holds, so every moved bucket changes hands once.
+import type { MemberState } from '../../common/src/types.js';
+import { assignBuckets, type Member } from './assignment.js';
+import type { View } from './membership.js';
+
+export const DEFAULT_ORPHAN_HOLD_MS = 10_000;
+
+export interface SelfState {
+  name: string;
+  weight: number;
+  /** configured / checker-derived state: 'ready' unless standby, draining or down */
+  state: MemberState;
+  /** local time the agent started (its incarnation) */
+  startedAt: number;
+  /** buckets held now (what the kernel accepts and the last heartbeat said) */
+  held: readonly number[];
+}
+
+export interface OwnershipInput {
+  self: SelfState;
+  view: View;
+  bucketCount: number;
+  now: number;
+  failureThresholdMs: number;
+  /** default failureThresholdMs */
+  startupGraceMs?: number;
+  /** default 10 s */
+  orphanHoldMs?: number;
+  /** reuse assignments across calls; recomputed only when members or weights change */
+  cache?: AssignmentCache;
+}
+
+export interface OwnershipDecision {
+  /** buckets to accept new connections for, ascending */
+  owned: number[];
+  /** subset of owned: buckets of a peer that died less than orphanHoldMs ago */
+  orphans: number[];
+  /** owner per bucket under this view ('' = nobody ready) */
+  assignment: string[];
+  acquired: number[];
+  released: number[];
+  /** assigned to me but still claimed by these live peers (the handoff in progress) */
+  waiting: Array<{ bucket: number; holders: string[] }>;
+  /** the state to advertise in heartbeats */
+  advertise: MemberState;
+  /** 'startup' while in the startup grace period */
+  phase: 'startup' | 'running';
+}
+
+/** State to advertise: a ready node says 'standby' until its startup grace is over. */
+export function advertisedState(state: MemberState, startedAt: number, now: number, startupGraceMs: number): MemberState {
+  return state === 'ready' && now - startedAt < startupGraceMs ? 'standby' : state;
+}
+
+/** Members as the assignment sees them: live peers and self, weight 0 unless ready. */
+export function assignmentMembers(view: View, self: { name: string; weight: number; advertise: MemberState }): Member[] {
+  const out: Member[] = [{ name: self.name, weight: self.advertise === 'ready' ? self.weight : 0 }];
+  for (const p of view.peers.values()) {
+    if (p.alive) out.push({ name: p.name, weight: p.state === 'ready' ? p.weight : 0 });
+  }
+  return out;
+}
+
+export interface AssignmentCache {
+  get(members: readonly Member[], bucketCount: number): string[];
+}
+
+/** Remembers the last few assignments by their (sorted members, bucketCount) key. */
+export function createAssignmentCache(size = 8): AssignmentCache {
+  const entries = new Map<string, string[]>();
+  return {
+    get(members, bucketCount) {
+      const key = `${bucketCount}|${members
+        .filter((m) => m.weight > 0)
+        .map((m) => `${m.name}=${m.weight}`)
+        .sort()
+        .join(',')}`;
+      const hit = entries.get(key);
+      if (hit) {
+        entries.delete(key);
+        entries.set(key, hit);
+        return hit;
+      }
+      const value = assignBuckets(members, bucketCount);
+      entries.set(key, value);
+      if (entries.size > size) entries.delete(entries.keys().next().value!);
+      return value;
+    },
+  };
+}
+
+export function decideOwnership(input: OwnershipInput): OwnershipDecision {
+  const { self, view, bucketCount, now } = input;
+  const grace = input.startupGraceMs ?? input.failureThresholdMs;
+  const orphanHoldMs = input.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS;
+  const advertise = advertisedState(self.state, self.startedAt, now, grace);
+  const members = assignmentMembers(view, { name: self.name, weight: self.weight, advertise });
+  const assignment = input.cache ? input.cache.get(members, bucketCount) : assignBuckets(members, bucketCount);
+
+  const claimedBy: string[][] = Array.from({ length: bucketCount }, () => []);
+  const orphaned = new Uint8Array(bucketCount);
+  for (const p of view.peers.values()) {
+    if (p.alive) {
+      for (const b of p.held) if (b >= 0 && b < bucketCount) claimedBy[b]!.push(p.name);
+    } else if (p.heard && p.diedAt !== undefined && now - p.diedAt < orphanHoldMs) {
+      for (const b of p.held) if (b >= 0 && b < bucketCount) orphaned[b] = 1;
+    }
+  }
+  const heldSet = new Uint8Array(bucketCount);
+  for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
+
+  const owned: number[] = [];
+  const orphans: number[] = [];
+  const acquired: number[] = [];
+  const released: number[] = [];
+  const waiting: OwnershipDecision['waiting'] = [];
+  for (let b = 0; b < bucketCount; b++) {
+    const mine = assignment[b] === self.name;
+    if (!mine) {
+      if (heldSet[b]) released.push(b);
+      continue;
+    }
+    if (!heldSet[b]) {
+      const holders = claimedBy[b]!;
+      if (holders.length > 0) {
+        waiting.push({ bucket: b, holders: [...holders].sort() });
+        continue;
+      }
+      acquired.push(b);
+    }
+    owned.push(b);
+    if (orphaned[b]) orphans.push(b);
+  }
+  return { owned, orphans, assignment, acquired, released, waiting, advertise, phase: advertise !== self.state ? 'startup' : 'running' };
+}
