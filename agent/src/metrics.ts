@@ -37,8 +37,9 @@ export class AgentMetrics {
     this.registry.setDefaultLabels({ farm, node });
   }
 
-  setMembers(byState: Partial<Record<MemberState, number>>): void {
-    for (const s of ['ready', 'draining', 'standby', 'down'] as MemberState[]) this.members.set({ state: s }, byState[s] ?? 0);
+  /** 'dead': peers declared dead and not heard since */
+  setMembers(byState: Partial<Record<MemberState | 'dead', number>>): void {
+    for (const s of ['ready', 'draining', 'standby', 'down', 'dead'] as const) this.members.set({ state: s }, byState[s] ?? 0);
   }
 
   setOwners(assignment: string[]): void {

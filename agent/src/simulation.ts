@@ -1,0 +1,603 @@
+// An in-process farm: N agents built only from the pure modules (membership, ownership,
+// optionally the codec and replay window), exchanging heartbeats over a fake network with
+// per-link delay, jitter, loss and partitions, in virtual time. Tests use it to check
+// the ownership invariants (no double owner while views agree, every bucket owned again
+// soon after a failure, no flapping after a partition heals); bench/assignment.ts uses it
+// for the view convergence time of 64 agents. Deterministic for a given seed.
+//
+// What it models of the runtime: each agent ticks every intervalMs (with a random phase),
+// declares silent peers dead, decides ownership, and sends its heartbeat to every peer;
+// it also decides again when a received heartbeat changed its view, and sends at once when
+// it released buckets (so the new owner does not wait a full interval). A killed agent's
+// kernel keeps accepting its buckets for leaseMs (the nft set timeout) after the kill.
+import type { MemberState } from '../../common/src/types.js';
+import { checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
+import { applyHeartbeat, createView, tick, type MembershipEvent, type View } from './membership.js';
+import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache } from './ownership.js';
+import { createRng, type Rng } from './prng.js';
+
+export interface SimOptions {
+  nodes: number | Array<{ name: string; weight?: number }>;
+  bucketCount?: number;
+  intervalMs?: number;
+  failureThresholdMs?: number;
+  orphanHoldMs?: number;
+  /** default link: one-way delay, plus uniform jitter in [0, jitterMs), and loss probability */
+  delayMs?: number;
+  jitterMs?: number;
+  lossRate?: number;
+  /** how long a killed agent's kernel still accepts its buckets (0: the whole node died) */
+  leaseMs?: number;
+  /** agents start at random times in [0, startSpreadMs) */
+  startSpreadMs?: number;
+  /** encode, sign, decode and replay-check every heartbeat (slower, realistic) */
+  useCodec?: boolean;
+  /** send a heartbeat at once after releasing buckets (default true) */
+  sendOnRelease?: boolean;
+  seed?: number;
+  /** keep every ownership change in `timeline` (default true) */
+  recordTimeline?: boolean;
+}
+
+export interface OwnershipChange {
+  t: number;
+  node: string;
+  bucket: number;
+  kind: 'acquire' | 'release';
+}
+
+export interface SimStats {
+  /** since the last resetStats() */
+  from: number;
+  to: number;
+  /** sum over buckets of the time with two or more accepting owners */
+  overlapBucketMs: number;
+  maxOverlapMs: number;
+  overlapIntervals: number;
+  /** sum over buckets of the time with no owner */
+  gapBucketMs: number;
+  maxGapMs: number;
+  gapIntervals: number;
+  acquires: number;
+  releases: number;
+  heartbeatsSent: number;
+  heartbeatsDelivered: number;
+  heartbeatsRejected: number;
+  events: Array<MembershipEvent & { t: number; at: string }>;
+}
+
+interface Agent {
+  name: string;
+  weight: number;
+  state: MemberState;
+  up: boolean;
+  startedAt: number;
+  incarnation: number;
+  seq: number;
+  view: View;
+  held: number[];
+  guard: ReplayGuard;
+  /** bumps on restart, so ticks scheduled by a previous life are ignored */
+  life: number;
+  /** after a kill: the kernel keeps `held` until this time */
+  leaseUntil: number;
+}
+
+type Event =
+  | { kind: 'tick'; agent: string; life: number }
+  | { kind: 'deliver'; to: string; from: string; msg: Heartbeat | Buffer }
+  | { kind: 'lease'; agent: string; life: number }
+  | { kind: 'call'; fn: () => void };
+
+interface Queued {
+  t: number;
+  seq: number;
+  ev: Event;
+}
+
+/** Binary min-heap on (t, seq): equal times run in scheduling order, so runs are reproducible. */
+class Queue {
+  private heap: Queued[] = [];
+  private seq = 0;
+  get size(): number {
+    return this.heap.length;
+  }
+  peekTime(): number {
+    return this.heap.length ? this.heap[0]!.t : Infinity;
+  }
+  push(t: number, ev: Event): void {
+    const h = this.heap;
+    h.push({ t, seq: this.seq++, ev });
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+  pop(): Queued | undefined {
+    const h = this.heap;
+    if (h.length === 0) return undefined;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function less(a: Queued, b: Queued): boolean {
+  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
+}
+
+const FARM = 'sim';
+const KEY = Buffer.from('simulation-key-simulation-key-32');
+
+export class Simulation {
+  readonly bucketCount: number;
+  readonly intervalMs: number;
+  readonly failureThresholdMs: number;
+  readonly timeline: OwnershipChange[] = [];
+  now = 0;
+
+  private readonly opts: Required<Omit<SimOptions, 'nodes'>>;
+  private readonly rng: Rng;
+  private readonly queue = new Queue();
+  private readonly agents = new Map<string, Agent>();
+  private readonly names: string[];
+  private readonly cache: AssignmentCache;
+  private readonly cut = new Set<string>();
+  private readonly links = new Map<string, { delayMs: number; jitterMs: number; lossRate: number }>();
+  /** per bucket: how many agents (or leases) accept it now, and since when that holds */
+  private readonly ownerCount: Int32Array;
+  private readonly since: Float64Array;
+  private stats!: SimStats;
+
+  constructor(options: SimOptions) {
+    this.opts = {
+      bucketCount: 256,
+      intervalMs: 100,
+      failureThresholdMs: 500,
+      orphanHoldMs: 10_000,
+      delayMs: 1,
+      jitterMs: 2,
+      lossRate: 0,
+      leaseMs: 0,
+      startSpreadMs: 50,
+      useCodec: false,
+      sendOnRelease: true,
+      seed: 1,
+      recordTimeline: true,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as Required<Omit<SimOptions, 'nodes'>>;
+    this.bucketCount = this.opts.bucketCount;
+    this.intervalMs = this.opts.intervalMs;
+    this.failureThresholdMs = this.opts.failureThresholdMs;
+    this.rng = createRng(this.opts.seed);
+    this.cache = createAssignmentCache(32);
+    const specs = typeof options.nodes === 'number'
+      ? Array.from({ length: options.nodes }, (_, i) => ({ name: `n${i + 1}`, weight: 1 }))
+      : options.nodes;
+    this.names = specs.map((s) => s.name);
+    this.ownerCount = new Int32Array(this.bucketCount);
+    this.since = new Float64Array(this.bucketCount);
+    this.resetStats();
+    for (const s of specs) {
+      const agent: Agent = {
+        name: s.name,
+        weight: s.weight ?? 1,
+        state: 'ready',
+        up: false,
+        startedAt: 0,
+        incarnation: 0,
+        seq: 0,
+        view: createView(s.name),
+        held: [],
+        guard: createReplayGuard(),
+        life: 0,
+        leaseUntil: 0,
+      };
+      this.agents.set(s.name, agent);
+      this.queue.push(this.rng.next() * this.opts.startSpreadMs, { kind: 'call', fn: () => this.start(agent) });
+    }
+  }
+
+  // ---- scenario controls (take effect at the current virtual time; use at() to schedule)
+
+  /** Run fn at virtual time t (>= now). */
+  at(t: number, fn: () => void): void {
+    this.queue.push(Math.max(t, this.now), { kind: 'call', fn });
+  }
+
+  /** SIGKILL: the agent stops at once; its kernel keeps accepting its buckets for leaseMs. */
+  kill(name: string): void {
+    const a = this.agent(name);
+    if (!a.up) return;
+    a.up = false;
+    a.life++;
+    a.leaseUntil = this.now + this.opts.leaseMs;
+    if (this.opts.leaseMs <= 0) this.setHeld(a, []);
+    else this.queue.push(a.leaseUntil, { kind: 'lease', agent: name, life: a.life });
+  }
+
+  /** Start a killed agent again: a new incarnation with an empty kernel set. */
+  restart(name: string): void {
+    const a = this.agent(name);
+    if (a.up) return;
+    this.setHeld(a, []);
+    this.start(a);
+  }
+
+  /** Cut every link between different groups (both directions). Nodes in no group keep their links. */
+  partition(...groups: string[][]): void {
+    for (let i = 0; i < groups.length; i++) {
+      for (let j = 0; j < groups.length; j++) {
+        if (i === j) continue;
+        for (const a of groups[i]!) for (const b of groups[j]!) this.cut.add(`${a}>${b}`);
+      }
+    }
+  }
+
+  /** Cut a node off from everyone (its link went down). */
+  isolate(name: string): void {
+    this.partition([name], this.names.filter((n) => n !== name));
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** Override one direction of a link. */
+  setLink(from: string, to: string, link: { delayMs?: number; jitterMs?: number; lossRate?: number }): void {
+    const cur = this.linkOf(from, to);
+    this.links.set(`${from}>${to}`, { ...cur, ...link });
+  }
+
+  setWeight(name: string, weight: number): void {
+    this.agent(name).weight = weight;
+  }
+
+  /** 'draining' / 'standby' / 'down' take the agent's share away; 'ready' brings it back. */
+  setState(name: string, state: MemberState): void {
+    this.agent(name).state = state;
+  }
+
+  // ---- running
+
+  /** Process every event up to and including time t. */
+  runUntil(t: number): void {
+    while (this.queue.peekTime() <= t) this.step();
+    this.advance(t);
+  }
+
+  runFor(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+
+  /**
+   * Run until pred() holds (checked after every event) or until `limit`; returns the time it
+   * first held, or undefined.
+   */
+  runUntilTrue(pred: () => boolean, limit: number): number | undefined {
+    if (pred()) return this.now;
+    while (this.queue.peekTime() <= limit) {
+      this.step();
+      if (pred()) return this.now;
+    }
+    this.advance(limit);
+    return undefined;
+  }
+
+  // ---- observations
+
+  upAgents(): string[] {
+    return this.names.filter((n) => this.agent(n).up);
+  }
+
+  heldBy(name: string): number[] {
+    return [...this.agent(name).held];
+  }
+
+  /** Accepting owners of each bucket now (killed agents count while their lease lasts). */
+  owners(): string[][] {
+    const out: string[][] = Array.from({ length: this.bucketCount }, () => []);
+    for (const a of this.agents.values()) {
+      if (!a.up && this.now >= a.leaseUntil) continue;
+      for (const b of a.held) out[b]!.push(a.name);
+    }
+    return out;
+  }
+
+  /** Every up agent sees exactly the other up agents alive, with their current weight and advertised state. */
+  viewsAgree(): boolean {
+    const up = this.upAgents();
+    for (const n of up) {
+      const a = this.agent(n);
+      for (const m of this.names) {
+        if (m === n) continue;
+        const p = a.view.peers.get(m);
+        const other = this.agent(m);
+        const alive = p?.alive ?? false;
+        if (alive !== other.up) return false;
+        if (alive && (p!.weight !== other.weight || p!.state !== this.advertised(other))) return false;
+      }
+    }
+    return true;
+  }
+
+  /** Views agree, and every bucket is accepted by exactly its assigned owner. */
+  converged(): boolean {
+    if (!this.viewsAgree()) return false;
+    const up = this.upAgents();
+    if (up.length === 0) return false;
+    const first = this.agent(up[0]!);
+    const assignment = this.decide(first).assignment;
+    const owners = this.owners();
+    for (let b = 0; b < this.bucketCount; b++) {
+      const o = owners[b]!;
+      if (assignment[b] === '' ? o.length !== 0 : o.length !== 1 || o[0] !== assignment[b]) return false;
+    }
+    return true;
+  }
+
+  /** Buckets with no accepting owner now. */
+  unowned(): number[] {
+    const out: number[] = [];
+    for (let b = 0; b < this.bucketCount; b++) if (this.ownerCount[b] === 0) out.push(b);
+    return out;
+  }
+
+  /** Buckets with two or more accepting owners now. */
+  overlapping(): number[] {
+    const out: number[] = [];
+    for (let b = 0; b < this.bucketCount; b++) if (this.ownerCount[b]! > 1) out.push(b);
+    return out;
+  }
+
+  resetStats(): void {
+    this.closeIntervals();
+    this.stats = {
+      from: this.now,
+      to: this.now,
+      overlapBucketMs: 0,
+      maxOverlapMs: 0,
+      overlapIntervals: 0,
+      gapBucketMs: 0,
+      maxGapMs: 0,
+      gapIntervals: 0,
+      acquires: 0,
+      releases: 0,
+      heartbeatsSent: 0,
+      heartbeatsDelivered: 0,
+      heartbeatsRejected: 0,
+      events: [],
+    };
+    for (let b = 0; b < this.bucketCount; b++) this.since[b] = this.now;
+  }
+
+  /** Stats since resetStats(), with intervals still open counted up to now. */
+  getStats(): SimStats {
+    const s = { ...this.stats, events: [...this.stats.events], to: this.now };
+    for (let b = 0; b < this.bucketCount; b++) {
+      const d = this.now - Math.max(this.since[b]!, s.from);
+      if (d <= 0) continue;
+      if (this.ownerCount[b] === 0) {
+        s.gapBucketMs += d;
+        s.maxGapMs = Math.max(s.maxGapMs, d);
+      } else if (this.ownerCount[b]! > 1) {
+        s.overlapBucketMs += d;
+        s.maxOverlapMs = Math.max(s.maxOverlapMs, d);
+      }
+    }
+    return s;
+  }
+
+  // ---- internals
+
+  private agent(name: string): Agent {
+    const a = this.agents.get(name);
+    if (!a) throw new Error(`no simulated agent ${name}`);
+    return a;
+  }
+
+  private linkOf(from: string, to: string): { delayMs: number; jitterMs: number; lossRate: number } {
+    return this.links.get(`${from}>${to}`) ?? { delayMs: this.opts.delayMs, jitterMs: this.opts.jitterMs, lossRate: this.opts.lossRate };
+  }
+
+  private advance(t: number): void {
+    if (t > this.now) this.now = t;
+  }
+
+  private step(): void {
+    const q = this.queue.pop()!;
+    this.advance(q.t);
+    const ev = q.ev;
+    switch (ev.kind) {
+      case 'call':
+        ev.fn();
+        break;
+      case 'tick':
+        this.onTick(ev.agent, ev.life);
+        break;
+      case 'deliver':
+        this.onDeliver(ev.to, ev.from, ev.msg);
+        break;
+      case 'lease': {
+        const a = this.agent(ev.agent);
+        if (!a.up && a.life === ev.life) this.setHeld(a, []);
+        break;
+      }
+    }
+  }
+
+  private start(a: Agent): void {
+    a.up = true;
+    a.life++;
+    a.startedAt = this.now;
+    // incarnation = start time in ms, kept strictly growing across fast restarts
+    a.incarnation = Math.max(Math.floor(this.now), a.incarnation + 1);
+    a.seq = 0;
+    a.view = createView(a.name);
+    a.guard = createReplayGuard();
+    a.leaseUntil = 0;
+    this.queue.push(this.now, { kind: 'tick', agent: a.name, life: a.life });
+  }
+
+  private advertised(a: Agent): MemberState {
+    return advertisedState(a.state, a.startedAt, this.now, this.failureThresholdMs);
+  }
+
+  private decide(a: Agent): ReturnType<typeof decideOwnership> {
+    return decideOwnership({
+      self: { name: a.name, weight: a.weight, state: a.state, startedAt: a.startedAt, held: a.held },
+      view: a.view,
+      bucketCount: this.bucketCount,
+      now: this.now,
+      failureThresholdMs: this.failureThresholdMs,
+      orphanHoldMs: this.opts.orphanHoldMs,
+      cache: this.cache,
+    });
+  }
+
+  private onTick(name: string, life: number): void {
+    const a = this.agent(name);
+    if (!a.up || a.life !== life) return;
+    const t = tick(a.view, this.now, this.failureThresholdMs);
+    a.view = t.view;
+    this.record(name, t.events);
+    this.decideAndApply(a);
+    this.broadcast(a);
+    this.queue.push(this.now + this.intervalMs, { kind: 'tick', agent: name, life });
+  }
+
+  private onDeliver(to: string, from: string, raw: Heartbeat | Buffer): void {
+    const a = this.agent(to);
+    if (!a.up) return;
+    let msg: Heartbeat;
+    if (Buffer.isBuffer(raw)) {
+      const d = decodeHeartbeat(raw, KEY, FARM);
+      if (!d.ok) {
+        this.stats.heartbeatsRejected++;
+        return;
+      }
+      const r = checkReplay(a.guard, d.msg, this.now, 5_000);
+      if (!r.ok) {
+        this.stats.heartbeatsRejected++;
+        return;
+      }
+      a.guard = r.guard;
+      msg = d.msg;
+    } else msg = raw;
+    this.stats.heartbeatsDelivered++;
+    const before = a.view.peers.get(from);
+    const u = applyHeartbeat(a.view, msg, this.now, from);
+    if (u.view === a.view) return;
+    a.view = u.view;
+    this.record(to, u.events);
+    const after = a.view.peers.get(from)!;
+    if (u.events.length > 0 || !before || !sameBuckets(before.held, after.held)) this.decideAndApply(a);
+  }
+
+  private decideAndApply(a: Agent): void {
+    const d = this.decide(a);
+    if (d.acquired.length === 0 && d.released.length === 0) return;
+    this.setHeld(a, d.owned);
+    // Tell the new owners now rather than at the next tick: halves a handoff's gap.
+    if (this.opts.sendOnRelease && d.released.length > 0) this.broadcast(a);
+  }
+
+  private setHeld(a: Agent, owned: number[]): void {
+    const prev = new Uint8Array(this.bucketCount);
+    for (const b of a.held) prev[b] = 1;
+    const next = new Uint8Array(this.bucketCount);
+    for (const b of owned) next[b] = 1;
+    for (let b = 0; b < this.bucketCount; b++) {
+      if (prev[b] === next[b]) continue;
+      const kind = next[b] ? 'acquire' : 'release';
+      if (this.opts.recordTimeline) this.timeline.push({ t: this.now, node: a.name, bucket: b, kind });
+      if (kind === 'acquire') this.stats.acquires++;
+      else this.stats.releases++;
+      this.changeCount(b, next[b] ? 1 : -1);
+    }
+    a.held = [...owned];
+  }
+
+  /** Keep per-bucket owner counts and close the gap/overlap interval a change ends. */
+  private changeCount(b: number, delta: number): void {
+    const before = this.ownerCount[b]!;
+    const after = before + delta;
+    const cls = (n: number): number => (n === 0 ? 0 : n === 1 ? 1 : 2);
+    if (cls(before) !== cls(after)) {
+      this.closeInterval(b, before);
+      this.since[b] = this.now;
+    }
+    this.ownerCount[b] = after;
+  }
+
+  private closeInterval(b: number, count: number): void {
+    if (!this.stats) return;
+    const d = this.now - Math.max(this.since[b]!, this.stats.from);
+    if (d <= 0) return;
+    if (count === 0) {
+      this.stats.gapBucketMs += d;
+      this.stats.maxGapMs = Math.max(this.stats.maxGapMs, d);
+      this.stats.gapIntervals++;
+    } else if (count > 1) {
+      this.stats.overlapBucketMs += d;
+      this.stats.maxOverlapMs = Math.max(this.stats.maxOverlapMs, d);
+      this.stats.overlapIntervals++;
+    }
+  }
+
+  private closeIntervals(): void {
+    if (!this.stats) return;
+    for (let b = 0; b < this.bucketCount; b++) this.closeInterval(b, this.ownerCount[b]!);
+  }
+
+  private broadcast(a: Agent): void {
+    a.seq++;
+    const msg: Heartbeat = {
+      farm: FARM,
+      node: a.name,
+      incarnation: a.incarnation,
+      seq: a.seq,
+      sentAt: Math.floor(this.now),
+      weight: a.weight,
+      state: this.advertised(a),
+      bucketCount: this.bucketCount,
+      held: [...a.held],
+    };
+    const wire = this.opts.useCodec ? encodeHeartbeat(msg, KEY) : msg;
+    for (const to of this.names) {
+      if (to === a.name) continue;
+      this.stats.heartbeatsSent++;
+      if (this.cut.has(`${a.name}>${to}`)) continue;
+      const link = this.linkOf(a.name, to);
+      if (link.lossRate > 0 && this.rng.next() < link.lossRate) continue;
+      this.queue.push(this.now + link.delayMs + this.rng.next() * link.jitterMs, { kind: 'deliver', to, from: a.name, msg: wire });
+    }
+  }
+
+  private record(at: string, events: MembershipEvent[]): void {
+    for (const e of events) this.stats.events.push({ ...e, t: this.now, at });
+  }
+}
+
+function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
