@@ -9,7 +9,6 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 
-#include <ctime>
 
 #include "nl_socket.h"
 #include "os_error.h"
@@ -21,8 +20,7 @@ namespace {
 constexpr size_t kMsgRoom = 16384;
 }  // namespace
 
-NftBatch::NftBatch(std::string op) : op_(std::move(op)) {
-  seq0_ = static_cast<uint32_t>(time(nullptr)) << 8;
+NftBatch::NftBatch(std::string op, uint32_t seq0) : op_(std::move(op)), seq0_(seq0) {
   buf_.resize(kMsgRoom);
   len_ = 0;
   auto* nlh = nftnl_batch_begin(buf_.data(), seq0_);
@@ -80,6 +78,7 @@ void NftBatch::commit(NlSocket& nl) {
   if (buf_.size() < len_ + 64) buf_.resize(len_ + 64);
   auto* nlh = nftnl_batch_end(buf_.data() + len_, endSeq);
   size_t total = len_ + NLMSG_ALIGN(nlh->nlmsg_len);
+  nl.skipSeq(static_cast<uint32_t>(what_.size()) + 1);
   uint32_t errSeq = 0;
   int err = nl.sendCollectError(buf_.data(), total, &errSeq, op_);
   if (err == 0) return;

@@ -18,8 +18,9 @@ class NlSocket;
 
 class NftBatch {
  public:
-  /** op prefixes every error message, e.g. "apply vipfarm_web" */
-  explicit NftBatch(std::string op);
+  /** op prefixes every error message, e.g. "apply vipfarm_web"; seq0 from NlSocket::nextSeq
+   *  (the batch uses seq0 .. seq0 + messages + 1) */
+  NftBatch(std::string op, uint32_t seq0);
 
   /** type = NFT_MSG_NEW*, NFT_MSG_DEL*; flags = NLM_F_CREATE ... (REQUEST is added).
    *  The object is serialized immediately; the caller keeps ownership. */

@@ -312,12 +312,12 @@ void nftApply(const FarmSpec& spec) {
   // Kernels since 6.10 accept a netdev chain for a device that does not exist (it
   // attaches when the device appears); a typo must fail here instead.
   if (if_nametoindex(spec.iface.c_str()) == 0) throwErrno("apply " + inetTableName(spec.name) + ": interface " + spec.iface);
-  NftBatch batch("apply " + inetTableName(spec.name));
+  NlSocket& nl = nftSocket("apply " + inetTableName(spec.name));
+  NftBatch batch("apply " + inetTableName(spec.name), nl.nextSeq());
   queueDeleteTable(batch, netdevTableName(spec.name), NFPROTO_NETDEV);
   queueDeleteTable(batch, inetTableName(spec.name), NFPROTO_INET);
   queueNetdevTable(batch, spec);
   queueInetTable(batch, spec);
-  NlSocket nl(NETLINK_NETFILTER, "apply " + inetTableName(spec.name));
   batch.commit(nl);
 }
 
@@ -325,7 +325,8 @@ void nftSetElems(const std::string& farm, const std::string& set, const std::vec
                  uint64_t leaseMs) {
   std::string table = inetTableName(farm);
   std::string op = "set " + set + " buckets of " + table;
-  NftBatch batch(op);
+  NlSocket& nl = nftSocket(op);
+  NftBatch batch(op, nl.nextSeq());
   SetPtr flush(checked(nftnl_set_alloc()));
   nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, set.c_str());
@@ -347,7 +348,6 @@ void nftSetElems(const std::string& farm, const std::string& set, const std::vec
     }
     batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, s.get(), "add elements to " + set);
   }
-  NlSocket nl(NETLINK_NETFILTER, op);
   batch.commit(nl);
 }
 
@@ -358,12 +358,12 @@ std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& se
   nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  uint32_t seq = static_cast<uint32_t>(time(nullptr));
+  NlSocket& nl = nftSocket(op);
+  uint32_t seq = nl.nextSeq();
   auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
   nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
 
   std::vector<uint32_t> out;
-  NlSocket nl(NETLINK_NETFILTER, op);
   nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
     SetPtr got(checked(nftnl_set_alloc()));
     if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
@@ -389,19 +389,17 @@ std::vector<RuleCounter> nftCounters(const std::string& farm) {
   nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
   nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kChain);
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  uint32_t seq = static_cast<uint32_t>(time(nullptr));
+  NlSocket& nl = nftSocket(op);
+  uint32_t seq = nl.nextSeq();
   auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
   nftnl_rule_nlmsg_build_payload(nlh, r.get());
 
   std::vector<RuleCounter> out;
-  bool tableSeen = false;
-  NlSocket nl(NETLINK_NETFILTER, op);
   nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
     RulePtr got(checked(nftnl_rule_alloc()));
     if (nftnl_rule_nlmsg_parse(msg, got.get()) < 0) return;
     const char* t = nftnl_rule_get_str(got.get(), NFTNL_RULE_TABLE);
     if (t == nullptr || table != t) return;  // old kernels ignore the table filter of a dump
-    tableSeen = true;
     uint32_t udlen = 0;
     const void* ud = nftnl_rule_get_data(got.get(), NFTNL_RULE_USERDATA, &udlen);
     if (ud == nullptr) return;
@@ -423,15 +421,14 @@ std::vector<RuleCounter> nftCounters(const std::string& farm) {
     }, &rc);
     if (!rc.comment.empty()) out.push_back(rc);
   }, op);
-  (void)tableSeen;
   return out;
 }
 
 void nftRemove(const std::string& farm) {
-  NftBatch batch("remove " + inetTableName(farm));
+  NlSocket& nl = nftSocket("remove " + inetTableName(farm));
+  NftBatch batch("remove " + inetTableName(farm), nl.nextSeq());
   queueDeleteTable(batch, netdevTableName(farm), NFPROTO_NETDEV);
   queueDeleteTable(batch, inetTableName(farm), NFPROTO_INET);
-  NlSocket nl(NETLINK_NETFILTER, "remove " + inetTableName(farm));
   batch.commit(nl);
 }
 

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <ctime>
+#include <memory>
 #include <vector>
 
 #include "os_error.h"
@@ -19,6 +21,7 @@ NlSocket::NlSocket(int bus, const std::string& op) {
     throw OsError(op + ": netlink bind", err);
   }
   portid_ = mnl_socket_get_portid(nl_);
+  seq_ = static_cast<uint32_t>(time(nullptr)) << 8;
   // Large batches (4096 set elements) are one sendmsg; dumps of big sets one recv burst.
   int size = 4 << 20;
   setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
@@ -30,7 +33,20 @@ NlSocket::NlSocket(int bus, const std::string& op) {
 
 NlSocket::~NlSocket() { mnl_socket_close(nl_); }
 
+void NlSocket::drain() {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  while (recv(mnl_socket_get_fd(nl_), buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+  }
+}
+
+NlSocket& nftSocket(const std::string& op) {
+  static std::unique_ptr<NlSocket> sock;
+  if (!sock) sock = std::make_unique<NlSocket>(NETLINK_NETFILTER, op);
+  return *sock;
+}
+
 int NlSocket::sendCollectError(const void* buf, size_t len, uint32_t* errSeq, const std::string& op) {
+  drain();
   if (mnl_socket_sendto(nl_, buf, len) < 0) throwErrno(op + ": netlink send");
   std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE * 4);
   int first = 0;
@@ -57,6 +73,7 @@ int NlSocket::sendCollectError(const void* buf, size_t len, uint32_t* errSeq, co
 
 void NlSocket::request(const void* buf, size_t len, uint32_t seq,
                        const std::function<void(const struct nlmsghdr*)>& cb, const std::string& op) {
+  drain();
   if (mnl_socket_sendto(nl_, buf, len) < 0) throwErrno(op + ": netlink send");
   std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE * 4);
   struct Ctx {

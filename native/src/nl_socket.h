@@ -19,6 +19,11 @@ class NlSocket {
 
   uint32_t portid() const { return portid_; }
 
+  /** a fresh sequence number for the next request on this socket */
+  uint32_t nextSeq() { return ++seq_; }
+  /** a batch used n more sequence numbers after nextSeq() */
+  void skipSeq(uint32_t n) { seq_ += n; }
+
   /** Sends len bytes; the kernel processes a netlink request synchronously inside
    *  sendmsg, so every error it produced is already queued when send returns. Returns
    *  the first error (errno value, >0) and the sequence number it answers, or 0. */
@@ -30,8 +35,17 @@ class NlSocket {
                const std::function<void(const struct nlmsghdr*)>& cb, const std::string& op);
 
  private:
+  /** drops replies a failed earlier exchange may have left queued */
+  void drain();
+
   struct mnl_socket* nl_;
   uint32_t portid_;
+  uint32_t seq_;
 };
+
+/** The process's nf_tables socket, opened on first use and never closed: closing a
+ *  socket that committed deletions makes the kernel wait for the deferred destroy work
+ *  (an RCU grace period, ~16 ms here) inside close(). Owned by the JS thread. */
+NlSocket& nftSocket(const std::string& op);
 
 }  // namespace vipfarm

@@ -1,5 +1,6 @@
 // Child process run inside a node's namespace: drives the native data plane from
 // JSON-lines commands on stdin ({id, op, args}) and answers {id, ok, result|error}.
+import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../../native/src/index.js';
 
@@ -35,6 +36,13 @@ const ops: Record<string, Handler> = {
     lists.map((l) => {
       const t0 = process.hrtime.bigint();
       dp.setBuckets(name, l, lease);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    }),
+  /** for the bench: time `times` runs of a command (e.g. nft -f) from inside the namespace */
+  timeExec: (argv: string[], times: number) =>
+    Array.from({ length: times }, () => {
+      const t0 = process.hrtime.bigint();
+      execFileSync(argv[0], argv.slice(1), { stdio: 'ignore' });
       return Number(process.hrtime.bigint() - t0) / 1e6;
     }),
 };

@@ -1,0 +1,142 @@
+// Data-plane bench, in a namespace test bed:
+//  1. moving 1, 32 and 256 buckets: one native netlink batch vs `nft -f` of the same
+//     batch (flush the set, add the new elements with a timeout), both timed from a
+//     process inside the node's namespace;
+//  2. new TCP connections per second from a client to the VIP with the whole farm data
+//     plane (virtual MAC, filter chain, bucket lookup) vs the same namespaces with no
+//     nft tables at all (the client sends straight to the node's own MAC).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { contiguousSplit, startFarm, stopFarm, testFarm } from '../test/netns/farm.js';
+import { Driver, runClient, startEcho } from '../test/netns/procs.js';
+import { createTestbed } from '../test/netns/testbed.js';
+import { writeSection } from './report.js';
+
+export const MOVES = [1, 32, 256];
+const BUCKETS = 1024;
+const NATIVE_RUNS = 300;
+const CLI_RUNS = 60;
+const CONN_ROUNDS = 4;
+const CONNS_PER_ROUND = 2000;
+
+export function median(xs: number[]): number {
+  return percentile(xs, 50);
+}
+
+/** nearest-rank percentile */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * s.length));
+  return s[rank - 1];
+}
+
+/** two disjoint lists of k buckets: alternating between them moves k buckets each call */
+export function alternatingMoves(k: number, runs: number): number[][] {
+  const a = Array.from({ length: k }, (_, i) => i);
+  const b = Array.from({ length: k }, (_, i) => k + i);
+  return Array.from({ length: runs }, (_, i) => (i % 2 === 0 ? a : b));
+}
+
+/** the nft CLI equivalent of one setBuckets: same set semantics, plain-typed keys */
+export function cliBatch(table: string, buckets: number[], leaseMs: number): string {
+  const elems = buckets.map((b) => `0.0.${b >> 8}.${b & 255} timeout ${leaseMs}ms`).join(', ');
+  return `flush set inet ${table} s\nadd element inet ${table} s { ${elems} }\n`;
+}
+
+const fmt = (x: number): string => (x < 10 ? x.toFixed(3) : x.toFixed(1));
+
+export async function run(): Promise<Record<string, unknown>> {
+  const tb = createTestbed({ nodes: 1, clients: 1 });
+  const tmp = mkdtempSync(join(tmpdir(), 'vf-bench-'));
+  const result: Record<string, number> = {};
+  try {
+    const node = tb.nodes[0];
+    const client = tb.clients[0];
+    const farm = testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], BUCKETS);
+
+    // -- 1. bucket moves --------------------------------------------------------
+    const d = Driver.start(tb, node);
+    await d.call('apply', farm);
+    tb.exec(node.netns, ['nft', '-f', '-'], 'table inet vfbench {\n set s {\n  type ipv4_addr\n  flags timeout\n }\n}\n');
+    for (const k of MOVES) {
+      const native = await d.call<number[]>('timeSetBuckets', farm.name, alternatingMoves(k, NATIVE_RUNS), 600_000);
+      const files = [0, 1].map((i) => {
+        const f = join(tmp, `move-${k}-${i}.nft`);
+        writeFileSync(f, cliBatch('vfbench', alternatingMoves(k, 2)[i], 600_000));
+        return f;
+      });
+      const cli = [
+        ...(await d.call<number[]>('timeExec', ['nft', '-f', files[0]], CLI_RUNS / 2)),
+        ...(await d.call<number[]>('timeExec', ['nft', '-f', files[1]], CLI_RUNS / 2)),
+      ];
+      // first calls warm caches (netlink socket, page faults): drop them
+      const nat = native.slice(10);
+      result[`native_${k}_median_ms`] = median(nat);
+      result[`native_${k}_p99_ms`] = percentile(nat, 99);
+      result[`nft_cli_${k}_median_ms`] = median(cli.slice(2));
+      result[`nft_cli_${k}_p99_ms`] = percentile(cli.slice(2), 99);
+    }
+    await d.call('remove', farm.name);
+    tb.exec(node.netns, ['nft', 'delete', 'table', 'inet', 'vfbench']);
+    d.close();
+
+    // -- 2. connection rate -----------------------------------------------------
+    const vip = farm.virtualIPs[0];
+    const drivers = await startFarm(tb, farm, contiguousSplit(BUCKETS, [1]));
+    await startEcho(tb, node, vip, [80]);
+    const rates: { filter: number[]; nofilter: number[] } = { filter: [], nofilter: [] };
+    const measure = async (): Promise<number> => {
+      const { elapsedMs, results } = await runClient(tb, client, { vip, port: 80, protocol: 'tcp', count: CONNS_PER_ROUND, concurrency: 16 });
+      const failed = results.filter((r) => r.error !== null).length;
+      if (failed > 0) throw new Error(`bench dataplane: ${failed} connections failed`);
+      return (CONNS_PER_ROUND / elapsedMs) * 1000;
+    };
+    // alternate the two set-ups so drift on a shared machine hits both alike
+    for (let round = 0; round < CONN_ROUNDS; round++) {
+      await drivers[0].call('apply', farm);
+      await drivers[0].call('setBuckets', farm.name, contiguousSplit(BUCKETS, [1])[0], 600_000);
+      tb.exec(client.netns, ['ip', 'neigh', 'replace', vip, 'lladdr', farm.virtualMAC, 'dev', 'eth0', 'nud', 'permanent']);
+      rates.filter.push(await measure());
+      await drivers[0].call('remove', farm.name);
+      tb.exec(client.netns, ['ip', 'neigh', 'replace', vip, 'lladdr', node.mac, 'dev', 'eth0', 'nud', 'permanent']);
+      rates.nofilter.push(await measure());
+    }
+    await stopFarm(drivers, farm);
+    result.conn_rate_filter = median(rates.filter);
+    result.conn_rate_nofilter = median(rates.nofilter);
+    result.filter_conn_rate_ratio = result.conn_rate_filter / result.conn_rate_nofilter;
+
+    const rows = MOVES.map(
+      (k) =>
+        `| ${k} | ${fmt(result[`native_${k}_median_ms`])} | ${fmt(result[`native_${k}_p99_ms`])} | ` +
+        `${fmt(result[`nft_cli_${k}_median_ms`])} | ${fmt(result[`nft_cli_${k}_p99_ms`])} | ` +
+        `${(result[`nft_cli_${k}_median_ms`] / result[`native_${k}_median_ms`]).toFixed(0)}x |`,
+    );
+    writeSection(
+      'dataplane',
+      [
+        '## Data plane (`npm run bench -- dataplane`)',
+        '',
+        `Moving buckets: one \`setBuckets\` call (flush the set, add k elements with a timeout, one netlink batch) vs \`nft -f\` of the same batch on a plain-typed set; both timed from a process inside the node's namespace, ${NATIVE_RUNS - 10} native and ${CLI_RUNS - 2} CLI runs per size, ${BUCKETS} buckets. Target: 256 buckets under 0.5 ms natively.`,
+        '',
+        '| buckets moved | native median ms | native p99 ms | nft CLI median ms | nft CLI p99 ms | CLI / native |',
+        '|---:|---:|---:|---:|---:|---:|',
+        ...rows,
+        '',
+        `New TCP connections per second, one client (Node.js, 16 in flight) to one node, ${CONN_ROUNDS} alternating rounds of ${CONNS_PER_ROUND} connections, median. "Filter" is the full farm data plane; "no filter" is the same namespaces without any nft table. Target: the filter costs under 5%.`,
+        '',
+        '| set-up | connections/s (median) | rounds |',
+        '|---|---:|---|',
+        `| no filter | ${result.conn_rate_nofilter.toFixed(0)} | ${rates.nofilter.map((r) => r.toFixed(0)).join(', ')} |`,
+        `| filter | ${result.conn_rate_filter.toFixed(0)} | ${rates.filter.map((r) => r.toFixed(0)).join(', ')} |`,
+        `| ratio | ${result.filter_conn_rate_ratio.toFixed(3)} | |`,
+      ].join('\n'),
+    );
+    return result;
+  } finally {
+    tb.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
