@@ -617,11 +617,13 @@ class TestKubelet implements Kubelet {
         await rt.terminate(grace);
         rt.removeFiles();
       }
-      // Finish the deletion the way a kubelet does once the containers are gone.
+      // Finish the deletion the way a kubelet does once the containers are gone. The grace
+      // period goes in the body: with a body, the apiserver ignores the query parameters.
       try {
-        await this.core.deleteNamespacedPod({ name: pod.metadata.name!, namespace: pod.metadata.namespace!, gracePeriodSeconds: 0, body: { preconditions: { uid } } });
+        await this.core.deleteNamespacedPod({ name: pod.metadata.name!, namespace: pod.metadata.namespace!, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+        this.log.info('pod deleted', { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, node: pod.spec?.nodeName });
       } catch (err) {
-        if (httpStatus(err) !== 404 && httpStatus(err) !== 409) throw err;
+        if (httpStatus(err) !== 404) throw err;
       }
       return;
     }

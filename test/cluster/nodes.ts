@@ -66,6 +66,7 @@ export function nodeStatus(spec: NodeSpec, now: Date): k8s.V1NodeStatus {
   };
 }
 
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const statusPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
 
 async function postStatus(core: k8s.CoreV1Api, spec: NodeSpec, first: boolean, transition: Date): Promise<void> {
@@ -86,6 +87,9 @@ export async function registerNodes(kc: k8s.KubeConfig, specs: NodeSpec[], inter
       if ((err as { code?: number }).code !== 409) throw new Error(`creating node ${spec.name}`, { cause: err });
     }
     await postStatus(core, spec, true, since);
+    // Admission (TaintNodesByCondition) taints new nodes not-ready; the node lifecycle
+    // controller would lift it once Ready, and we do not run that controller.
+    await core.patchNode({ name: spec.name, body: { spec: { taints: null } } }, mergePatch);
   }
   const timer = setInterval(() => {
     for (const spec of specs) postStatus(core, spec, false, since).catch(() => undefined);
