@@ -22,6 +22,7 @@ function sample(over: Partial<Heartbeat> = {}): Heartbeat {
     sentAt: 1_764_000_000_500,
     weight: 3,
     state: 'ready',
+    viewDigest: 0xdeadbeef,
     bucketCount: 256,
     held: [0, 7, 8, 100, 255],
     ...over,
@@ -41,6 +42,7 @@ function randomHeartbeat(rng: Rng): Heartbeat {
     sentAt: rng.int(0, 2 ** 50),
     weight: rng.int(0, 65535),
     state: rng.pick(['ready', 'draining', 'standby', 'down'] as const),
+    viewDigest: rng.int(0, 0xffffffff),
     bucketCount,
     held,
   };
@@ -145,6 +147,7 @@ describe('encode/decode', () => {
     expect(() => encodeHeartbeat(sample({ node: '' }), key)).toThrow(RangeError);
     expect(() => encodeHeartbeat(sample({ seq: 2 ** 60 }), key)).toThrow(RangeError);
     expect(() => encodeHeartbeat(sample({ bucketCount: 8192 }), key)).toThrow(RangeError);
+    expect(() => encodeHeartbeat(sample({ viewDigest: 2 ** 32 }), key)).toThrow(RangeError);
     expect(() => encodeHeartbeat(sample({ state: 'bogus' as never }), key)).toThrow(RangeError);
   });
 });

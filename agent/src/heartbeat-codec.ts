@@ -13,6 +13,7 @@
 //      u64 seq             monotonic per incarnation
 //      u64 sentAt          sender's wall clock, ms
 //      u16 weight
+//      u32 viewDigest      hash of the sender's assignment input (see ownership.ts)
 //      u16 bucketCount     bitmap of ceil(bucketCount / 8) bytes follows, bit b = bucket b
 //      32 bytes HMAC-SHA256(key, everything above)
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -27,6 +28,9 @@ export interface Heartbeat {
   sentAt: number;
   weight: number;
   state: MemberState;
+  /** digest of the members and weights the sender's assignment is computed from;
+   *  0 = not given (an older sender): receivers then leave it out of the agreement check */
+  viewDigest: number;
   bucketCount: number;
   /** buckets the sender holds (accepts new connections for), ascending */
   held: number[];
@@ -43,7 +47,7 @@ const MAC_LEN = 32;
 export const MAX_NAME_BYTES = 253;
 export const MAX_BUCKETS = 4096;
 const STATES: readonly MemberState[] = ['ready', 'draining', 'standby', 'down'];
-const FIXED = 4 + 1 + 1 + 8 + 8 + 8 + 2 + 2 + MAC_LEN;
+const FIXED = 4 + 1 + 1 + 8 + 8 + 8 + 2 + 4 + 2 + MAC_LEN;
 export const MAX_HEARTBEAT_BYTES = FIXED + 2 * MAX_NAME_BYTES + MAX_BUCKETS / 8;
 
 function writeU64(buf: Buffer, off: number, v: number): void {
@@ -63,8 +67,12 @@ function checkSafeInt(name: string, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`heartbeat ${name} must be a non-negative safe integer, got ${v}`);
 }
 
+/** What a sender fills in; viewDigest defaults to 0 (not given). */
+export type HeartbeatInput = Omit<Heartbeat, 'viewDigest'> & { viewDigest?: number };
+
 /** Encode and sign. Throws RangeError on a message no peer could accept (a bug in the caller). */
-export function encodeHeartbeat(msg: Heartbeat, key: Buffer): Buffer {
+export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
+  const msg: Heartbeat = { ...input, viewDigest: input.viewDigest ?? 0 };
   const farm = Buffer.from(msg.farm, 'utf8');
   const node = Buffer.from(msg.node, 'utf8');
   if (farm.length === 0 || farm.length > MAX_NAME_BYTES) throw new RangeError(`heartbeat farm name must be 1..${MAX_NAME_BYTES} bytes`);
@@ -76,6 +84,7 @@ export function encodeHeartbeat(msg: Heartbeat, key: Buffer): Buffer {
   if (!Number.isInteger(msg.bucketCount) || msg.bucketCount < 0 || msg.bucketCount > MAX_BUCKETS) {
     throw new RangeError(`heartbeat bucketCount must be 0..${MAX_BUCKETS}, got ${msg.bucketCount}`);
   }
+  if (!Number.isInteger(msg.viewDigest) || msg.viewDigest < 0 || msg.viewDigest > 0xffffffff) throw new RangeError(`heartbeat viewDigest must be a uint32, got ${msg.viewDigest}`);
   const state = STATES.indexOf(msg.state);
   if (state < 0) throw new RangeError(`heartbeat state unknown: ${String(msg.state)}`);
   const bitmapLen = Math.ceil(msg.bucketCount / 8);
@@ -95,8 +104,9 @@ export function encodeHeartbeat(msg: Heartbeat, key: Buffer): Buffer {
   writeU64(buf, off + 16, msg.sentAt);
   off += 24;
   buf.writeUInt16BE(msg.weight, off);
-  buf.writeUInt16BE(msg.bucketCount, off + 2);
-  off += 4;
+  buf.writeUInt32BE(msg.viewDigest, off + 2);
+  buf.writeUInt16BE(msg.bucketCount, off + 6);
+  off += 8;
   for (const b of msg.held) {
     if (!Number.isInteger(b) || b < 0 || b >= msg.bucketCount) throw new RangeError(`heartbeat held bucket ${b} outside 0..${msg.bucketCount - 1}`);
     buf[off + (b >> 3)]! |= 1 << (b & 7);
@@ -119,7 +129,7 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
   const farmBytes = buf.subarray(off, off + farmLen);
   off += farmLen;
   const nodeLen = buf[off++]!;
-  if (nodeLen === 0 || off + nodeLen + 28 + MAC_LEN > buf.length) return undefined;
+  if (nodeLen === 0 || off + nodeLen + 32 + MAC_LEN > buf.length) return undefined;
   const nodeBytes = buf.subarray(off, off + nodeLen);
   off += nodeLen;
   const incarnation = readU64(buf, off);
@@ -127,8 +137,9 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
   const sentAt = readU64(buf, off + 16);
   off += 24;
   const weight = buf.readUInt16BE(off);
-  const bucketCount = buf.readUInt16BE(off + 2);
-  off += 4;
+  const viewDigest = buf.readUInt32BE(off + 2);
+  const bucketCount = buf.readUInt16BE(off + 6);
+  off += 8;
   if (bucketCount > MAX_BUCKETS) return undefined;
   const bitmapLen = Math.ceil(bucketCount / 8);
   if (off + bitmapLen + MAC_LEN !== buf.length) return undefined;
@@ -153,7 +164,7 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
     }
   }
   off += bitmapLen;
-  return { msg: { farm, node, incarnation, seq, sentAt, weight, state, bucketCount, held }, bodyLen: off };
+  return { msg: { farm, node, incarnation, seq, sentAt, weight, state, viewDigest, bucketCount, held }, bodyLen: off };
 }
 
 /**

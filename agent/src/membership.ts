@@ -15,6 +15,8 @@ export interface PeerRecord {
   lastHeardAt: number;
   weight: number;
   state: MemberState;
+  /** the peer's assignment input digest in its last heartbeat (0 until heard) */
+  viewDigest: number;
   /** buckets held according to the last heartbeat; kept after death for the orphan set */
   held: readonly number[];
   alive: boolean;
@@ -60,6 +62,7 @@ export function createView(self: string, peers: readonly PeerSpec[] = []): View 
       lastHeardAt: 0,
       weight: 0,
       state: 'down',
+      viewDigest: 0,
       held: [],
       alive: false,
     });
@@ -88,6 +91,7 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     lastHeardAt: now,
     weight: msg.weight,
     state: msg.state,
+    viewDigest: msg.viewDigest,
     held: msg.held,
     alive: true,
   };

@@ -10,7 +10,13 @@
 //   for that release (it sees it in the next heartbeat), so two nodes never accept new
 //   connections for one bucket while their views agree.
 // - A bucket assigned to me is acquired when no live peer claims it in its last
-//   heartbeat. A dead peer claims nothing; the buckets it held become `orphans` for
+//   heartbeat AND every live peer's last heartbeat carries my view digest (the hash of
+//   the assignment input), i.e. they compute the same assignment. Without the second
+//   condition two nodes whose views differ for a moment (one has heard a node turn ready,
+//   the other not yet) can both find a just-released bucket unclaimed and both take it;
+//   the simulator showed exactly that at cold start. If the digests still disagree after
+//   agreementTimeoutMs (default failureThresholdMs: a partial partition where views can
+//   never agree), acquire anyway: serving twice beats serving nobody. A dead peer claims nothing; the buckets it held become `orphans` for
 //   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
 //   them with RST (clients reconnect at once instead of timing out).
 // - Startup: for startupGraceMs (default failureThresholdMs) after start, a node that is
@@ -22,7 +28,7 @@
 //   side releases what the common assignment gives the other and keeps what it already
 //   holds, so every moved bucket changes hands once.
 import type { MemberState } from '../../common/src/types.js';
-import { assignBuckets, type Member } from './assignment.js';
+import { assignBuckets, hashString, type Member } from './assignment.js';
 import type { View } from './membership.js';
 
 export const DEFAULT_ORPHAN_HOLD_MS = 10_000;
@@ -48,8 +54,18 @@ export interface OwnershipInput {
   startupGraceMs?: number;
   /** default 10 s */
   orphanHoldMs?: number;
+  /** default failureThresholdMs */
+  agreementTimeoutMs?: number;
   /** reuse assignments across calls; recomputed only when members or weights change */
   cache?: AssignmentCache;
+  /** `carry` of the previous decision (pass it back every time) */
+  carry?: OwnershipCarry;
+}
+
+/** What a decision remembers for the next one. */
+export interface OwnershipCarry {
+  /** since when some live peer's digest has differed from mine */
+  disagreeSince?: number;
 }
 
 export interface OwnershipDecision {
@@ -61,10 +77,16 @@ export interface OwnershipDecision {
   assignment: string[];
   acquired: number[];
   released: number[];
-  /** assigned to me but still claimed by these live peers (the handoff in progress) */
+  /** assigned to me but not taken: claimed by these live peers (a handoff in progress),
+   *  or holders [] while the peers' digests disagree with mine */
   waiting: Array<{ bucket: number; holders: string[] }>;
   /** the state to advertise in heartbeats */
   advertise: MemberState;
+  /** digest of my assignment input, to advertise in heartbeats */
+  viewDigest: number;
+  /** live peers whose last heartbeat shows another digest (acquisitions wait for them) */
+  disagreeing: string[];
+  carry: OwnershipCarry;
   /** 'startup' while in the startup grace period */
   phase: 'startup' | 'running';
 }
@@ -83,6 +105,21 @@ export function assignmentMembers(view: View, self: { name: string; weight: numb
   return out;
 }
 
+/** Canonical text of an assignment's input: equal texts give equal assignments. */
+export function assignmentKey(members: readonly Member[], bucketCount: number): string {
+  return `${bucketCount}|${members
+    .filter((m) => m.weight > 0)
+    .map((m) => `${m.name}=${m.weight}`)
+    .sort()
+    .join(',')}`;
+}
+
+/** 32-bit digest of the assignment input, carried in heartbeats. */
+export function viewDigest(members: readonly Member[], bucketCount: number): number {
+  // 0 means "not given" on the wire
+  return hashString(assignmentKey(members, bucketCount)) || 1;
+}
+
 export interface AssignmentCache {
   get(members: readonly Member[], bucketCount: number): string[];
 }
@@ -92,11 +129,7 @@ export function createAssignmentCache(size = 8): AssignmentCache {
   const entries = new Map<string, string[]>();
   return {
     get(members, bucketCount) {
-      const key = `${bucketCount}|${members
-        .filter((m) => m.weight > 0)
-        .map((m) => `${m.name}=${m.weight}`)
-        .sort()
-        .join(',')}`;
+      const key = assignmentKey(members, bucketCount);
       const hit = entries.get(key);
       if (hit) {
         entries.delete(key);
@@ -128,6 +161,15 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
       for (const b of p.held) if (b >= 0 && b < bucketCount) orphaned[b] = 1;
     }
   }
+  const digest = viewDigest(members, bucketCount);
+  const disagreeing: string[] = [];
+  for (const p of view.peers.values()) {
+    if (p.alive && p.viewDigest !== 0 && p.viewDigest !== digest) disagreeing.push(p.name);
+  }
+  disagreeing.sort();
+  const disagreeSince = disagreeing.length === 0 ? undefined : (input.carry?.disagreeSince ?? now);
+  const mayAcquire = disagreeSince === undefined || now - disagreeSince >= (input.agreementTimeoutMs ?? input.failureThresholdMs);
+
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
 
@@ -144,7 +186,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     }
     if (!heldSet[b]) {
       const holders = claimedBy[b]!;
-      if (holders.length > 0) {
+      if (holders.length > 0 || !mayAcquire) {
         waiting.push({ bucket: b, holders: [...holders].sort() });
         continue;
       }
@@ -153,5 +195,17 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     owned.push(b);
     if (orphaned[b]) orphans.push(b);
   }
-  return { owned, orphans, assignment, acquired, released, waiting, advertise, phase: advertise !== self.state ? 'startup' : 'running' };
+  return {
+    owned,
+    orphans,
+    assignment,
+    acquired,
+    released,
+    waiting,
+    advertise,
+    viewDigest: digest,
+    disagreeing,
+    carry: disagreeSince === undefined ? {} : { disagreeSince },
+    phase: advertise !== self.state ? 'startup' : 'running',
+  };
 }

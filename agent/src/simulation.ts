@@ -13,7 +13,7 @@
 import type { MemberState } from '../../common/src/types.js';
 import { checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
 import { applyHeartbeat, createView, tick, type MembershipEvent, type View } from './membership.js';
-import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache } from './ownership.js';
+import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipCarry } from './ownership.js';
 import { createRng, type Rng } from './prng.js';
 
 export interface SimOptions {
@@ -32,6 +32,8 @@ export interface SimOptions {
   startSpreadMs?: number;
   /** encode, sign, decode and replay-check every heartbeat (slower, realistic) */
   useCodec?: boolean;
+  /** carry the view digest in heartbeats (default true; false = acquire on claims alone) */
+  useDigest?: boolean;
   /** send a heartbeat at once after releasing buckets (default true) */
   sendOnRelease?: boolean;
   seed?: number;
@@ -81,6 +83,8 @@ interface Agent {
   life: number;
   /** after a kill: the kernel keeps `held` until this time */
   leaseUntil: number;
+  carry: OwnershipCarry;
+  digest: number;
 }
 
 type Event =
@@ -178,6 +182,7 @@ export class Simulation {
       leaseMs: 0,
       startSpreadMs: 50,
       useCodec: false,
+      useDigest: true,
       sendOnRelease: true,
       seed: 1,
       recordTimeline: true,
@@ -209,6 +214,8 @@ export class Simulation {
         guard: createReplayGuard(),
         life: 0,
         leaseUntil: 0,
+        carry: {},
+        digest: 0,
       };
       this.agents.set(s.name, agent);
       this.queue.push(this.rng.next() * this.opts.startSpreadMs, { kind: 'call', fn: () => this.start(agent) });
@@ -338,11 +345,12 @@ export class Simulation {
     return true;
   }
 
-  /** Views agree, and every bucket is accepted by exactly its assigned owner. */
+  /** No agent in its startup grace, views agree, every bucket accepted by exactly its assigned owner. */
   converged(): boolean {
-    if (!this.viewsAgree()) return false;
     const up = this.upAgents();
     if (up.length === 0) return false;
+    if (up.some((n) => this.advertised(this.agent(n)) !== this.agent(n).state)) return false;
+    if (!this.viewsAgree()) return false;
     const first = this.agent(up[0]!);
     const assignment = this.decide(first).assignment;
     const owners = this.owners();
@@ -469,6 +477,7 @@ export class Simulation {
       failureThresholdMs: this.failureThresholdMs,
       orphanHoldMs: this.opts.orphanHoldMs,
       cache: this.cache,
+      carry: a.carry,
     });
   }
 
@@ -513,6 +522,8 @@ export class Simulation {
 
   private decideAndApply(a: Agent): void {
     const d = this.decide(a);
+    a.carry = d.carry;
+    a.digest = d.viewDigest;
     if (d.acquired.length === 0 && d.released.length === 0) return;
     this.setHeld(a, d.owned);
     // Tell the new owners now rather than at the next tick: halves a handoff's gap.
@@ -577,6 +588,7 @@ export class Simulation {
       sentAt: Math.floor(this.now),
       weight: a.weight,
       state: this.advertised(a),
+      viewDigest: this.opts.useDigest ? a.digest : 0,
       bucketCount: this.bucketCount,
       held: [...a.held],
     };
