@@ -213,6 +213,32 @@ export class AgentFarm {
     });
   }
 
+  /** the agent's /metrics, fetched from inside its namespace */
+  metrics(node: Host): string {
+    const js = `fetch('http://127.0.0.1:${METRICS_PORT}/metrics').then(r => r.text()).then(t => process.stdout.write(t))`;
+    return this.tb.exec(node.netns, [process.execPath, '-e', js]);
+  }
+
+  /** one sample of a metric (labels as a substring such as 'reason="bad_mac"'), 0 when absent */
+  metric(node: Host, name: string, labels = ''): number {
+    for (const line of this.metrics(node).split('\n')) {
+      if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+      if (labels && !line.includes(labels)) continue;
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return 0;
+  }
+
+  /** nodes answering for each bucket, and how many buckets each answers for */
+  async owners(maxMs = 5000): Promise<{ owners: Record<number, string>; shares: Record<string, number>; unserved: number[] }> {
+    const p = await this.probe({ maxMs });
+    return { owners: p.owners, shares: AgentFarm.shares(p.owners), unserved: p.unserved };
+  }
+
+  async waitReady(nodes: Host[] = this.tb.nodes): Promise<void> {
+    for (const n of nodes) await this.waitLog(n, (l) => l.event === 'state' && l.state === 'ready');
+  }
+
   /** bucket counts per node, from a probe of every bucket */
   static shares(owners: Record<number, string>): Record<string, number> {
     const s: Record<string, number> = {};
