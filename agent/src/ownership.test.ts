@@ -1,7 +1,7 @@
 import { assignBuckets } from './assignment.js';
 import type { Heartbeat } from './heartbeat-codec.js';
 import { applyHeartbeat, createView, tick, type View } from './membership.js';
-import { advertisedState, createAssignmentCache, decideOwnership, type OwnershipInput } from './ownership.js';
+import { advertisedState, assignmentMembers, createAssignmentCache, decideOwnership, viewDigest, type OwnershipInput } from './ownership.js';
 import { createRng } from './prng.js';
 
 const B = 16;
@@ -108,6 +108,49 @@ describe('decideOwnership', () => {
   test('out-of-range claims are ignored', () => {
     const view = viewWith('a', [{ node: 'b', held: [-1, B, 99] }]);
     expect(decideOwnership(input({ view })).owned).toHaveLength(8);
+  });
+
+  test('acquisition waits until every live peer advertises my view digest', () => {
+    const members = [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }];
+    const mine = viewDigest(members, B);
+    const agreeing = viewWith('a', [{ node: 'b', viewDigest: mine }]);
+    expect(decideOwnership(input({ view: agreeing })).owned).toHaveLength(8);
+    const other = viewWith('a', [{ node: 'b', viewDigest: mine ^ 1 }]);
+    const d = decideOwnership(input({ view: other }));
+    expect(d.owned).toEqual([]);
+    expect(d.disagreeing).toEqual(['b']);
+    expect(d.waiting.every((w) => w.holders.length === 0)).toBe(true);
+    expect(d.carry).toEqual({ disagreeSince: 10_000 });
+    // held buckets are kept meanwhile, and released ones still go
+    const held = decideOwnership(input({ view: other, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [...Array(B).keys()] } }));
+    expect(held.owned).toHaveLength(8);
+    expect(held.released).toHaveLength(8);
+  });
+
+  test('after agreementTimeoutMs of disagreement, acquire anyway (partial partition)', () => {
+    const view = viewWith('a', [{ node: 'b', viewDigest: 12345 }]);
+    const first = decideOwnership(input({ view, now: 10_000 }));
+    expect(first.owned).toEqual([]);
+    const before = decideOwnership(input({ view, now: 10_000 + T - 1, carry: first.carry }));
+    expect(before.owned).toEqual([]);
+    expect(before.carry).toEqual(first.carry);
+    const after = decideOwnership(input({ view, now: 10_000 + T, carry: first.carry }));
+    expect(after.owned).toHaveLength(8);
+    expect(decideOwnership(input({ view, now: 10_000 + 50, carry: first.carry, agreementTimeoutMs: 50 })).owned).toHaveLength(8);
+  });
+
+  test('a peer that sends no digest (0) is left out of the agreement check', () => {
+    expect(decideOwnership(input({ view: viewWith('a', [{ node: 'b', viewDigest: 0 }]) })).owned).toHaveLength(8);
+  });
+
+  test('digest: equal for equal inputs whatever the order, different otherwise, never 0', () => {
+    const view = viewWith('a', [{ node: 'b' }, { node: 'c', weight: 2 }, { node: 'd', state: 'standby' }]);
+    const m = assignmentMembers(view, { name: 'a', weight: 1, advertise: 'ready' });
+    expect(viewDigest(m, B)).toBe(viewDigest([...m].reverse(), B));
+    expect(viewDigest(m, B)).toBe(viewDigest(m.filter((x) => x.name !== 'd'), B)); // weight 0 is not an input
+    expect(viewDigest(m, B)).not.toBe(viewDigest(m, 2 * B));
+    expect(viewDigest(m, B)).not.toBe(viewDigest(m.map((x) => (x.name === 'c' ? { ...x, weight: 3 } : x)), B));
+    expect(viewDigest([], B)).not.toBe(0);
   });
 
   test('the cache gives the same answers', () => {

@@ -1,0 +1,206 @@
+// The ownership invariants, checked on simulated farms built from the real pure modules.
+import { Simulation, type SimOptions } from './simulation.js';
+
+const I = 100; // heartbeat interval
+const T = 500; // failure threshold
+const B = 256;
+
+function farm(over: Partial<SimOptions> = {}): Simulation {
+  return new Simulation({ nodes: 5, bucketCount: B, intervalMs: I, failureThresholdMs: T, delayMs: 1, jitterMs: 3, seed: 1, ...over });
+}
+
+/** Start, converge, let it settle, and start counting from a quiet farm. */
+function settled(sim: Simulation): Simulation {
+  const t = sim.runUntilTrue(() => sim.converged(), 5_000);
+  if (t === undefined) throw new Error('farm did not converge at start');
+  sim.runFor(1_000);
+  sim.resetStats();
+  return sim;
+}
+
+describe('simulated farm', () => {
+  test.each([1, 2, 3, 4, 5, 6])('cold start (seed %i): one owner per bucket, no overlap, converged soon after the startup grace', (seed) => {
+    const sim = farm({ seed, startSpreadMs: 80 });
+    const t = sim.runUntilTrue(() => sim.converged(), 5_000);
+    expect(t).toBeDefined();
+    expect(t!).toBeLessThan(80 + T + 3 * I);
+    const s = sim.getStats();
+    expect(s.overlapBucketMs).toBe(0);
+    expect(s.acquires).toBe(B); // every bucket taken once, nothing handed around
+    expect(s.releases).toBe(0);
+  });
+
+  test.each([1, 2, 3, 4, 5, 6, 7, 8])('SIGKILL of one agent (seed %i): no double owner, every bucket owned again within threshold + 2 intervals', (seed) => {
+    const sim = settled(farm({ seed }));
+    const victim = `n${(seed % 5) + 1}`;
+    const killedAt = sim.now;
+    sim.kill(victim);
+    const t = sim.runUntilTrue(() => sim.converged(), killedAt + 5_000);
+    expect(t).toBeDefined();
+    const s = sim.getStats();
+    expect(s.overlapBucketMs).toBe(0);
+    expect(s.maxGapMs).toBeLessThanOrEqual(T + 2 * I);
+    expect(t! - killedAt).toBeLessThanOrEqual(T + 2 * I);
+    expect(sim.unowned()).toEqual([]);
+    expect(s.events.filter((e) => e.type === 'died').map((e) => e.node)).toEqual(Array(4).fill(victim));
+  });
+
+  test('a killed agent whose kernel lease outlives the threshold does overlap (why the lease must be shorter)', () => {
+    const short = settled(farm({ leaseMs: T - 2 * I }));
+    short.kill('n2');
+    short.runFor(3_000);
+    expect(short.getStats().overlapBucketMs).toBe(0);
+
+    const long = settled(farm({ leaseMs: T + 3 * I }));
+    long.kill('n2');
+    long.runFor(3_000);
+    expect(long.getStats().overlapBucketMs).toBeGreaterThan(0);
+  });
+
+  test('restart: the node rejoins after its startup grace, takes its share back without overlap', () => {
+    const sim = settled(farm({ seed: 3 }));
+    sim.kill('n4');
+    sim.runFor(2_000);
+    sim.resetStats();
+    const at = sim.now;
+    sim.restart('n4');
+    const t = sim.runUntilTrue(() => sim.converged(), at + 5_000);
+    expect(t).toBeDefined();
+    expect(t! - at).toBeLessThanOrEqual(T + 3 * I);
+    const s = sim.getStats();
+    expect(s.overlapBucketMs).toBe(0);
+    // a planned handoff: release, then the new owner hears it and acquires, within a few ms
+    expect(s.maxGapMs).toBeLessThan(20);
+    expect(sim.heldBy('n4').length).toBeGreaterThanOrEqual(Math.floor(B / 5));
+    expect(s.events.some((e) => e.type === 'rejoined' && e.node === 'n4' && e.restarted)).toBe(true);
+  });
+
+  test('a fast restart (before anyone noticed the death) is a rejoin too', () => {
+    const sim = settled(farm({ seed: 4 }));
+    sim.kill('n2');
+    sim.runFor(I);
+    sim.restart('n2');
+    expect(sim.runUntilTrue(() => sim.converged(), sim.now + 3_000)).toBeDefined();
+    expect(sim.getStats().overlapBucketMs).toBe(0);
+  });
+
+  test('drain and standby hand buckets off with no overlap and only short gaps; ready brings them back', () => {
+    const sim = settled(farm({ seed: 5 }));
+    sim.setState('n1', 'draining');
+    sim.runFor(1_000);
+    expect(sim.heldBy('n1')).toEqual([]);
+    expect(sim.converged()).toBe(true);
+    sim.setState('n1', 'ready');
+    sim.setWeight('n2', 0);
+    sim.runFor(1_000);
+    expect(sim.converged()).toBe(true);
+    expect(sim.heldBy('n2')).toEqual([]);
+    expect(sim.heldBy('n1').length).toBeGreaterThan(0);
+    const s = sim.getStats();
+    expect(s.overlapBucketMs).toBe(0);
+    expect(s.maxGapMs).toBeLessThan(2 * I);
+  });
+
+  test('weight change: shares follow the weights', () => {
+    const sim = settled(farm({ seed: 6 }));
+    sim.setWeight('n3', 4);
+    sim.runFor(1_000);
+    expect(sim.converged()).toBe(true);
+    // 4 / (4 + 4) of 256
+    expect(sim.heldBy('n3')).toHaveLength(128);
+    expect(sim.getStats().overlapBucketMs).toBe(0);
+  });
+
+  test('partition: each side serves every bucket; heal converges once, with no flapping', () => {
+    const sim = settled(farm({ seed: 7 }));
+    sim.partition(['n1', 'n2'], ['n3', 'n4', 'n5']);
+    sim.runFor(2_000);
+    const owners = sim.owners();
+    // both sides serve everything (SafeKit's choice)
+    for (const o of owners) {
+      expect(o.some((n) => n === 'n1' || n === 'n2')).toBe(true);
+      expect(o.some((n) => n !== 'n1' && n !== 'n2')).toBe(true);
+    }
+    sim.resetStats();
+    const healedAt = sim.now;
+    const changesBefore = sim.timeline.length;
+    sim.heal();
+    const t = sim.runUntilTrue(() => sim.converged(), healedAt + 5_000);
+    expect(t).toBeDefined();
+    expect(t! - healedAt).toBeLessThanOrEqual(3 * I);
+    const atConvergence = sim.timeline.length;
+    sim.runFor(5_000);
+    // no change at all after convergence
+    expect(sim.timeline.length).toBe(atConvergence);
+    // each bucket changed hands at most once per side while healing: no back and forth
+    const healing = sim.timeline.slice(changesBefore);
+    const perBucketNode = new Map<string, number>();
+    for (const c of healing) perBucketNode.set(`${c.bucket}/${c.node}`, (perBucketNode.get(`${c.bucket}/${c.node}`) ?? 0) + 1);
+    expect(Math.max(...perBucketNode.values())).toBe(1);
+    expect(sim.getStats().maxGapMs).toBeLessThan(2 * I);
+  });
+
+  test('isolated node (link down): the rest take its buckets; it serves alone; heal merges back', () => {
+    const sim = settled(farm({ seed: 8 }));
+    sim.isolate('n5');
+    sim.runFor(T + 3 * I);
+    const owners = sim.owners();
+    for (const o of owners) expect(o.filter((n) => n !== 'n5')).toHaveLength(1);
+    sim.heal();
+    expect(sim.runUntilTrue(() => sim.converged(), sim.now + 2_000)).toBeDefined();
+  });
+
+  test('5% heartbeat loss: no double owner, no false failure, stays converged', () => {
+    const sim = settled(farm({ seed: 9, lossRate: 0.05 }));
+    sim.runFor(20_000);
+    const s = sim.getStats();
+    expect(s.overlapBucketMs).toBe(0);
+    expect(s.events.filter((e) => e.type === 'died')).toEqual([]);
+    expect(sim.converged()).toBe(true);
+  });
+
+  test('kills and restarts in a row with loss and jitter: never a double owner', () => {
+    const sim = settled(farm({ nodes: 6, seed: 10, lossRate: 0.02, jitterMs: 20 }));
+    for (let round = 0; round < 6; round++) {
+      const victim = `n${(round % 6) + 1}`;
+      sim.kill(victim);
+      sim.runFor(T + 4 * I);
+      expect(sim.unowned()).toEqual([]);
+      sim.restart(victim);
+      sim.runFor(T + 4 * I);
+    }
+    expect(sim.getStats().overlapBucketMs).toBe(0);
+    expect(sim.converged()).toBe(true);
+  });
+
+  test('with the real codec and replay window on the wire, the farm behaves the same', () => {
+    const sim = settled(farm({ nodes: 3, seed: 11, useCodec: true }));
+    sim.kill('n2');
+    const at = sim.now;
+    expect(sim.runUntilTrue(() => sim.converged(), at + 2_000)).toBeDefined();
+    const s = sim.getStats();
+    expect(s.heartbeatsRejected).toBe(0);
+    expect(s.heartbeatsDelivered).toBeGreaterThan(0);
+    expect(s.overlapBucketMs).toBe(0);
+  });
+
+  test('without the view digest, the cold-start race gives double owners (why it exists)', () => {
+    let overlaps = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+      const sim = farm({ seed, startSpreadMs: 80, useDigest: false });
+      sim.runFor(2_000);
+      overlaps += sim.getStats().overlapBucketMs;
+    }
+    expect(overlaps).toBeGreaterThan(0);
+  });
+
+  test('deterministic for a seed', () => {
+    const run = (): string => {
+      const sim = settled(farm({ seed: 12, lossRate: 0.1 }));
+      sim.kill('n1');
+      sim.runFor(2_000);
+      return JSON.stringify(sim.timeline);
+    };
+    expect(run()).toBe(run());
+  });
+});
