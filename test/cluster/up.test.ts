@@ -1,0 +1,36 @@
+// The demo's entry point as a user runs it: start, use kubectl, Ctrl-C, nothing left.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './binaries.js';
+
+test('up.js prints a working kubeconfig and cleans up on SIGINT', async () => {
+  const child = spawn(process.execPath, [path.join(repoRoot(), 'dist/test/cluster/up.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    const deadline = Date.now() + 120_000;
+    while (!stdout.includes('\n')) {
+      if (child.exitCode !== null) throw new Error(`up.js exited ${child.exitCode}: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`up.js not ready: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const ready = JSON.parse(stdout.split('\n')[0]) as { event: string; kubeconfig: string; logs: string; kubeletDir: string };
+    expect(ready.event).toBe('ready');
+    const kubectl = path.join(stdout.match(/kubectl: (\S+)/)![1]);
+    const nodes = execFileSync(kubectl, ['--kubeconfig', ready.kubeconfig, 'get', 'nodes', '--no-headers'], { encoding: 'utf8' });
+    expect(nodes).toMatch(/^local\s+Ready/);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(existsSync(ready.logs)).toBe(false);
+    expect(existsSync(ready.kubeletDir)).toBe(false);
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGINT');
+      await exited;
+    }
+  }
+}, 180_000);

@@ -1,0 +1,41 @@
+// node dist/test/cluster/up.js: a local cluster for the demo and for trying kubectl.
+import { copyFileSync } from 'node:fs';
+import { startCluster } from './cluster.js';
+import { parseUpArgs, UP_USAGE } from './up-args.js';
+
+async function main(): Promise<void> {
+  const args = parseUpArgs(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(UP_USAGE);
+    return;
+  }
+  const cluster = await startCluster({ nodes: args.nodes });
+  const cp = cluster.controlPlane;
+  let kubeconfig = cp.kubeconfigPath;
+  if (args.kubeconfigOut) {
+    copyFileSync(cp.kubeconfigPath, args.kubeconfigOut);
+    kubeconfig = args.kubeconfigOut;
+  }
+  process.stdout.write(`${JSON.stringify({ event: 'ready', kubeconfig, server: cp.server, nodes: args.nodes, logs: cp.dir, kubeletDir: cluster.kubelet.dir })}\n`);
+  process.stdout.write(`export KUBECONFIG=${kubeconfig}\nkubectl: ${cp.binDir}/kubectl\nCtrl-C stops the cluster.\n`);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal}: stopping the cluster\n`);
+    cluster.stop().then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
