@@ -1,0 +1,100 @@
+// Planned changes with real agents: an application checker failing and recovering, a
+// drain that keeps established connections, a node joining a running farm.
+import { jest } from '@jest/globals';
+import { AgentFarm } from './farm.js';
+import { Holder } from '../netns/procs.js';
+
+jest.setTimeout(90_000);
+
+describe('agent lifecycle', () => {
+  let farm: AgentFarm | undefined;
+  afterEach(async () => {
+    await farm?.destroy();
+    farm = undefined;
+  });
+
+  test('a failing checker takes the node out, recovery brings it back', async () => {
+    const f = (farm = new AgentFarm({ nodes: 3, appChecker: true }));
+    await f.startAll();
+    await f.waitReady();
+    const n2 = f.node('n2');
+    expect((await f.owners()).shares.n2).toBeGreaterThan(0);
+
+    f.stopApp(n2);
+    await f.waitLog(n2, (l) => l.event === 'checker_down' && l.checker === 'app');
+    await f.waitLog(n2, (l) => l.event === 'buckets' && l.owned === 0);
+    const out = await f.owners();
+    expect(out.unserved).toEqual([]);
+    expect(out.shares.n2).toBeUndefined();
+    expect(f.metric(n2, 'vipfarm_checker_up', 'checker="app"')).toBe(0);
+
+    await f.startApp(n2);
+    await f.waitLog(n2, (l) => l.event === 'checker_up');
+    await f.waitLog(n2, (l) => l.event === 'buckets' && Number(l.owned) > 0);
+    await new Promise((r) => setTimeout(r, 500));
+    const back = await f.owners();
+    expect(back.unserved).toEqual([]);
+    expect(Math.abs(back.shares.n2 - f.bucketCount / 3)).toBeLessThanOrEqual(1);
+  });
+
+  test('drain (SIGUSR1): new connections go elsewhere, established ones stay until they end', async () => {
+    const f = (farm = new AgentFarm({ nodes: 3 }));
+    for (const n of f.tb.nodes) await f.startApp(n);
+    for (const n of f.tb.nodes) f.startAgent(n, {}, ['--drain-timeout', '20']);
+    await f.waitReady();
+    const holder = Holder.start(f.tb, f.client, { vip: f.vip, port: 8080, count: 30, pingMs: 50 });
+    const opened = await holder.opened();
+    const onN2 = opened.filter((c) => c.node === 'n2').length;
+    expect(onN2).toBeGreaterThan(0);
+
+    const n2 = f.node('n2');
+    f.agents.get('n2')!.proc.kill('SIGUSR1');
+    await f.waitLog(n2, (l) => l.event === 'buckets' && l.owned === 0);
+    await new Promise((r) => setTimeout(r, 300));
+    const during = await f.owners();
+    expect(during.unserved).toEqual([]);
+    expect(during.shares.n2).toBeUndefined();
+    // still draining: its connections are alive
+    expect(f.agents.get('n2')!.proc.exitCode).toBeNull();
+
+    const summary = await holder.stop();
+    const broken = summary.filter((c) => c.error !== null || c.echoed < c.sent - 2);
+    expect(broken).toEqual([]);
+    expect(summary.filter((c) => c.node === 'n2').every((c) => c.echoed > 0)).toBe(true);
+
+    // the holder closed them: the drain ends early, the agent leaves and cleans the kernel
+    const code = await Promise.race([f.agents.get('n2')!.exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+    expect(code).toBe(0);
+    const done = await f.waitLog(n2, (l) => l.event === 'drain_done');
+    expect(done.remaining).toBe(0);
+    expect(f.tb.exec(n2.netns, ['nft', 'list', 'tables'])).not.toMatch(/vipfarm/);
+    expect(f.tb.exec(n2.netns, ['ip', '-4', 'addr', 'show', 'dev', 'lo'])).not.toContain(f.vip);
+  });
+
+  test('a node joining takes its share without breaking connections', async () => {
+    const f = (farm = new AgentFarm({ nodes: 3 }));
+    const [n1, n2, n3] = f.tb.nodes;
+    for (const n of f.tb.nodes) await f.startApp(n);
+    f.startAgent(n1);
+    f.startAgent(n2);
+    await f.waitReady([n1, n2]);
+    const two = await f.owners();
+    expect(Object.keys(two.shares).sort()).toEqual(['n1', 'n2']);
+    const holder = Holder.start(f.tb, f.client, { vip: f.vip, port: 8080, count: 40, pingMs: 50 });
+    await holder.opened();
+
+    f.startAgent(n3);
+    await f.waitReady([n3]);
+    await f.waitLog(n3, (l) => l.event === 'buckets' && Number(l.owned) > 0);
+    await new Promise((r) => setTimeout(r, 500));
+    const three = await f.owners();
+    expect(three.unserved).toEqual([]);
+    for (const n of ['n1', 'n2', 'n3']) expect(Math.abs(three.shares[n] - f.bucketCount / 3)).toBeLessThanOrEqual(1);
+    // few buckets move: the newcomer's share, plus at most as many again between the others
+    const moved = Object.entries(three.owners).filter(([b, owner]) => two.owners[Number(b)] !== owner).length;
+    expect(moved).toBeGreaterThanOrEqual(three.shares.n3);
+    expect(moved).toBeLessThanOrEqual(2 * three.shares.n3);
+    const summary = await holder.stop();
+    expect(summary.filter((c) => c.error !== null || c.echoed < c.sent - 2)).toEqual([]);
+  });
+});
