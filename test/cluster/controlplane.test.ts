@@ -10,10 +10,14 @@ import { startKubelet, type Kubelet, type KubeletNode } from './kubelet.js';
 
 const K8S_VERSION = 'v1.36.3';
 const prefix = `vf${process.pid % 10000}-cp`;
-const nodes: KubeletNode[] = [
-  { name: 'n1', ip: '10.251.0.1', netns: `${prefix}-n1` },
-  { name: 'n2', ip: '10.251.0.2', netns: `${prefix}-n2` },
+const farm = { 'vipfarm.io/test-role': 'farm' };
+const nsNodes: KubeletNode[] = [
+  { name: 'n1', ip: '10.251.0.1', netns: `${prefix}-n1`, labels: farm },
+  { name: 'n2', ip: '10.251.0.2', netns: `${prefix}-n2`, labels: farm },
 ];
+// The operator's Deployment runs on a node in the host namespace.
+const hostNode: KubeletNode = { name: 'host', ip: '127.0.0.1', netns: null, labels: { 'vipfarm.io/test-role': 'control' } };
+const nodes = [...nsNodes, hostNode];
 const NS = 'vf-test';
 
 let cp: ControlPlane | undefined;
@@ -71,7 +75,7 @@ async function cleanup(): Promise<void> {
 }
 
 beforeAll(async () => {
-  for (const n of nodes) {
+  for (const n of nsNodes) {
     execFileSync('ip', ['netns', 'add', n.netns!]);
     madeNetns.push(n.netns!);
     execFileSync('ip', ['-n', n.netns!, 'link', 'set', 'lo', 'up']);
@@ -102,7 +106,8 @@ test('kubectl version shows the pinned release on client and server', async () =
 test('kubectl get nodes shows the test nodes Ready with their InternalIP', async () => {
   const lines = (await cp!.kubectl(['get', 'nodes', '--no-headers', '-o', 'wide'])).trim().split('\n');
   const rows = lines.map((l) => l.split(/\s+/));
-  expect(rows.map((r) => [r[0], r[1], r[5]])).toEqual(nodes.map((n) => [n.name, 'Ready', n.ip]));
+  const want = [...nodes].sort((a, b) => a.name.localeCompare(b.name)).map((n) => [n.name, 'Ready', n.ip]);
+  expect(rows.map((r) => [r[0], r[1], r[5]])).toEqual(want);
 });
 
 test('a DaemonSet gets one pod per node, each process in its node namespace with the downward API env', async () => {
@@ -116,6 +121,7 @@ test('a DaemonSet gets one pod per node, each process in its node namespace with
         metadata: { labels: { app: 'probe-ns' } },
         spec: {
           hostNetwork: true,
+          nodeSelector: farm,
           terminationGracePeriodSeconds: 5,
           containers: [
             {
@@ -152,9 +158,9 @@ test('a DaemonSet gets one pod per node, each process in its node namespace with
 
   const running = kubelet!.running().filter((r) => r.namespace === NS && r.pod.startsWith('probe-ns-'));
   expect(running.map((r) => r.node).sort()).toEqual(['n1', 'n2']);
-  for (const n of nodes) {
+  for (const n of nsNodes) {
     const r = running.find((x) => x.node === n.name)!;
-    const other = nodes.find((x) => x !== n)!;
+    const other = nsNodes.find((x) => x !== n)!;
     // Seen from the namespaces themselves: the process is a member of its node's one only.
     expect(netnsPids(n.netns!)).toContain(r.pid);
     expect(netnsPids(other.netns!)).not.toContain(r.pid);
@@ -175,7 +181,36 @@ test('deleting the DaemonSet stops the processes and removes the pods', async ()
   await until('pods gone', async () => ((await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=probe-ns' })).items.length === 0 ? true : undefined), 60_000);
   for (const r of before) expect(alive(r.pid)).toBe(false);
   expect(kubelet!.running().filter((r) => r.pod.startsWith('probe-ns-'))).toHaveLength(0);
-  for (const n of nodes) expect(netnsPids(n.netns!)).not.toEqual(expect.arrayContaining(before.map((r) => r.pid)));
+  for (const n of nsNodes) expect(netnsPids(n.netns!)).not.toEqual(expect.arrayContaining(before.map((r) => r.pid)));
+}, 90_000);
+
+test('a Deployment on the host-namespace node runs its process in the host namespace', async () => {
+  const dep = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'operator-like', namespace: NS },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'operator-like' } },
+      template: {
+        metadata: { labels: { app: 'operator-like' } },
+        spec: {
+          nodeSelector: { 'vipfarm.io/test-role': 'control' },
+          terminationGracePeriodSeconds: 2,
+          containers: [{ name: 'main', image: 'not-run', command: ['sh', '-c', `readlink /proc/self/ns/net > ${out}/host.netns; exec sleep 1000`] }],
+        },
+      },
+    },
+  };
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify(dep));
+  await cp!.kubectl(['rollout', 'status', 'deployment/operator-like', '-n', NS, '--timeout=60s']);
+  const r = kubelet!.running().find((x) => x.pod.startsWith('operator-like-'));
+  expect(r?.node).toBe('host');
+  expect(r?.netns).toBeNull();
+  const recorded = await until('host netns file', () => (existsSync(`${out}/host.netns`) ? readFileSync(`${out}/host.netns`, 'utf8').trim() : undefined));
+  expect(recorded).toBe(readlinkSync('/proc/self/ns/net'));
+  await cp!.kubectl(['delete', 'deployment', 'operator-like', '-n', NS, '--wait=false']);
+  await until('operator-like process gone', () => (alive(r!.pid) ? undefined : true), 30_000);
 }, 90_000);
 
 test('RBAC denies a service account what it was not granted', async () => {
@@ -285,11 +320,11 @@ test('teardown leaves no processes, namespaces or data folders', async () => {
   await kubelet!.stop();
   await cp!.stop();
   // Nothing of ours (pods, namespace helpers) is left inside the node namespaces.
-  for (const n of nodes) expect(netnsPids(n.netns!)).toEqual([]);
+  for (const n of nsNodes) expect(netnsPids(n.netns!)).toEqual([]);
   await cleanup();
   for (const pid of pids) expect(alive(pid)).toBe(false);
   for (const d of dirs) expect(existsSync(d)).toBe(false);
   const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  for (const n of nodes) expect(left).not.toContain(n.netns!);
+  for (const n of nsNodes) expect(left).not.toContain(n.netns!);
   expect(existsSync(out)).toBe(false);
 }, 60_000);
