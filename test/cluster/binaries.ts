@@ -39,10 +39,6 @@ function askBuildScript(): string {
     return execFileSync('bash', [script, '--print-bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(
-      `Kubernetes control-plane binaries are not built: ${stderr || String(err)}. ` +
-        'Build them with: bash test/cluster/build.sh (first build takes a while, later runs are cached)',
-      { cause: err },
-    );
+    throw new Error(`Kubernetes control-plane binaries are not built (the first build takes minutes, later runs are cached): ${stderr || String(err)}`, { cause: err });
   }
 }

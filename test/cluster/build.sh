@@ -44,6 +44,9 @@ targets=(
 
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/vipfarm"
 
+# Go's tarball install is often not on a non-login shell's PATH (the key includes Go's version).
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then PATH="$PATH:/usr/local/go/bin"; fi
+
 go_version() { command -v go >/dev/null 2>&1 && go env GOVERSION 2>/dev/null || echo none; }
 
 # The key covers everything that changes the binaries: module files, flags, Go itself.
