@@ -1,0 +1,283 @@
+// The operator against a real control plane with the test kubelet: three nodes in network
+// namespaces run the DaemonSet's pods (a stand-in agent, fake-agent.mjs, with the agent's
+// real ServiceAccount and RBAC). Covers reconcile, status aggregation, live spec updates,
+// invalid specs, agent RBAC, restart mid-reconcile, leader election, the finalizer.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startControlPlane, type ControlPlane } from '../cluster/controlplane.js';
+import { startKubelet, type Kubelet, type KubeletNode } from '../cluster/kubelet.js';
+import { applyCrd, farmYaml, kubectlResult, root, sleep, startOperator, until, type OperatorProc } from './helpers.js';
+
+const prefix = `vf${process.pid % 10000}-op`;
+const nodes: KubeletNode[] = [
+  { name: 'n1', ip: '10.252.0.1', netns: `${prefix}-n1` },
+  { name: 'n2', ip: '10.252.0.2', netns: `${prefix}-n2` },
+  { name: 'n3', ip: '10.252.0.3', netns: `${prefix}-n3` },
+];
+const NS = 'farms';
+const FAKE_AGENT = path.join(root, 'test/operator/fake-agent.mjs');
+const out = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-op-test-'));
+const agentDir = path.join(out, 'agents');
+
+let cp: ControlPlane | undefined;
+let kubelet: Kubelet | undefined;
+const operators: OperatorProc[] = [];
+const madeNetns: string[] = [];
+
+function operator(name: string, extra: string[] = []): OperatorProc {
+  const op = startOperator(cp!, path.join(out, `${name}.log`), [
+    '--identity', name,
+    '--leader-election-namespace', NS,
+    '--agent-entrypoint', FAKE_AGENT,
+    '--node-binary', process.execPath,
+    '--finalizer-timeout', '60',
+    ...extra,
+  ]);
+  operators.push(op);
+  return op;
+}
+
+const spec = (port: number, over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  virtualIPs: ['10.252.0.100'],
+  interface: 'eth0',
+  rules: [{ port: 80 }],
+  agent: { metricsPort: port },
+  ...over,
+});
+
+async function getJson(args: string[]): Promise<any> {
+  return JSON.parse(await cp!.kubectl([...args, '-o', 'json']));
+}
+
+const fc = (name: string): Promise<any> => getJson(['get', 'fc', name, '-n', NS]);
+const cond = (f: any, type: string): any => (f.status?.conditions ?? []).find((c: any) => c.type === type);
+
+async function waitReady(name: string, generation?: number, timeoutMs = 90_000): Promise<any> {
+  return until(`${name} Ready`, async () => {
+    const f = await fc(name);
+    const ready = cond(f, 'Ready');
+    const genOk = generation === undefined || (f.status?.observedGeneration ?? 0) >= generation;
+    return ready?.status === 'True' && genOk ? f : undefined;
+  }, timeoutMs);
+}
+
+async function itemsByLabel(kind: string, selector: string): Promise<any[]> {
+  return (await getJson(['get', kind, '-n', NS, '-l', selector])).items;
+}
+
+beforeAll(async () => {
+  execFileSync('mkdir', ['-p', agentDir]);
+  for (const n of nodes) {
+    execFileSync('ip', ['netns', 'add', n.netns!]);
+    madeNetns.push(n.netns!);
+    execFileSync('ip', ['-n', n.netns!, 'link', 'set', 'lo', 'up']);
+    // Probes go to the node's IP, as a kubelet's would to a host-network pod.
+    execFileSync('ip', ['-n', n.netns!, 'addr', 'add', `${n.ip}/32`, 'dev', 'lo']);
+  }
+  cp = await startControlPlane({ nodes: nodes.map(({ name, ip }) => ({ name, ip })) });
+  await applyCrd(cp);
+  await cp.kubectl(['create', 'namespace', NS]);
+  kubelet = await startKubelet({ controlPlane: cp, nodes, env: { FAKE_AGENT_DIR: agentDir } });
+}, 240_000);
+
+afterAll(async () => {
+  for (const op of operators) await op.stop('SIGKILL').catch(() => {});
+  await kubelet?.stop().catch(() => {});
+  await cp?.stop().catch(() => {});
+  for (const ns of madeNetns) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns]);
+    } catch {
+      /* already gone */
+    }
+  }
+  if (!process.env.VIPFARM_KEEP_LOGS) rmSync(out, { recursive: true, force: true });
+}, 60_000);
+
+describe('operator', () => {
+  let a: OperatorProc;
+
+  test('reconciles a FarmCluster into owned agent objects and reports 3/3 ready', async () => {
+    a = operator('op-a');
+    await cp!.kubectl(['apply', '-f', '-'], farmYaml('web', NS, spec(19477)));
+    const f = await waitReady('web');
+    expect(f.status).toMatchObject({ readyNodes: 3, totalNodes: 3, ready: '3/3', observedGeneration: f.metadata.generation });
+    expect(f.metadata.finalizers).toContain('vipfarm.io/agents-cleanup');
+    const members = f.status.members as any[];
+    expect(members.map((m) => m.node).sort()).toEqual(['n1', 'n2', 'n3']);
+    expect(members.reduce((s, m) => s + m.buckets, 0)).toBe(256);
+
+    const table = await cp!.kubectl(['get', 'farmclusters', 'web', '-n', NS]);
+    expect(table.trim().split('\n')[1].split(/\s+/).slice(0, 4)).toEqual(['web', '10.252.0.100', '3/3', '3']);
+
+    // One of each object, owned by the farm.
+    const owner = { kind: 'FarmCluster', name: 'web', uid: f.metadata.uid, controller: true };
+    for (const [kind, name] of [['serviceaccount', 'web-agent'], ['role', 'web-agent'], ['rolebinding', 'web-agent'], ['secret', 'web-heartbeat'], ['configmap', 'web-config'], ['daemonset', 'web-agent']]) {
+      const o = await getJson(['get', kind, name, '-n', NS]);
+      expect(o.metadata.ownerReferences).toEqual([expect.objectContaining(owner)]);
+    }
+    const ds = await getJson(['get', 'daemonset', 'web-agent', '-n', NS, '--show-managed-fields']);
+    expect(ds.metadata.managedFields.some((m: any) => m.manager === 'vipfarm-operator' && m.operation === 'Apply')).toBe(true);
+    expect(ds.spec.template.spec.hostNetwork).toBe(true);
+    expect(ds.spec.template.spec.containers[0].command).toEqual([process.execPath, FAKE_AGENT, '--kubernetes', '--farm', 'web']);
+
+    // Every agent got the same key, the one in the Secret.
+    const secret = await getJson(['get', 'secret', 'web-heartbeat', '-n', NS]);
+    expect(Buffer.from(secret.data.key, 'base64')).toHaveLength(32);
+    for (const n of nodes) expect(readFileSync(path.join(agentDir, `web.${n.name}.key`), 'utf8')).toBe(secret.data.key);
+    // ... and the operator never logged it.
+    expect(a.log()).not.toContain(secret.data.key);
+
+    const events = await getJson(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=web']);
+    expect(events.items.map((e: any) => e.reason)).toContain('Ready');
+  }, 150_000);
+
+  test('/healthz and /metrics', async () => {
+    const port = await until('http port', () => a.events('started')[0]?.httpPort as number | undefined);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/vipfarm_operator_reconciles_total\{result="done"\} [1-9]/);
+    expect(metrics).toContain('vipfarm_operator_reconcile_duration_seconds_bucket');
+    expect(metrics).toContain('vipfarm_operator_errors_total');
+    expect(metrics).toMatch(/vipfarm_operator_leader 1/);
+  });
+
+  test('a live spec change updates the config without rolling the agent pods or the key', async () => {
+    const podsBefore = (await itemsByLabel('pods', 'vipfarm.io/farm=web')).map((p) => p.metadata.uid).sort();
+    const keyBefore = (await getJson(['get', 'secret', 'web-heartbeat', '-n', NS])).data.key;
+    await cp!.kubectl(['patch', 'fc', 'web', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { rules: [{ port: 80 }, { port: 443 }], weights: { n1: 2 } } })]);
+    const gen = (await fc('web')).metadata.generation;
+    await waitReady('web', gen);
+    const cm = await until('config updated', async () => {
+      const c = JSON.parse((await getJson(['get', 'configmap', 'web-config', '-n', NS])).data['farm.json']);
+      return c.rules.length === 2 ? c : undefined;
+    });
+    expect(cm.weights).toEqual({ n1: 2 });
+    expect((await itemsByLabel('pods', 'vipfarm.io/farm=web')).map((p) => p.metadata.uid).sort()).toEqual(podsBefore);
+    expect((await getJson(['get', 'secret', 'web-heartbeat', '-n', NS])).data.key).toBe(keyBefore);
+  }, 120_000);
+
+  test('an invalid spec the API accepts becomes Degraded with an Event naming the field, and is not retried', async () => {
+    // Weight keys are node names; the CRD cannot check map keys, the shared parser does.
+    await cp!.kubectl(['patch', 'fc', 'web', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { weights: { NODE_1: 2 } } })]);
+    const f = await until('Degraded', async () => {
+      const x = await fc('web');
+      return cond(x, 'Degraded')?.reason === 'InvalidSpec' ? x : undefined;
+    });
+    expect(cond(f, 'Degraded').status).toBe('True');
+    expect(cond(f, 'Degraded').message).toContain('spec.weights.NODE_1');
+    expect(cond(f, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    const ev = await until('InvalidSpec event', async () => {
+      const list = await getJson(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=web,reason=InvalidSpec']);
+      return list.items[0];
+    });
+    expect(ev.type).toBe('Warning');
+    expect(ev.message).toContain('spec.weights.NODE_1');
+    // The agents keep running their last valid configuration.
+    expect((await getJson(['get', 'daemonset', 'web-agent', '-n', NS])).metadata.name).toBe('web-agent');
+    const invalidRuns = a.events('reconcile_invalid').length;
+    await sleep(3000);
+    expect(a.events('reconcile_invalid').length).toBeLessThanOrEqual(invalidRuns + 1);
+    expect(a.events('reconcile_error')).toEqual([]);
+
+    await cp!.kubectl(['patch', 'fc', 'web', '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/weights', value: { n1: 2 } }])]);
+    const fixed = await waitReady('web', (await fc('web')).metadata.generation);
+    expect(cond(fixed, 'Degraded').status).toBe('False');
+  }, 120_000);
+
+  test('agent RBAC: its own farm and Secret only', async () => {
+    await cp!.kubectl(['apply', '-f', '-'], farmYaml('other', NS, spec(19479, { nodeSelector: { 'vipfarm.io/none': 'true' } })));
+    await until('other reconciled', async () => (await fc('other')).status?.conditions ? true : undefined);
+    const as = `--as=system:serviceaccount:${NS}:web-agent`;
+    const can = async (...args: string[]): Promise<string> => {
+      const r = await kubectlResult(cp!, ['auth', 'can-i', ...args, as, '-n', NS]);
+      return r.ok ? r.out.trim() : /(no)\b/.exec(r.out)?.[1] ?? r.out;
+    };
+    expect(await can('patch', 'farmclusters.vipfarm.io/web', '--subresource=status')).toBe('yes');
+    expect(await can('patch', 'farmclusters.vipfarm.io/other', '--subresource=status')).toBe('no');
+    expect(await can('get', 'farmclusters.vipfarm.io/web')).toBe('yes');
+    expect(await can('update', 'farmclusters.vipfarm.io/web')).toBe('no');
+    expect(await can('patch', 'farmclusters.vipfarm.io/web')).toBe('no');
+    expect(await can('get', 'secrets/web-heartbeat')).toBe('yes');
+    expect(await can('get', 'secrets/other-heartbeat')).toBe('no');
+    expect(await can('list', 'secrets')).toBe('no');
+    expect(await can('list', 'pods')).toBe('yes');
+    expect(await can('delete', 'pods')).toBe('no');
+    expect(await can('create', 'events')).toBe('yes');
+    // And a real write is refused, not just predicted.
+    const write = await kubectlResult(cp!, ['patch', 'fc', 'other', '-n', NS, '--subresource=status', '--type=merge', '-p', '{"status":{"readyNodes":9}}', as]);
+    expect(write.ok).toBe(false);
+    expect(write.out).toMatch(/forbidden/i);
+  }, 60_000);
+
+  test('a restart in the middle of a reconcile converges without duplicates and keeps the key', async () => {
+    await cp!.kubectl(['apply', '-f', '-'], farmYaml('db', NS, spec(19478, { virtualIPs: ['10.252.0.101'] })));
+    // Kill the operator as soon as the first objects exist, before the DaemonSet settles.
+    const key = await until('db Secret', async () => {
+      const r = await kubectlResult(cp!, ['get', 'secret', 'db-heartbeat', '-n', NS, '-o', 'jsonpath={.data.key}']);
+      return r.ok && r.out ? r.out : undefined;
+    }, 30_000);
+    await a.stop('SIGKILL');
+    const b = operator('op-b');
+    await waitReady('db');
+    for (const kind of ['serviceaccounts', 'roles', 'rolebindings', 'secrets', 'configmaps', 'daemonsets']) {
+      expect([kind, (await itemsByLabel(kind, 'vipfarm.io/farm=db')).length]).toEqual([kind, 1]);
+    }
+    expect((await itemsByLabel('pods', 'vipfarm.io/farm=db')).length).toBe(3);
+    expect((await getJson(['get', 'secret', 'db-heartbeat', '-n', NS])).data.key).toBe(key);
+    expect(readFileSync(path.join(agentDir, 'db.n1.key'), 'utf8')).toBe(key);
+    // b took over the Lease that a (killed, never released) held: only after it expired.
+    expect(b.events('leader_acquired')).toHaveLength(1);
+  }, 150_000);
+
+  test('with two replicas only the Lease holder reconciles; SIGTERM hands over at once', async () => {
+    const b = operators.find((o) => o.logPath.endsWith('op-b.log'))!;
+    const c = operator('op-c');
+    await until('c observes b as leader', () => c.events('leader_observed').some((e) => e.leader === 'op-b') || undefined, 30_000);
+    const lease = await getJson(['get', 'lease', 'vipfarm-operator', '-n', NS]);
+    expect(lease.spec.holderIdentity).toBe('op-b');
+    await cp!.kubectl(['patch', 'fc', 'db', '-n', NS, '--type=merge', '-p', '{"spec":{"rules":[{"port":5432}]}}']);
+    await until('b applies the change', () => b.events('applied').some((e) => String(e.object).includes('db-config')) || undefined, 30_000);
+    await sleep(1000);
+    expect(c.events('applied')).toEqual([]);
+    expect(c.events('leader_acquired')).toEqual([]);
+
+    const t0 = Date.now();
+    expect(await b.stop('SIGTERM')).toBe(0);
+    expect(b.events('stopped')).toHaveLength(1);
+    await until('c leads', () => c.events('leader_acquired').length > 0 || undefined, 15_000);
+    // Released, not expired: well under the 15 s lease duration.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await cp!.kubectl(['patch', 'fc', 'db', '-n', NS, '--type=merge', '-p', '{"spec":{"rules":[{"port":5433}]}}']);
+    await waitReady('db', (await fc('db')).metadata.generation);
+  }, 120_000);
+
+  test('deleting a FarmCluster removes the agents (each cleans up first), then everything it owned', async () => {
+    await cp!.kubectl(['delete', 'fc', 'web', '-n', NS, '--wait=false']);
+    await until('web gone', async () => {
+      const r = await kubectlResult(cp!, ['get', 'fc', 'web', '-n', NS, '-o', 'name']);
+      return !r.ok && r.out.includes('NotFound') ? true : undefined;
+    }, 90_000);
+    expect(await itemsByLabel('pods', 'vipfarm.io/farm=web')).toEqual([]);
+    // The operator held the FarmCluster until every agent had cleaned up and exited.
+    const events = (name: string): Record<string, unknown>[] => operators.flatMap((o) => o.events(name)).filter((e) => e.farm === 'web');
+    const finalized = events('finalized');
+    expect(finalized).toHaveLength(1);
+    expect(events('finalize_wait').some((e) => (e.pods as number) > 0)).toBe(true);
+    for (const n of nodes) {
+      const cleaned = Date.parse(readFileSync(path.join(agentDir, `web.${n.name}.cleaned`), 'utf8'));
+      expect(cleaned).toBeLessThanOrEqual(Date.parse(finalized[0].timestamp as string));
+    }
+    await until('owned objects collected', async () => {
+      for (const kind of ['serviceaccounts', 'roles', 'rolebindings', 'secrets', 'configmaps', 'daemonsets']) {
+        if ((await itemsByLabel(kind, 'vipfarm.io/farm=web')).length > 0) return undefined;
+      }
+      return true;
+    }, 60_000);
+    // The other farm is untouched.
+    expect((await itemsByLabel('pods', 'vipfarm.io/farm=db')).length).toBe(3);
+  }, 150_000);
+});
