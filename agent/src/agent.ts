@@ -238,13 +238,15 @@ export class Agent {
     }
     this.guard = r.guard;
     this.deps.metrics.heartbeatsReceived.inc();
-    const prevHeld = this.view.peers.get(msg.node)?.held;
+    const prevPeer = this.view.peers.get(msg.node);
+    const prevHeld = prevPeer?.held;
     const u = applyHeartbeat(this.view, msg, now, from);
     this.view = u.view;
     this.report(u.events);
     // A peer releasing a bucket we wait for, or any membership change: decide now, not at the next tick.
     const heldChanged = prevHeld === undefined || prevHeld.length !== msg.held.length || prevHeld.some((b, i) => b !== msg.held[i]);
-    if (u.events.length > 0 || (heldChanged && (this.decision?.waiting.length ?? 0) > 0)) this.scheduleLoop();
+    const digestChanged = prevPeer?.viewDigest !== msg.viewDigest;
+    if (u.events.length > 0 || ((heldChanged || digestChanged) && (this.decision?.waiting.length ?? 0) > 0)) this.scheduleLoop();
   }
 
   private reject(reason: string, from: string): void {
@@ -265,6 +267,7 @@ export class Agent {
       now,
       failureThresholdMs: this.farm.heartbeat.failureThresholdMs,
       cache: this.cache,
+      carry: this.decision?.carry,
     });
     const prev = this.decision;
     this.decision = d;
@@ -294,6 +297,7 @@ export class Agent {
     const buf = encodeHeartbeat({
       farm: this.farm.name, node: this.self.name, incarnation: this.incarnation, seq: ++this.seq, sentAt: this.now(),
       weight: this.self.weight, state, bucketCount: this.farm.bucketCount, held: this.held,
+      viewDigest: this.decision?.viewDigest ?? 0,
     }, this.key);
     const to = this.peers.filter((p) => p.name !== this.self.name).map((p) => p.address);
     this.deps.transport.send(buf, to);
