@@ -81,13 +81,17 @@ async function main(tb: Testbed): Promise<void> {
   await stopFarm(drivers, farm);
 }
 
-const tb = createTestbed({ nodes: 3, clients: 1 });
+// handlers first: a Ctrl-C while the (synchronous) test bed is being built is then
+// handled right after it, with the bed known, instead of killing us half-way
+let tbRef: Testbed | undefined;
 const stop = (): void => {
-  tb.destroy();
+  tbRef?.destroy();
   process.exit(130);
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+const tb = createTestbed({ nodes: 3, clients: 1 });
+tbRef = tb;
 main(tb)
   .then(() => {
     tb.destroy();

@@ -22,9 +22,11 @@ beforeAll(async () => {
     { port: 81, protocol: 'tcp', affinity: 'ClientIPAndPort' },
     { port: 53, protocol: 'udp', affinity: 'ClientIPAndPort' },
   ]);
+  // a second VIP: every rule applies to each VIP of the farm
+  farm.virtualIPs.push(tb.vip(1));
   sources = tb.addAddresses(tb.clients[0], 600);
   drivers = await startFarm(tb, farm, split);
-  servers = await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs[0], [80, 81], [53])));
+  servers = await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs.join(','), [80, 81], [53])));
 }, 60000);
 
 afterAll(async () => {
@@ -40,14 +42,17 @@ function expectedNode(a: Attempt, affinity: Affinity): string {
   return tb.nodes[ownerIndex(split, b)].name;
 }
 
-function check(results: Attempt[], affinity: Affinity, protocol: 'tcp' | 'udp', port: number): void {
+function check(results: Attempt[], affinity: Affinity, protocol: 'tcp' | 'udp', port: number, vip = farm.virtualIPs[0]): void {
   expect(results.filter((r) => r.error !== null)).toEqual([]);
   const mismatched = results.filter((r) => r.node !== expectedNode(r, affinity));
   expect(mismatched).toEqual([]);
 
   // what each node saw is exactly what the client attributes to it: nobody else answered
   for (const [i, node] of tb.nodes.entries()) {
-    const seen = servers[i].lines.filter((l) => l.event === protocol && l.port === port).map((l) => l.peer as string).sort();
+    const seen = servers[i].lines
+      .filter((l) => l.event === protocol && l.port === port && l.local === vip)
+      .map((l) => l.peer as string)
+      .sort();
     const attributed = results.filter((r) => r.node === node.name).map((r) => `${r.laddr}:${r.lport}`).sort();
     expect(seen).toEqual(attributed);
   }
@@ -73,6 +78,13 @@ test('UDP ClientIPAndPort: 600 datagrams answered by exactly the owners', async 
   const { results } = await runClient(tb, tb.clients[0], { vip: farm.virtualIPs[0], port: 53, protocol: 'udp', count: 600, concurrency: 30 });
   expect(results).toHaveLength(600);
   check(results, 'ClientIPAndPort', 'udp', 53);
+});
+
+test('second VIP: 300 TCP connections split by the same buckets', async () => {
+  const vip = farm.virtualIPs[1];
+  const { results } = await runClient(tb, tb.clients[0], { vip, port: 81, protocol: 'tcp', count: 300, concurrency: 30 });
+  expect(results).toHaveLength(300);
+  check(results, 'ClientIPAndPort', 'tcp', 81, vip);
 });
 
 test('counters: accepted packets per node add up, drops are counted', async () => {

@@ -99,7 +99,7 @@ export class Driver {
   }
 }
 
-/** helpers/echo-server on host, bound to bind; resolves when it listens */
+/** helpers/echo-server on host, bound to bind (one address or a comma list); resolves when it listens */
 export async function startEcho(tb: Testbed, host: Host, bind: string, tcp: number[], udp: number[] = []): Promise<JsonLines> {
   const child = tb.spawn(host.netns, [
     process.execPath,

@@ -1,7 +1,7 @@
 // Tiny server run in a node's namespace: answers every TCP connection and UDP datagram
 // with its node name, echoes TCP lines as "<name> <line>", and logs each peer as a JSON
 // line on stdout so tests can compare what the client saw with what the node saw.
-// argv: <name> <bindAddress> <tcpPorts comma list|-> <udpPorts comma list|->
+// argv: <name> <bindAddresses comma list> <tcpPorts comma list|-> <udpPorts comma list|->
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
@@ -15,10 +15,10 @@ const ready = (): void => {
   if (--pending === 0) log({ event: 'ready' });
 };
 
-for (const port of list(tcpArg)) {
+for (const host of bind.split(',')) for (const port of list(tcpArg)) {
   pending++;
   const srv = createServer((sock) => {
-    log({ event: 'tcp', port, peer: `${sock.remoteAddress}:${sock.remotePort}` });
+    log({ event: 'tcp', port, local: host, peer: `${sock.remoteAddress}:${sock.remotePort}` });
     sock.setNoDelay(true);
     sock.write(`${name}\n`);
     let buf = '';
@@ -32,16 +32,16 @@ for (const port of list(tcpArg)) {
     });
     sock.on('error', () => sock.destroy());
   });
-  srv.listen({ port, host: bind, backlog: 1024 }, ready);
+  srv.listen({ port, host, backlog: 1024 }, ready);
 }
 
-for (const port of list(udpArg)) {
+for (const host of bind.split(',')) for (const port of list(udpArg)) {
   pending++;
   const s = createSocket('udp4');
   s.on('message', (_msg, rinfo) => {
-    log({ event: 'udp', port, peer: `${rinfo.address}:${rinfo.port}` });
+    log({ event: 'udp', port, local: host, peer: `${rinfo.address}:${rinfo.port}` });
     s.send(name, rinfo.port, rinfo.address);
   });
-  s.bind(port, bind, ready);
+  s.bind(port, host, ready);
 }
 if (pending === 0) log({ event: 'ready' });
