@@ -295,13 +295,17 @@ export class Simulation {
   }
 
   /**
-   * Run until pred() holds (checked after every event) or until `limit`; returns the time it
-   * first held, or undefined.
+   * Run until pred() holds (checked after every event, or at most once per checkEveryMs of
+   * virtual time for costly predicates) or until `limit`; returns the virtual time it was
+   * first seen to hold, or undefined.
    */
-  runUntilTrue(pred: () => boolean, limit: number): number | undefined {
+  runUntilTrue(pred: () => boolean, limit: number, checkEveryMs = 0): number | undefined {
     if (pred()) return this.now;
+    let lastCheck = this.now;
     while (this.queue.peekTime() <= limit) {
       this.step();
+      if (checkEveryMs > 0 && this.now - lastCheck < checkEveryMs && this.queue.peekTime() - lastCheck < checkEveryMs) continue;
+      lastCheck = this.now;
       if (pred()) return this.now;
     }
     this.advance(limit);
