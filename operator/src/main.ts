@@ -43,6 +43,8 @@ async function main(): Promise<number> {
     log,
     randomBytes,
     finalizerTimeoutMs: o.finalizerTimeoutMs,
+    // Test-only fault injection (see test/operator): not a flag, so nobody sets it by accident.
+    applyDelayMs: Number(process.env.VIPFARM_TEST_APPLY_DELAY_MS ?? 0) || undefined,
   });
   let synced = false;
   const server = await startHttp(o.httpPort, metrics.registry, () => synced || (o.leaderElect && !elector?.isLeader()));

@@ -56,6 +56,8 @@ export interface ReconcilerDeps {
   finalizerTimeoutMs?: number;
   /** safety resync while a farm is not settled */
   resyncMs?: number;
+  /** fault injection for tests: pause before each object apply, to stop a reconcile halfway */
+  applyDelayMs?: number;
 }
 
 const farmRef = (namespace: string, name: string): ObjectRef => ({ apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, namespace, name });
@@ -171,6 +173,7 @@ export class Reconciler {
       const h = hashOf(o);
       const missingDs = o.kind === 'DaemonSet' && !this.d.caches.daemonSet(o.metadata.namespace!, o.metadata.name);
       if (memo.get(id) === h && !missingDs) continue;
+      if (this.d.applyDelayMs) await new Promise((r) => setTimeout(r, this.d.applyDelayMs));
       try {
         await this.d.kube.apply(o, FIELD_MANAGER);
       } catch (err) {

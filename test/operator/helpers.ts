@@ -36,11 +36,11 @@ export interface OperatorProc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startOperator(cp: ControlPlane, logPath: string, args: string[]): OperatorProc {
+export function startOperator(cp: ControlPlane, logPath: string, args: string[], env: Record<string, string> = {}): OperatorProc {
   const fd = openSync(logPath, 'a');
   const proc = spawn(process.execPath, [OPERATOR, '--kubeconfig', cp.kubeconfigPath, '--http-port', '0', ...args], {
     stdio: ['ignore', fd, fd],
-    env: { ...process.env, VIPFARM_LOG_LEVEL: 'debug' },
+    env: { ...process.env, VIPFARM_LOG_LEVEL: 'debug', ...env },
   });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));

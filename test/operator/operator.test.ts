@@ -26,7 +26,7 @@ let kubelet: Kubelet | undefined;
 const operators: OperatorProc[] = [];
 const madeNetns: string[] = [];
 
-function operator(name: string, extra: string[] = []): OperatorProc {
+function operator(name: string, extra: string[] = [], env: Record<string, string> = {}): OperatorProc {
   const op = startOperator(cp!, path.join(out, `${name}.log`), [
     '--identity', name,
     '--leader-election-namespace', NS,
@@ -34,7 +34,7 @@ function operator(name: string, extra: string[] = []): OperatorProc {
     '--node-binary', process.execPath,
     '--finalizer-timeout', '60',
     ...extra,
-  ]);
+  ], env);
   operators.push(op);
   return op;
 }
@@ -214,13 +214,17 @@ describe('operator', () => {
   }, 60_000);
 
   test('a restart in the middle of a reconcile converges without duplicates and keeps the key', async () => {
+    // A second replica whose applies are slowed down, so that it can be killed between two
+    // applies of one reconcile: a takes the db farm's first objects, then dies.
+    await a.stop('SIGTERM');
+    const slow = operator('op-slow', [], { VIPFARM_TEST_APPLY_DELAY_MS: '700' });
+    await until('op-slow leads', () => slow.events('caches_synced').length > 0 || undefined, 30_000);
     await cp!.kubectl(['apply', '-f', '-'], farmYaml('db', NS, spec(19478, { virtualIPs: ['10.252.0.101'] })));
-    // Kill the operator as soon as the first objects exist, before the DaemonSet settles.
-    const key = await until('db Secret', async () => {
-      const r = await kubectlResult(cp!, ['get', 'secret', 'db-heartbeat', '-n', NS, '-o', 'jsonpath={.data.key}']);
-      return r.ok && r.out ? r.out : undefined;
-    }, 30_000);
-    await a.stop('SIGKILL');
+    await until('db Secret applied', () => slow.events('applied').some((e) => e.object === 'Secret farms/db-heartbeat') || undefined, 30_000);
+    await slow.stop('SIGKILL');
+    const halfway = slow.events('applied').filter((e) => e.farm === 'db').map((e) => e.object);
+    expect(halfway).not.toContain('DaemonSet farms/db-agent');
+    const key = (await getJson(['get', 'secret', 'db-heartbeat', '-n', NS])).data.key;
     const b = operator('op-b');
     await waitReady('db');
     for (const kind of ['serviceaccounts', 'roles', 'rolebindings', 'secrets', 'configmaps', 'daemonsets']) {
@@ -229,7 +233,7 @@ describe('operator', () => {
     expect((await itemsByLabel('pods', 'vipfarm.io/farm=db')).length).toBe(3);
     expect((await getJson(['get', 'secret', 'db-heartbeat', '-n', NS])).data.key).toBe(key);
     expect(readFileSync(path.join(agentDir, 'db.n1.key'), 'utf8')).toBe(key);
-    // b took over the Lease that a (killed, never released) held: only after it expired.
+    // b took over the Lease that op-slow (killed, never released) held.
     expect(b.events('leader_acquired')).toHaveLength(1);
   }, 150_000);
 
