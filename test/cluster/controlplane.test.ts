@@ -312,6 +312,84 @@ test('readiness follows an httpGet probe run inside the node namespace', async (
   await cp!.kubectl(['delete', 'pod', 'web-bad', '-n', NS, '--wait=true', '--timeout=30s']);
 }, 90_000);
 
+test('secret and configMap reach the process (env and files); a missing secret is waited for', async () => {
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'cfg', namespace: NS },
+    spec: {
+      nodeName: 'n1',
+      terminationGracePeriodSeconds: 1,
+      volumes: [
+        { name: 'hb', secret: { secretName: 'hb-key' } },
+        { name: 'conf', configMap: { name: 'farm-conf' } },
+      ],
+      containers: [
+        {
+          name: 'main',
+          image: 'not-run',
+          command: ['sh', '-c', `echo "$KEY|$MODE" > ${out}/cfg.env; echo "$VIPFARM_MOUNTS" > ${out}/cfg.mounts; exec sleep 1000`],
+          env: [
+            { name: 'KEY', valueFrom: { secretKeyRef: { name: 'hb-key', key: 'key' } } },
+            { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'farm-conf', key: 'mode' } } },
+          ],
+          volumeMounts: [
+            { name: 'hb', mountPath: '/etc/vipfarm/hb', readOnly: true },
+            { name: 'conf', mountPath: '/etc/vipfarm/farm.yaml', subPath: 'farm.yaml' },
+          ],
+        },
+      ],
+    },
+  };
+  await cp!.kubectl(['create', 'configmap', 'farm-conf', '-n', NS, '--from-literal=mode=fast', '--from-literal=farm.yaml=vip: 10.99.0.100']);
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+  const core = cp!.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const waiting = await until('CreateContainerConfigError', async () => {
+    const st = (await core.readNamespacedPod({ name: 'cfg', namespace: NS })).status?.containerStatuses?.[0]?.state?.waiting;
+    return st?.reason === 'CreateContainerConfigError' ? st : undefined;
+  }, 30_000);
+  expect(waiting.message).toMatch(/secret "hb-key" not found/);
+  await cp!.kubectl(['create', 'secret', 'generic', 'hb-key', '-n', NS, '--from-literal=key=s3cret']);
+  await until('cfg Running', async () => ((await core.readNamespacedPod({ name: 'cfg', namespace: NS })).status?.phase === 'Running' ? true : undefined), 30_000);
+  const envLine = await until('cfg env file', () => (existsSync(`${out}/cfg.env`) ? readFileSync(`${out}/cfg.env`, 'utf8').trim() : undefined));
+  expect(envLine).toBe('s3cret|fast');
+  const mounts = JSON.parse(readFileSync(`${out}/cfg.mounts`, 'utf8')) as Record<string, string>;
+  expect(readFileSync(path.join(mounts['/etc/vipfarm/hb'], 'key'), 'utf8')).toBe('s3cret');
+  expect(readFileSync(mounts['/etc/vipfarm/farm.yaml'], 'utf8')).toBe('vip: 10.99.0.100');
+  await cp!.kubectl(['delete', 'pod', 'cfg', '-n', NS, '--wait=true', '--timeout=30s']);
+  expect(existsSync(mounts['/etc/vipfarm/hb'])).toBe(false);
+}, 90_000);
+
+test('restartPolicy: Always restarts a failing container, Never leaves the pod Failed', async () => {
+  const mk = (name: string, restartPolicy: string): object => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS },
+    spec: { nodeName: 'n2', restartPolicy, containers: [{ name: 'main', image: 'not-run', command: ['sh', '-c', 'exit 3'] }] },
+  });
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [mk('crash-always', 'Always'), mk('crash-never', 'Never')] }));
+  const core = cp!.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const always = await until('crash-always restarted twice', async () => {
+    const cs = (await core.readNamespacedPod({ name: 'crash-always', namespace: NS })).status?.containerStatuses?.[0];
+    return (cs?.restartCount ?? 0) >= 2 ? cs : undefined;
+  }, 30_000);
+  expect(always!.lastState?.terminated?.exitCode).toBe(3);
+  const never = await until('crash-never Failed', async () => {
+    const st = (await core.readNamespacedPod({ name: 'crash-never', namespace: NS })).status;
+    return st?.phase === 'Failed' ? st : undefined;
+  }, 30_000);
+  expect(never.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(3);
+  expect(never.containerStatuses?.[0]?.restartCount).toBe(0);
+  await cp!.kubectl(['delete', 'pod', 'crash-always', 'crash-never', '-n', NS, '--wait=true', '--timeout=30s']);
+}, 90_000);
+
+test('helm (built alongside) reports its pinned version and talks to the cluster', async () => {
+  const helm = path.join(cp!.binDir, 'helm');
+  expect(execFileSync(helm, ['version', '--short'], { encoding: 'utf8' })).toMatch(/^v3\.22\.0/);
+  const list = execFileSync(helm, ['list', '-A', '-o', 'json', '--kubeconfig', cp!.kubeconfigPath], { encoding: 'utf8' });
+  expect(JSON.parse(list)).toEqual([]);
+});
+
 test('teardown leaves no processes, namespaces or data folders', async () => {
   const pids = [...Object.values(cp!.pids), ...kubelet!.running().map((r) => r.pid)];
   expect(pids.length).toBeGreaterThanOrEqual(4);
