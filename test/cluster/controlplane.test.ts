@@ -7,23 +7,21 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from './controlplane.js';
 import { startKubelet, type Kubelet, type KubeletNode } from './kubelet.js';
+import { createTestbed, type Testbed } from '../netns/testbed.js';
 
 const K8S_VERSION = 'v1.36.3';
-const prefix = `vf${process.pid % 10000}-cp`;
 const farm = { 'vipfarm.io/test-role': 'farm' };
-const nsNodes: KubeletNode[] = [
-  { name: 'n1', ip: '10.251.0.1', netns: `${prefix}-n1`, labels: farm },
-  { name: 'n2', ip: '10.251.0.2', netns: `${prefix}-n2`, labels: farm },
-];
+// Two hosts of the data-plane test bed (namespaces on a bridge), made in beforeAll.
+let tb: Testbed | undefined;
+let nsNodes: KubeletNode[] = [];
 // The operator's Deployment runs on a node in the host namespace.
 const hostNode: KubeletNode = { name: 'host', ip: '127.0.0.1', netns: null, labels: { 'vipfarm.io/test-role': 'control' } };
-const nodes = [...nsNodes, hostNode];
+let nodes: KubeletNode[] = [];
 const NS = 'vf-test';
 
 let cp: ControlPlane | undefined;
 let kubelet: Kubelet | undefined;
 const out = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-cp-test-'));
-const madeNetns: string[] = [];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -69,19 +67,15 @@ async function canI(sa: string, ...args: string[]): Promise<string> {
 async function cleanup(): Promise<void> {
   await kubelet?.stop();
   await cp?.stop();
-  for (const ns of madeNetns) execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-  madeNetns.length = 0;
+  tb?.destroy();
   rmSync(out, { recursive: true, force: true });
 }
 
 beforeAll(async () => {
-  for (const n of nsNodes) {
-    execFileSync('ip', ['netns', 'add', n.netns!]);
-    madeNetns.push(n.netns!);
-    execFileSync('ip', ['-n', n.netns!, 'link', 'set', 'lo', 'up']);
-    execFileSync('ip', ['-n', n.netns!, 'addr', 'add', `${n.ip}/32`, 'dev', 'lo']);
-  }
   try {
+    tb = createTestbed({ nodes: 2, clients: 0 });
+    nsNodes = tb.nodes.map((h) => ({ name: h.name, ip: h.ip, netns: h.netns, labels: farm }));
+    nodes = [...nsNodes, hostNode];
     cp = await startControlPlane({ nodes });
     kubelet = await startKubelet({ controlPlane: cp, nodes });
     await cp.kubectl(['create', 'namespace', NS]);
