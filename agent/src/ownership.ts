@@ -144,6 +144,19 @@ export function createAssignmentCache(size = 8): AssignmentCache {
   };
 }
 
+/** Names of the live peers claiming each of `buckets` (only those with claims are scanned). */
+function holdersOf(view: View, buckets: number[], claims: Uint16Array, bucketCount: number): OwnershipDecision['waiting'] {
+  const lists = new Map<number, string[]>();
+  for (const b of buckets) lists.set(b, []);
+  if (buckets.some((b) => claims[b]! > 0)) {
+    for (const p of view.peers.values()) {
+      if (!p.alive) continue;
+      for (const b of p.held) if (b >= 0 && b < bucketCount) lists.get(b)?.push(p.name);
+    }
+  }
+  return buckets.map((bucket) => ({ bucket, holders: lists.get(bucket)!.sort() }));
+}
+
 export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const { self, view, bucketCount, now } = input;
   const grace = input.startupGraceMs ?? input.failureThresholdMs;
@@ -152,11 +165,12 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const members = assignmentMembers(view, { name: self.name, weight: self.weight, advertise });
   const assignment = input.cache ? input.cache.get(members, bucketCount) : assignBuckets(members, bucketCount);
 
-  const claimedBy: string[][] = Array.from({ length: bucketCount }, () => []);
+  // Typed arrays, not per-bucket lists: this runs after every heartbeat that changed the view.
+  const claims = new Uint16Array(bucketCount);
   const orphaned = new Uint8Array(bucketCount);
   for (const p of view.peers.values()) {
     if (p.alive) {
-      for (const b of p.held) if (b >= 0 && b < bucketCount) claimedBy[b]!.push(p.name);
+      for (const b of p.held) if (b >= 0 && b < bucketCount) claims[b]!++;
     } else if (p.heard && p.diedAt !== undefined && now - p.diedAt < orphanHoldMs) {
       for (const b of p.held) if (b >= 0 && b < bucketCount) orphaned[b] = 1;
     }
@@ -177,7 +191,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const orphans: number[] = [];
   const acquired: number[] = [];
   const released: number[] = [];
-  const waiting: OwnershipDecision['waiting'] = [];
+  const waitingBuckets: number[] = [];
   for (let b = 0; b < bucketCount; b++) {
     const mine = assignment[b] === self.name;
     if (!mine) {
@@ -185,9 +199,8 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
       continue;
     }
     if (!heldSet[b]) {
-      const holders = claimedBy[b]!;
-      if (holders.length > 0 || !mayAcquire) {
-        waiting.push({ bucket: b, holders: [...holders].sort() });
+      if (claims[b]! > 0 || !mayAcquire) {
+        waitingBuckets.push(b);
         continue;
       }
       acquired.push(b);
@@ -195,6 +208,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     owned.push(b);
     if (orphaned[b]) orphans.push(b);
   }
+  const waiting = holdersOf(view, waitingBuckets, claims, bucketCount);
   return {
     owned,
     orphans,

@@ -192,7 +192,7 @@ export class Simulation {
     this.intervalMs = this.opts.intervalMs;
     this.failureThresholdMs = this.opts.failureThresholdMs;
     this.rng = createRng(this.opts.seed);
-    this.cache = createAssignmentCache(32);
+    this.cache = createAssignmentCache(256);
     const specs = typeof options.nodes === 'number'
       ? Array.from({ length: options.nodes }, (_, i) => ({ name: `n${i + 1}`, weight: 1 }))
       : options.nodes;
