@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The vipfarm demo: sets everything up (scripts/setup.sh), then runs a 3-node farm in
-# network namespaces with real traffic (dist/test/netns/demo-dataplane.js). Needs root.
+# The vipfarm demo: sets everything up (scripts/setup.sh), then runs a 3-node farm of
+# agents in network namespaces with real traffic through a failover (dist/demo/src/demo.js).
+# `--dataplane` shows the kernel filter alone with a fixed bucket split. Needs root.
 # Whatever happens (Ctrl-C included), the namespaces it made are removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,14 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-node dist/test/netns/demo-dataplane.js &
+case "${1:-}" in
+  --dataplane) script=dist/test/netns/demo-dataplane.js ;;
+  "") script=dist/demo/src/demo.js ;;
+  -h|--help) echo "usage: bash scripts/demo.sh [--dataplane]"; exit 0 ;;
+  *) echo "demo: unknown option $1 (try --help)" >&2; exit 2 ;;
+esac
+
+node "$script" &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true
