@@ -45,16 +45,15 @@ describe('simulated farm', () => {
     expect(s.events.filter((e) => e.type === 'died').map((e) => e.node)).toEqual(Array(4).fill(victim));
   });
 
-  test('a killed agent whose kernel lease outlives the threshold does overlap (why the lease must be shorter)', () => {
-    const short = settled(farm({ leaseMs: T - 2 * I }));
-    short.kill('n2');
-    short.runFor(3_000);
-    expect(short.getStats().overlapBucketMs).toBe(0);
-
-    const long = settled(farm({ leaseMs: T + 3 * I }));
-    long.kill('n2');
-    long.runFor(3_000);
-    expect(long.getStats().overlapBucketMs).toBeGreaterThan(0);
+  test.each([1, 2, 3, 4])('kernel leases of failureThresholdMs never overlap the takeover; longer ones do (seed %i)', (seed) => {
+    for (const [leaseMs, overlaps] of [[T, false], [T + 2 * I, true]] as const) {
+      const sim = settled(farm({ seed, leaseMs }));
+      sim.runFor(seed * 37); // kill at various points between two ticks
+      sim.kill('n2');
+      sim.runFor(3_000);
+      expect(sim.getStats().overlapBucketMs > 0).toBe(overlaps);
+      expect(sim.unowned()).toEqual([]);
+    }
   });
 
   test('restart: the node rejoins after its startup grace, takes its share back without overlap', () => {

@@ -26,7 +26,8 @@ export interface SimOptions {
   delayMs?: number;
   jitterMs?: number;
   lossRate?: number;
-  /** how long a killed agent's kernel still accepts its buckets (0: the whole node died) */
+  /** kernel lease of the buckets, refreshed every tick: a killed agent's kernel still
+   *  accepts them until leaseMs after its last tick (0: the whole node died at once) */
   leaseMs?: number;
   /** agents start at random times in [0, startSpreadMs) */
   startSpreadMs?: number;
@@ -83,6 +84,8 @@ interface Agent {
   life: number;
   /** after a kill: the kernel keeps `held` until this time */
   leaseUntil: number;
+  /** last time the kernel leases were refreshed (every tick, like the runtime's loop) */
+  refreshedAt: number;
   carry: OwnershipCarry;
   digest: number;
 }
@@ -214,6 +217,7 @@ export class Simulation {
         guard: createReplayGuard(),
         life: 0,
         leaseUntil: 0,
+        refreshedAt: 0,
         carry: {},
         digest: 0,
       };
@@ -229,14 +233,15 @@ export class Simulation {
     this.queue.push(Math.max(t, this.now), { kind: 'call', fn });
   }
 
-  /** SIGKILL: the agent stops at once; its kernel keeps accepting its buckets for leaseMs. */
+  /** SIGKILL: the agent stops at once; its kernel accepts its buckets until the leases it
+   *  last refreshed expire (leaseMs after its last tick). */
   kill(name: string): void {
     const a = this.agent(name);
     if (!a.up) return;
     a.up = false;
     a.life++;
-    a.leaseUntil = this.now + this.opts.leaseMs;
-    if (this.opts.leaseMs <= 0) this.setHeld(a, []);
+    a.leaseUntil = a.refreshedAt + this.opts.leaseMs;
+    if (this.opts.leaseMs <= 0 || a.leaseUntil <= this.now) this.setHeld(a, []);
     else this.queue.push(a.leaseUntil, { kind: 'lease', agent: name, life: a.life });
   }
 
@@ -492,6 +497,7 @@ export class Simulation {
     a.view = t.view;
     this.record(name, t.events);
     this.decideAndApply(a);
+    a.refreshedAt = this.now;
     this.broadcast(a);
     this.queue.push(this.now + this.intervalMs, { kind: 'tick', agent: name, life });
   }
