@@ -368,6 +368,8 @@ test('restartPolicy: Always restarts a failing container, Never leaves the pod F
     return (cs?.restartCount ?? 0) >= 2 ? cs : undefined;
   }, 30_000);
   expect(always!.lastState?.terminated?.exitCode).toBe(3);
+  // One state at a time, as a kubelet reports it.
+  expect(Object.keys(always!.state ?? {}).filter((k) => (always!.state as Record<string, unknown>)[k])).toHaveLength(1);
   const never = await until('crash-never Failed', async () => {
     const st = (await core.readNamespacedPod({ name: 'crash-never', namespace: NS })).status;
     return st?.phase === 'Failed' ? st : undefined;

@@ -56,7 +56,9 @@ export interface Kubelet {
 
 const TOKEN_SECONDS = 3600;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const statusPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
+// A JSON merge patch replaces lists whole: with a strategic merge, a container's old
+// state (waiting) would be merged into its new one (running) instead of replaced.
+const statusPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 function decode(data: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
