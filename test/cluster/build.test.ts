@@ -1,0 +1,41 @@
+// build.sh's cache key and its answers when nothing is built (no Go build here).
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from './binaries.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-build-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A copy of build.sh + tools/ so go.mod can be edited; an empty cache. */
+function copyScript(name: string): string {
+  const dir = path.join(tmp, name);
+  cpSync(path.join(repoRoot(), 'test/cluster/build.sh'), path.join(dir, 'build.sh'));
+  cpSync(path.join(repoRoot(), 'test/cluster/tools'), path.join(dir, 'tools'), { recursive: true });
+  return dir;
+}
+
+function printBindir(dir: string): { status: number | null; stderr: string; key: string } {
+  const r = spawnSync('bash', [path.join(dir, 'build.sh'), '--print-bindir'], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_CACHE_HOME: path.join(tmp, 'cache') },
+  });
+  return { status: r.status, stderr: r.stderr, key: /for key (\w+)/.exec(r.stderr)?.[1] ?? '' };
+}
+
+test('--print-bindir exits 3 with the command to run when nothing is built', () => {
+  const r = printBindir(copyScript('a'));
+  expect(r.status).toBe(3);
+  expect(r.stderr).toMatch(/not built .*run: bash test\/cluster\/build.sh/);
+  expect(r.key).toMatch(/^[0-9a-f]{16}$/);
+});
+
+test('the key is stable and changes with the pinned modules', () => {
+  const a = printBindir(copyScript('b'));
+  const b = printBindir(copyScript('c'));
+  expect(b.key).toBe(a.key);
+  const changed = copyScript('d');
+  appendFileSync(path.join(changed, 'tools/etcd/go.sum'), 'example.com/x v1.0.0 h1:AAAA=\n');
+  expect(printBindir(changed).key).not.toBe(a.key);
+});
