@@ -45,7 +45,7 @@ describe('membership', () => {
   test('silence beyond the threshold: died, with the held buckets; not before', () => {
     const v = applyHeartbeat(createView('n1'), hb('n2', { held: [4, 5] }), 1000).view;
     expect(tick(v, 1500, 500).events).toEqual([]);
-    expect(tick(v, 1500, 500).view).toBe(v);
+    expect(tick(v, 1500, 500).view.peers).toBe(v.peers);
     const d = tick(v, 1501, 500);
     expect(d.events).toEqual([{ type: 'died', node: 'n2', silentMs: 501, held: [4, 5] }]);
     expect(d.view.peers.get('n2')).toMatchObject({ alive: false, diedAt: 1501, held: [4, 5] });
@@ -81,13 +81,16 @@ describe('membership', () => {
     expect([...removePeer(v, 'n2').peers.keys()].sort()).toEqual(['n3', 'n4', 'n9']);
   });
 
-  test('property: alive iff heard within the threshold, for random arrival and tick times', () => {
+  test('property: alive iff heard within the threshold (counted from our own last stall), random times', () => {
     const rng = createRng(21);
     for (let trial = 0; trial < 40; trial++) {
       let v: View = createView('self');
       const last = new Map<string, number>();
+      const alive = new Map<string, boolean>();
       const seq = new Map<string, number>();
       let now = 0;
+      let lastTick: number | undefined;
+      let awake = -Infinity;
       const threshold = rng.int(50, 500);
       for (let step = 0; step < 300; step++) {
         now += rng.int(0, 60);
@@ -97,11 +100,40 @@ describe('membership', () => {
           seq.set(node, s);
           v = applyHeartbeat(v, hb(node, { seq: s }), now).view;
           last.set(node, now);
+          alive.set(node, true);
         } else {
-          v = tick(v, now, threshold).view;
-          for (const [node, at] of last) expect(v.peers.get(node)!.alive).toBe(now - at <= threshold);
+          const u = tick(v, now, threshold);
+          v = u.view;
+          const stalled = lastTick !== undefined && now - lastTick > threshold / 2;
+          expect(u.stalledMs !== undefined).toBe(stalled);
+          if (stalled) awake = now;
+          lastTick = now;
+          for (const [node, at] of last) {
+            if (alive.get(node) && now - Math.max(at, awake) > threshold) alive.set(node, false);
+            expect(v.peers.get(node)!.alive).toBe(alive.get(node));
+          }
         }
       }
     }
+  });
+
+  test('after our own stall, peers are not declared dead until they had a threshold to speak', () => {
+    let v = applyHeartbeat(createView('n1'), hb('n2'), 0).view;
+    v = tick(v, 100, 500).view;
+    // blocked for 2 s: the tick after it must not kill n2, whose heartbeats wait in the socket
+    const resumed = tick(v, 2100, 500);
+    expect(resumed.stalledMs).toBe(2000);
+    expect(resumed.events).toEqual([]);
+    // still silent a threshold after resuming: now it is dead
+    let w = resumed.view;
+    for (const t of [2200, 2300, 2400, 2500, 2600]) {
+      const u = tick(w, t, 500);
+      expect(u.events).toEqual([]);
+      w = u.view;
+    }
+    expect(tick(w, 2601, 500).events.map((e) => e.type)).toEqual(['died']);
+    // heard right after resuming: stays alive
+    const heard = applyHeartbeat(resumed.view, hb('n2', { seq: 2 }), 2101).view;
+    expect(tick(heard, 2200, 500).view.peers.get('n2')!.alive).toBe(true);
   });
 });

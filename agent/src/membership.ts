@@ -27,6 +27,10 @@ export interface PeerRecord {
 export interface View {
   self: string;
   peers: ReadonlyMap<string, PeerRecord>;
+  /** local time of the previous tick() */
+  lastTickAt?: number;
+  /** end of our own last stall: silence before it is not held against peers */
+  awakeSince?: number;
 }
 
 export type MembershipEvent =
@@ -46,6 +50,8 @@ export type MembershipEvent =
 export interface ViewUpdate {
   view: View;
   events: MembershipEvent[];
+  /** set by tick() when we ourselves were stalled this long (no tick for > threshold/2) */
+  stalledMs?: number;
 }
 
 /** A view that knows the configured peers (not yet heard, so not alive). Self is left out. */
@@ -117,20 +123,32 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
   }
   const peers = new Map(view.peers);
   peers.set(msg.node, next);
-  return { view: { self: view.self, peers }, events };
+  return { view: { ...view, peers }, events };
 }
 
-/** Declare dead every live peer silent for more than failureThresholdMs. */
+/**
+ * Declare dead every live peer silent for more than failureThresholdMs. If we ourselves
+ * were stalled (no tick for more than half the threshold: a blocked event loop, a
+ * starved CPU, a suspended VM), the peers' heartbeats of that time are still waiting in
+ * the socket buffer: silence is then counted only from our resumption, so a stalled agent
+ * does not declare the whole farm dead and grab every bucket before reading them.
+ */
 export function tick(view: View, now: number, failureThresholdMs: number): ViewUpdate {
+  const gap = view.lastTickAt === undefined ? 0 : now - view.lastTickAt;
+  const stalled = gap > failureThresholdMs / 2;
+  const awakeSince = stalled ? now : view.awakeSince;
   let peers: Map<string, PeerRecord> | undefined;
   const events: MembershipEvent[] = [];
   for (const p of view.peers.values()) {
-    if (!p.alive || now - p.lastHeardAt <= failureThresholdMs) continue;
+    if (!p.alive) continue;
+    const silentMs = now - p.lastHeardAt;
+    if (now - Math.max(p.lastHeardAt, awakeSince ?? -Infinity) <= failureThresholdMs) continue;
     peers ??= new Map(view.peers);
     peers.set(p.name, { ...p, alive: false, diedAt: now });
-    events.push({ type: 'died', node: p.name, silentMs: now - p.lastHeardAt, held: p.held });
+    events.push({ type: 'died', node: p.name, silentMs, held: p.held });
   }
-  return peers ? { view: { self: view.self, peers }, events } : { view, events };
+  const next: View = { ...view, peers: peers ?? view.peers, lastTickAt: now, ...(awakeSince !== undefined ? { awakeSince } : {}) };
+  return stalled ? { view: next, events, stalledMs: gap } : { view: next, events };
 }
 
 /** Forget a peer entirely (e.g. removed from the configuration). */
@@ -138,7 +156,7 @@ export function removePeer(view: View, name: string): View {
   if (!view.peers.has(name)) return view;
   const peers = new Map(view.peers);
   peers.delete(name);
-  return { self: view.self, peers };
+  return { ...view, peers };
 }
 
 export function livePeers(view: View): PeerRecord[] {
