@@ -30,5 +30,11 @@ describe('parseUpArgs', () => {
     expect(() => parseUpArgs(['--node'])).toThrow(/needs a value/);
     expect(() => parseUpArgs(['--bogus'])).toThrow(/unknown argument --bogus/);
   });
+  test('--testbed: count checked, n<k> names left to it', () => {
+    expect(parseUpArgs(['--testbed', '3']).testbed).toBe(3);
+    expect(() => parseUpArgs(['--testbed', '0'])).toThrow(/1..40/);
+    expect(() => parseUpArgs(['--testbed', 'x'])).toThrow(/1..40/);
+    expect(() => parseUpArgs(['--testbed', '2', '--node', 'n1=10.0.0.1'])).toThrow(/give --node other names/);
+  });
   test('help', () => expect(parseUpArgs(['-h']).help).toBe(true));
 });
