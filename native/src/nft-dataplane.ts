@@ -12,7 +12,9 @@ export class NftDataplane {
   private readonly bucketCounts = new Map<string, number>();
 
   /** Creates or atomically replaces (one netlink batch) both tables of the farm.
-   *  The bucket sets come back empty: the caller re-sets them right after. */
+   *  When the farm exists with the same bucketCount and hashSeed, the owned and orphan
+   *  buckets are carried over with their remaining lease; otherwise the sets start
+   *  empty (bucket numbers changed meaning) and the caller sets them right after. */
   apply(farm: DataplaneFarm): void {
     const f = checkFarm('apply', farm);
     native().nftApply(f);

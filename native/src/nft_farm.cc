@@ -17,8 +17,10 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 #include "nft_batch.h"
@@ -303,6 +305,107 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   }
 }
 
+struct LiveElem {
+  uint32_t key;
+  uint64_t expiresInMs;  // 0: no timeout
+};
+
+std::vector<LiveElem> dumpElems(const std::string& table, const std::string& set, const std::string& op) {
+  SetPtr s(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  NlSocket& nl = nftSocket(op);
+  uint32_t seq = nl.nextSeq();
+  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+
+  std::vector<LiveElem> out;
+  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
+    SetPtr got(checked(nftnl_set_alloc()));
+    if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
+    auto* it = nftnl_set_elems_iter_create(got.get());
+    if (it == nullptr) return;
+    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
+      uint32_t len = 0;
+      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+      if (key == nullptr || len != 4) continue;
+      LiveElem le{0, 0};
+      std::memcpy(&le.key, key, 4);
+      if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION)) le.expiresInMs = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+      out.push_back(le);
+    }
+    nftnl_set_elems_iter_destroy(it);
+  }, op);
+  return out;
+}
+
+/** every rule of the farm's chain; throws OsError (ENOENT when the table is absent) */
+void dumpRules(const std::string& table, const std::string& op, const std::function<void(nftnl_rule*)>& cb) {
+  RulePtr r(checked(nftnl_rule_alloc()));
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kChain);
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  NlSocket& nl = nftSocket(op);
+  uint32_t seq = nl.nextSeq();
+  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+  nftnl_rule_nlmsg_build_payload(nlh, r.get());
+  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
+    RulePtr got(checked(nftnl_rule_alloc()));
+    if (nftnl_rule_nlmsg_parse(msg, got.get()) < 0) return;
+    const char* t = nftnl_rule_get_str(got.get(), NFTNL_RULE_TABLE);
+    if (t == nullptr || table != t) return;  // old kernels ignore the table filter of a dump
+    cb(got.get());
+  }, op);
+}
+
+/** true when the farm's table exists and hashes into the same buckets as spec */
+bool sameBucketLayout(const FarmSpec& spec, const std::string& op) {
+  bool found = false, same = false;
+  try {
+    dumpRules(inetTableName(spec.name), op, [&](nftnl_rule* rule) {
+      if (found) return;
+      struct Hash {
+        bool found;
+        uint32_t modulus, seed;
+      } h{false, 0, 0};
+      nftnl_expr_foreach(rule, [](nftnl_expr* e, void* data) -> int {
+        if (std::strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "hash") == 0) {
+          auto* hp = static_cast<Hash*>(data);
+          hp->found = true;
+          hp->modulus = nftnl_expr_get_u32(e, NFTNL_EXPR_HASH_MODULUS);
+          hp->seed = nftnl_expr_get_u32(e, NFTNL_EXPR_HASH_SEED);
+        }
+        return 0;
+      }, &h);
+      if (!h.found) return;
+      found = true;
+      same = h.modulus == spec.buckets && h.seed == spec.seed;
+    });
+  } catch (const OsError& e) {
+    if (e.err() == ENOENT) return false;
+    throw;
+  }
+  return found && same;
+}
+
+void queueElems(NftBatch& batch, const std::string& table, const std::string& set, const std::vector<LiveElem>& elems) {
+  constexpr size_t kPerMessage = 1024;
+  for (size_t i = 0; i < elems.size(); i += kPerMessage) {
+    SetPtr s(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+    for (size_t j = i; j < elems.size() && j < i + kPerMessage; ++j) {
+      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+      uint32_t key = elems[j].key;  // host order, like the hash expression's result
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key));
+      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, elems[j].expiresInMs);
+      nftnl_set_elem_add(s.get(), e);
+    }
+    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, s.get(), "add elements to " + set);
+  }
+}
+
 }  // namespace
 
 std::string inetTableName(const std::string& farm) { return "vipfarm_" + farm; }
@@ -312,12 +415,26 @@ void nftApply(const FarmSpec& spec) {
   // Kernels since 6.10 accept a netdev chain for a device that does not exist (it
   // attaches when the device appears); a typo must fail here instead.
   if (if_nametoindex(spec.iface.c_str()) == 0) throwErrno("apply " + inetTableName(spec.name) + ": interface " + spec.iface);
-  NlSocket& nl = nftSocket("apply " + inetTableName(spec.name));
-  NftBatch batch("apply " + inetTableName(spec.name), nl.nextSeq());
+  std::string op = "apply " + inetTableName(spec.name);
+  // Same buckets as before: carry the live leases over, so replacing the rules does
+  // not turn new connections away until the agent's next refresh.
+  std::vector<LiveElem> owned, orphan;
+  if (sameBucketLayout(spec, op + ": read current rules")) {
+    owned = dumpElems(inetTableName(spec.name), "owned", op + ": read owned buckets");
+    orphan = dumpElems(inetTableName(spec.name), "orphan", op + ": read orphan buckets");
+    // a timeout of 0 would make an element permanent: drop the ones about to lapse
+    auto lapsing = [](const LiveElem& e) { return e.expiresInMs == 0; };
+    owned.erase(std::remove_if(owned.begin(), owned.end(), lapsing), owned.end());
+    orphan.erase(std::remove_if(orphan.begin(), orphan.end(), lapsing), orphan.end());
+  }
+  NlSocket& nl = nftSocket(op);
+  NftBatch batch(op, nl.nextSeq());
   queueDeleteTable(batch, netdevTableName(spec.name), NFPROTO_NETDEV);
   queueDeleteTable(batch, inetTableName(spec.name), NFPROTO_INET);
   queueNetdevTable(batch, spec);
   queueInetTable(batch, spec);
+  queueElems(batch, inetTableName(spec.name), "owned", owned);
+  queueElems(batch, inetTableName(spec.name), "orphan", orphan);
   batch.commit(nl);
 }
 
@@ -334,85 +451,37 @@ void nftSetElems(const std::string& farm, const std::string& set, const std::vec
 
   // Re-adding an element that exists does not move its timeout on this kernel;
   // flushing first in the same transaction does, without a gap for packets.
-  constexpr size_t kPerMessage = 1024;
-  for (size_t i = 0; i < buckets.size(); i += kPerMessage) {
-    SetPtr s(checked(nftnl_set_alloc()));
-    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
-    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
-    for (size_t j = i; j < buckets.size() && j < i + kPerMessage; ++j) {
-      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
-      uint32_t key = buckets[j];  // host order, like the hash expression's result
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key));
-      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, leaseMs);
-      nftnl_set_elem_add(s.get(), e);
-    }
-    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, s.get(), "add elements to " + set);
-  }
+  std::vector<LiveElem> elems;
+  elems.reserve(buckets.size());
+  for (uint32_t b : buckets) elems.push_back({b, leaseMs});
+  queueElems(batch, table, set, elems);
   batch.commit(nl);
 }
 
 std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& set) {
-  std::string table = inetTableName(farm);
-  std::string op = "get " + set + " buckets of " + table;
-  SetPtr s(checked(nftnl_set_alloc()));
-  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
-  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  NlSocket& nl = nftSocket(op);
-  uint32_t seq = nl.nextSeq();
-  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
-  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-
   std::vector<uint32_t> out;
-  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
-    SetPtr got(checked(nftnl_set_alloc()));
-    if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
-    auto* it = nftnl_set_elems_iter_create(got.get());
-    if (it == nullptr) return;
-    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
-      uint32_t len = 0;
-      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-      if (key == nullptr || len != 4) continue;
-      uint32_t v;
-      std::memcpy(&v, key, 4);
-      out.push_back(v);
-    }
-    nftnl_set_elems_iter_destroy(it);
-  }, op);
+  for (const LiveElem& e : dumpElems(inetTableName(farm), set, "get " + set + " buckets of " + inetTableName(farm))) {
+    out.push_back(e.key);
+  }
   return out;
 }
 
 std::vector<RuleCounter> nftCounters(const std::string& farm) {
   std::string table = inetTableName(farm);
-  std::string op = "read counters of " + table;
-  RulePtr r(checked(nftnl_rule_alloc()));
-  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
-  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kChain);
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  NlSocket& nl = nftSocket(op);
-  uint32_t seq = nl.nextSeq();
-  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
-  nftnl_rule_nlmsg_build_payload(nlh, r.get());
-
   std::vector<RuleCounter> out;
-  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
-    RulePtr got(checked(nftnl_rule_alloc()));
-    if (nftnl_rule_nlmsg_parse(msg, got.get()) < 0) return;
-    const char* t = nftnl_rule_get_str(got.get(), NFTNL_RULE_TABLE);
-    if (t == nullptr || table != t) return;  // old kernels ignore the table filter of a dump
+  dumpRules(table, "read counters of " + table, [&](nftnl_rule* rule) {
     uint32_t udlen = 0;
-    const void* ud = nftnl_rule_get_data(got.get(), NFTNL_RULE_USERDATA, &udlen);
+    const void* ud = nftnl_rule_get_data(rule, NFTNL_RULE_USERDATA, &udlen);
     if (ud == nullptr) return;
     RuleCounter rc{"", 0, 0};
     nftnl_udata_parse(ud, udlen, [](const struct nftnl_udata* attr, void* data) -> int {
       if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT) {
-        static_cast<RuleCounter*>(data)->comment.assign(static_cast<const char*>(nftnl_udata_get(attr)),
-                                                         strnlen(static_cast<const char*>(nftnl_udata_get(attr)),
-                                                                 nftnl_udata_len(attr)));
+        const char* text = static_cast<const char*>(nftnl_udata_get(attr));
+        static_cast<RuleCounter*>(data)->comment.assign(text, strnlen(text, nftnl_udata_len(attr)));
       }
       return MNL_CB_OK;
     }, &rc);
-    nftnl_expr_foreach(got.get(), [](nftnl_expr* e, void* data) -> int {
+    nftnl_expr_foreach(rule, [](nftnl_expr* e, void* data) -> int {
       if (std::strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter") == 0) {
         static_cast<RuleCounter*>(data)->packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
         static_cast<RuleCounter*>(data)->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
@@ -420,7 +489,7 @@ std::vector<RuleCounter> nftCounters(const std::string& farm) {
       return 0;
     }, &rc);
     if (!rc.comment.empty()) out.push_back(rc);
-  }, op);
+  });
   return out;
 }
 

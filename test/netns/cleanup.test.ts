@@ -64,15 +64,24 @@ test('remove and unbind leave no table, no VIP, the original sysctls; both are i
 
   await d.call('apply', farm);
   await d.call('setBuckets', farm.name, [1, 2, 3], 60_000);
+  await d.call('setOrphans', farm.name, [9], 60_000);
   const once = ruleset();
   await d.call('apply', farm);
-  await d.call('setBuckets', farm.name, [1, 2, 3], 60_000);
+  // same buckets and seed: the live leases are carried over by the replace
+  expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([1, 2, 3]);
+  expect(await d.call('getBuckets', farm.name, 'orphan')).toEqual([9]);
   // same tables, chains, rules; only the set elements' remaining time differs
-  const strip = (s: string): string => s.replace(/expires \S+/g, '');
+  const strip = (s: string): string => s.replace(/(timeout|expires) \S+/g, '');
   expect(strip(ruleset())).toEqual(strip(once));
   expect(once).toContain(`table inet vipfarm_${farm.name}`);
   expect(once).toContain(`table netdev vipfarm_${farm.name}_in`);
-  expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([1, 2, 3]);
+  expect(once).toMatch(/elements = \{ 0x00000001 timeout 1m expires/);
+  // another bucket count: old bucket numbers mean nothing any more, the sets start empty
+  await d.call('apply', { ...farm, bucketCount: 512 });
+  expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([]);
+  await d.call('setBuckets', farm.name, [1, 2, 3], 60_000);
+  await d.call('apply', { ...farm, hashSeed: 99 });
+  expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([]);
 
   // a restarted agent binds again: the saved originals must survive it
   d.close();
