@@ -139,6 +139,18 @@ describe('decideOwnership', () => {
     expect(decideOwnership(input({ view, now: 10_000 + 50, carry: first.carry, agreementTimeoutMs: 50 })).owned).toHaveLength(8);
   });
 
+  test('after our own stall, nothing is acquired until every live peer was heard again', () => {
+    let view = viewWith('a', [{ node: 'b' }], 1000);
+    view = tick(tick(view, 1000, T).view, 3000, T).view; // stalled 2 s
+    expect(view.awakeSince).toBe(3000);
+    expect(decideOwnership(input({ view, now: 3000 })).owned).toEqual([]);
+    // what we held is kept meanwhile
+    const kept = decideOwnership(input({ view, now: 3000, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] } }));
+    expect(kept.owned).toHaveLength(8);
+    const heard = applyHeartbeat(view, hb('b', { seq: 2 }), 3001).view;
+    expect(decideOwnership(input({ view: heard, now: 3001 })).owned).toHaveLength(8);
+  });
+
   test('a peer that sends no digest (0) is left out of the agreement check', () => {
     expect(decideOwnership(input({ view: viewWith('a', [{ node: 'b', viewDigest: 0 }]) })).owned).toHaveLength(8);
   });

@@ -19,6 +19,8 @@
 //   never agree), acquire anyway: serving twice beats serving nobody. A dead peer claims nothing; the buckets it held become `orphans` for
 //   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
 //   them with RST (clients reconnect at once instead of timing out).
+// - After a stall of our own (membership tick() saw no tick for a while), acquire nothing
+//   until every live peer was heard again: what we knew of their claims is old.
 // - Startup: for startupGraceMs (default failureThresholdMs) after start, a node that is
 //   configured 'ready' advertises 'standby' and counts itself as such. It acquires nothing
 //   and peers do not release anything to it until it has heard them; then it turns ready
@@ -182,7 +184,13 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   }
   disagreeing.sort();
   const disagreeSince = disagreeing.length === 0 ? undefined : (input.carry?.disagreeSince ?? now);
-  const mayAcquire = disagreeSince === undefined || now - disagreeSince >= (input.agreementTimeoutMs ?? input.failureThresholdMs);
+  // After our own stall (see membership tick), the peers' claims we know may predate
+  // takeovers made while we were away: acquire only once every live peer spoke since.
+  const awakeSince = view.awakeSince ?? -Infinity;
+  const stale: string[] = [];
+  for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < awakeSince) stale.push(p.name);
+  const mayAcquire =
+    stale.length === 0 && (disagreeSince === undefined || now - disagreeSince >= (input.agreementTimeoutMs ?? input.failureThresholdMs));
 
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;

@@ -149,6 +149,28 @@ describe('simulated farm', () => {
     expect(sim.runUntilTrue(() => sim.converged(), sim.now + 2_000)).toBeDefined();
   });
 
+  test.each([1, 2, 3])('a stalled agent (seed %i): short stalls change nothing; long ones fail it over without a double owner', (seed) => {
+    const sim = settled(farm({ seed, leaseMs: T }));
+    sim.stall('n3', T - 2 * I);
+    sim.runFor(2_000);
+    let s = sim.getStats();
+    expect(s.events.filter((e) => e.type === 'died')).toEqual([]);
+    expect(s.overlapBucketMs).toBe(0);
+
+    sim.resetStats();
+    sim.runFor(seed * 29);
+    sim.stall('n3', 3 * T);
+    sim.runFor(3 * T + 2_000);
+    s = sim.getStats();
+    const died = s.events.filter((e) => e.type === 'died');
+    // the others fail it over (it was silent for longer than the threshold) ...
+    expect(died.map((e) => e.node)).toEqual(Array(4).fill('n3'));
+    // ... but it does not declare them dead when it wakes up
+    expect(died.every((e) => e.at !== 'n3')).toBe(true);
+    expect(s.overlapBucketMs).toBe(0);
+    expect(sim.converged()).toBe(true);
+  });
+
   test('5% heartbeat loss: no double owner, no false failure, stays converged', () => {
     const sim = settled(farm({ seed: 9, lossRate: 0.05 }));
     sim.runFor(20_000);

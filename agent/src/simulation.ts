@@ -86,6 +86,8 @@ interface Agent {
   leaseUntil: number;
   /** last time the kernel leases were refreshed (every tick, like the runtime's loop) */
   refreshedAt: number;
+  /** stalled (blocked event loop) until this time: timers and datagrams wait */
+  pausedUntil: number;
   carry: OwnershipCarry;
   digest: number;
 }
@@ -94,6 +96,7 @@ type Event =
   | { kind: 'tick'; agent: string; life: number }
   | { kind: 'deliver'; to: string; from: string; msg: Heartbeat | Buffer }
   | { kind: 'lease'; agent: string; life: number }
+  | { kind: 'stallLease'; agent: string; life: number }
   | { kind: 'call'; fn: () => void };
 
 interface Queued {
@@ -218,6 +221,7 @@ export class Simulation {
         life: 0,
         leaseUntil: 0,
         refreshedAt: 0,
+        pausedUntil: 0,
         carry: {},
         digest: 0,
       };
@@ -243,6 +247,18 @@ export class Simulation {
     a.leaseUntil = a.refreshedAt + this.opts.leaseMs;
     if (this.opts.leaseMs <= 0 || a.leaseUntil <= this.now) this.setHeld(a, []);
     else this.queue.push(a.leaseUntil, { kind: 'lease', agent: name, life: a.life });
+  }
+
+  /**
+   * Block the agent's event loop for ms (CPU starvation, GC, a suspended VM): its timer
+   * fires once when it resumes, then the datagrams that queued up are read. Its kernel
+   * leases run out meanwhile, and it then holds nothing (the runtime must see that too).
+   */
+  stall(name: string, ms: number): void {
+    const a = this.agent(name);
+    if (!a.up) return;
+    a.pausedUntil = Math.max(a.pausedUntil, this.now + ms);
+    if (this.opts.leaseMs > 0) this.queue.push(Math.max(this.now, a.refreshedAt + this.opts.leaseMs), { kind: 'stallLease', agent: name, life: a.life });
   }
 
   /** Start a killed agent again: a new incarnation with an empty kernel set. */
@@ -457,6 +473,11 @@ export class Simulation {
         if (!a.up && a.life === ev.life) this.setHeld(a, []);
         break;
       }
+      case 'stallLease': {
+        const a = this.agent(ev.agent);
+        if (a.up && a.life === ev.life && this.now < a.pausedUntil && a.refreshedAt + this.opts.leaseMs <= this.now) this.setHeld(a, []);
+        break;
+      }
     }
   }
 
@@ -493,6 +514,10 @@ export class Simulation {
   private onTick(name: string, life: number): void {
     const a = this.agent(name);
     if (!a.up || a.life !== life) return;
+    if (this.now < a.pausedUntil) {
+      this.queue.push(a.pausedUntil, { kind: 'tick', agent: name, life });
+      return;
+    }
     const t = tick(a.view, this.now, this.failureThresholdMs);
     a.view = t.view;
     this.record(name, t.events);
@@ -505,6 +530,11 @@ export class Simulation {
   private onDeliver(to: string, from: string, raw: Heartbeat | Buffer): void {
     const a = this.agent(to);
     if (!a.up) return;
+    if (this.now < a.pausedUntil) {
+      // read after the timer that fires on resumption, as Node's event loop does
+      this.queue.push(a.pausedUntil + 0.001, { kind: 'deliver', to, from, msg: raw });
+      return;
+    }
     let msg: Heartbeat;
     if (Buffer.isBuffer(raw)) {
       const d = decodeHeartbeat(raw, KEY, FARM);
