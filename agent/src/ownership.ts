@@ -42,7 +42,9 @@ export interface SelfState {
   state: MemberState;
   /** local time the agent started (its incarnation) */
   startedAt: number;
-  /** buckets held now (what the kernel accepts and the last heartbeat said) */
+  /** buckets held now: what the kernel accepts. After a stall longer than the kernel lease
+   *  the kernel dropped them, and this must be [] (keeping the old list would re-add
+   *  buckets that peers took over meanwhile). */
   held: readonly number[];
 }
 
