@@ -1,0 +1,86 @@
+// Differential test: the same farm loaded with `nft -f` (as DESIGN.md writes it) on one
+// node and through the native module on another must give the same kernel bytecode,
+// rule for rule, as `nft --debug=netlink list` prints it.
+import type { DataplaneFarm, Rule } from '../../common/src/types.js';
+import { FARM_MAC } from './farm.js';
+import { Driver } from './procs.js';
+import { createTestbed, type Testbed } from './testbed.js';
+
+let tb: Testbed;
+let driver: Driver | undefined;
+
+beforeAll(() => {
+  tb = createTestbed({ nodes: 2, clients: 0 });
+});
+afterAll(() => {
+  driver?.close();
+  tb?.destroy();
+});
+
+/** the farm as nft text, written independently of nft_farm.cc */
+function farmToNft(f: DataplaneFarm): string {
+  const hashOf = (r: Rule): string =>
+    `jhash ip saddr${r.affinity === 'ClientIPAndPort' ? ` . ${r.protocol} sport` : ''} mod ${f.bucketCount} seed 0x${f.hashSeed.toString(16)}`;
+  const rules: string[] = [];
+  for (const vip of f.virtualIPs) {
+    for (const r of f.rules) {
+      const m = `ip daddr ${vip} ${r.protocol} dport ${r.port}`;
+      const c = (stage: string): string => `comment "vipfarm ${vip} ${r.port} ${r.protocol} ${stage}"`;
+      const syn = r.protocol === 'tcp' ? 'tcp flags & (syn|ack) == syn ' : '';
+      rules.push(`${m} ct state established,related counter accept ${c('established')}`);
+      rules.push(`${m} ${syn}${hashOf(r)} @owned counter accept ${c('owned')}`);
+      rules.push(`${m} ${hashOf(r)} @orphan counter accept ${c('orphan')}`);
+      rules.push(`${m} counter drop ${c('drop')}`);
+    }
+  }
+  const set = (name: string): string => `  set ${name} {\n    typeof jhash ip saddr mod ${f.bucketCount}\n    flags timeout\n  }\n`;
+  return (
+    `table netdev vipfarm_${f.name}_in {\n  chain ingress {\n    type filter hook ingress device ${f.interface} priority -500; policy accept;\n` +
+    `    ether daddr ${f.virtualMAC} meta pkttype set host counter comment "vipfarm virtual-mac"\n  }\n}\n` +
+    `table inet vipfarm_${f.name} {\n${set('owned')}${set('orphan')}  chain pre {\n` +
+    `    type filter hook prerouting priority -150; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n}\n`
+  );
+}
+
+/** bytecode listing without handles (they differ between two loads) */
+function bytecode(netns: string, what: string[]): string {
+  return tb
+    .exec(netns, ['nft', '--debug=netlink', 'list', ...what])
+    .split('\n')
+    .map((l) => l.replace(/^((?:inet|netdev) vipfarm_\S+ (?:pre|ingress))( \d+)+$/, '$1'))
+    .join('\n');
+}
+
+test('native apply == nft -f of the same farm, expression for expression', async () => {
+  const farm: DataplaneFarm = {
+    name: 'tf',
+    interface: 'eth0',
+    virtualIPs: [tb.vip(0), tb.vip(1)],
+    virtualMAC: FARM_MAC,
+    rules: [
+      { port: 80, protocol: 'tcp', affinity: 'ClientIP' },
+      { port: 443, protocol: 'tcp', affinity: 'ClientIPAndPort' },
+      { port: 53, protocol: 'udp', affinity: 'ClientIP' },
+      { port: 5353, protocol: 'udp', affinity: 'ClientIPAndPort' },
+    ],
+    bucketCount: 1024,
+    hashSeed: 0xbeef,
+  };
+  const [cliNode, nativeNode] = tb.nodes;
+  tb.exec(cliNode.netns, ['nft', '-f', '-'], farmToNft(farm));
+  driver = Driver.start(tb, nativeNode);
+  await driver.call('apply', farm);
+
+  for (const what of [['chain', 'inet', 'vipfarm_tf', 'pre'], ['chain', 'netdev', 'vipfarm_tf_in', 'ingress']]) {
+    const cli = bytecode(cliNode.netns, what);
+    const native = bytecode(nativeNode.netns, what);
+    // the listing is real bytecode, not an empty string on both sides
+    expect(cli).toMatch(what[1] === 'inet' ? /\[ hash reg 1 = jhash\(reg 2, 8, 0xbeef\) % mod 1024 \]/ : /\[ meta set pkttype with reg 1 \]/);
+    expect(native).toEqual(cli);
+  }
+  // and the human-readable listing matches too (sets aside: the CLI's typeof jhash sets
+  // do not list on nft 1.0.6, ours list as type mark)
+  const listing = (ns: string): string => tb.exec(ns, ['nft', 'list', 'chain', 'inet', 'vipfarm_tf', 'pre']);
+  expect(listing(nativeNode.netns)).toEqual(listing(cliNode.netns));
+  expect((listing(nativeNode.netns).match(/comment "vipfarm /g) ?? []).length).toBe(2 * 4 * 4);
+});
