@@ -320,6 +320,16 @@ describe('parseAgentFile', () => {
     expectError(parseAgentFile(agentYaml.replace('port: 80', 'port: 0')), 'rules[0].port', 'must be 1..65535, got 0');
   });
 
+  test('a non-string name is one error, not two', () => {
+    const r = parseAgentFile(agentYaml.replace('name: web', 'name: 123'));
+    expect(errorsOf(r).filter((l) => l.startsWith('name: '))).toEqual(['name: must be a string, got 123']);
+  });
+
+  test('an all-digit MAC needs no quotes (YAML 1.2, no sexagesimal numbers)', () => {
+    const r = parseAgentFile(`${agentYaml}virtualMAC: 02:00:00:00:00:01\n`);
+    expect(r.ok && r.value.farm.virtualMAC).toBe('02:00:00:00:00:01');
+  });
+
   test('not a mapping', () => {
     expectError(parseAgentFile('- a\n- b\n'), '(top level)', 'mapping');
     expectError(parseAgentFile(''), '(top level)', 'mapping');

@@ -647,7 +647,8 @@ export function parseAgentFile(yamlText: string): Result<AgentConfig> {
   else name = doc.name;
   // An absent name is already reported; validate the rest under a placeholder.
   const farm = farmInto(c, doc, {
-    name: name === '' && doc.name === undefined ? 'unnamed' : name,
+    // an absent or non-string name is reported above; do not report it twice
+    name: typeof doc.name === 'string' ? name : 'unnamed',
     path: '',
     nameField: 'name',
     extra: AGENT_FILE_FIELDS,
