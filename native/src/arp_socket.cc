@@ -125,6 +125,14 @@ void ArpSocket::onReadable() {
   }
 }
 
+void ArpSocket::clearError() {
+  if (fd_ < 0) return;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+  ++stats_.socketErrors;
+}
+
 void ArpSocket::sendGratuitous() {
   if (fd_ < 0) throw OsError("gratuitous ARP on " + iface_, EBADF);
   for (uint32_t vip : vips_) {

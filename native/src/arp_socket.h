@@ -14,6 +14,7 @@ struct ArpStats {
   uint64_t replies = 0;
   uint64_t gratuitous = 0;
   uint64_t sendErrors = 0;
+  uint64_t socketErrors = 0;  // e.g. ENETDOWN when the link went down
 };
 
 class ArpSocket {
@@ -29,6 +30,8 @@ class ArpSocket {
   void onReadable();
   /** one gratuitous ARP request per VIP; throws on failure */
   void sendGratuitous();
+  /** reads and clears the pending socket error (SO_ERROR), counting it */
+  void clearError();
   void close();
   const ArpStats& stats() const { return stats_; }
 

@@ -183,9 +183,7 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
     int rc = uv_poll_init(loop, &h->poll, h->sock->fd());
     if (rc != 0) throw Napi::Error::New(env, std::string("ARP responder: uv_poll_init: ") + uv_strerror(rc));
     h->poll.data = h.get();
-    rc = uv_poll_start(&h->poll, UV_READABLE, [](uv_poll_t* p, int status, int events) {
-      if (status == 0) static_cast<PollHandle*>(p->data)->sock->onReadable();
-    });
+    rc = uv_poll_start(&h->poll, UV_READABLE, OnPoll);
     if (rc != 0) {
       uv_close(reinterpret_cast<uv_handle_t*>(&h.release()->poll), OnClosed);
       throw Napi::Error::New(env, std::string("ARP responder: uv_poll_start: ") + uv_strerror(rc));
@@ -215,6 +213,7 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
     o.Set("replies", Napi::Number::New(env, static_cast<double>(s.replies)));
     o.Set("gratuitous", Napi::Number::New(env, static_cast<double>(s.gratuitous)));
     o.Set("sendErrors", Napi::Number::New(env, static_cast<double>(s.sendErrors)));
+    o.Set("socketErrors", Napi::Number::New(env, static_cast<double>(s.socketErrors)));
     return o;
   }
 
@@ -226,6 +225,19 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
     uv_poll_stop(&handle_->poll);
     uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll), OnClosed);
     handle_ = nullptr;
+  }
+
+  // A link going down sets a socket error (ENETDOWN); libuv then stops the poll handle.
+  // The packet socket itself re-attaches when the link comes back, so clear the error
+  // and keep watching: a flapping link must not silence the responder for good.
+  static void OnPoll(uv_poll_t* p, int status, int events) {
+    auto* h = static_cast<PollHandle*>(p->data);
+    if (status == 0) {
+      h->sock->onReadable();
+      return;
+    }
+    h->sock->clearError();
+    uv_poll_start(p, UV_READABLE, OnPoll);
   }
 
   static void OnClosed(uv_handle_t* h) { delete static_cast<PollHandle*>(reinterpret_cast<uv_poll_t*>(h)->data); }

@@ -73,3 +73,24 @@ test('VIP resolves to the virtual MAC via the responder; gratuitous ARP seen; vi
     expect(s.replies).toBe(s.requests);
   }
 });
+
+test('a link flap does not silence the responder', async () => {
+  expect(drivers).toBeDefined();
+  const d = drivers as Driver[];
+  const client = tb.clients[0];
+  const vip = farm.virtualIPs[0];
+  const before = await Promise.all(d.map((x) => x.call<{ requests: number; socketErrors: number }>('arpStats')));
+  for (const n of tb.nodes) {
+    tb.exec(n.netns, ['ip', 'link', 'set', 'eth0', 'down']);
+    tb.exec(n.netns, ['ip', 'link', 'set', 'eth0', 'up']);
+  }
+  await sleep(100);
+  tb.exec(client.netns, ['ip', 'neigh', 'flush', 'dev', 'eth0']);
+  const { results } = await runClient(tb, client, { vip, port: 80, protocol: 'tcp', count: 10, concurrency: 2 });
+  expect(results.filter((r) => r.error !== null)).toEqual([]);
+  const after = await Promise.all(d.map((x) => x.call<{ requests: number; socketErrors: number }>('arpStats')));
+  after.forEach((a, i) => {
+    expect(a.socketErrors).toBeGreaterThan(before[i].socketErrors);
+    expect(a.requests).toBeGreaterThan(before[i].requests);
+  });
+});
