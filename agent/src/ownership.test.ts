@@ -147,8 +147,11 @@ describe('decideOwnership', () => {
     // what we held is kept meanwhile
     const kept = decideOwnership(input({ view, now: 3000, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] } }));
     expect(kept.owned).toHaveLength(8);
-    const heard = applyHeartbeat(view, hb('b', { seq: 2 }), 3001).view;
-    expect(decideOwnership(input({ view: heard, now: 3001 })).owned).toHaveLength(8);
+    // a heartbeat read right after resuming may have queued up during the stall: not enough
+    const queued = applyHeartbeat(view, hb('b', { seq: 2 }), 3001).view;
+    expect(decideOwnership(input({ view: queued, now: 3001 })).owned).toEqual([]);
+    const heard = applyHeartbeat(queued, hb('b', { seq: 3 }), 3000 + T / 5).view;
+    expect(decideOwnership(input({ view: heard, now: 3000 + T / 5 })).owned).toHaveLength(8);
   });
 
   test('a peer that sends no digest (0) is left out of the agreement check', () => {

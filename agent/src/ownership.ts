@@ -20,7 +20,8 @@
 //   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
 //   them with RST (clients reconnect at once instead of timing out).
 // - After a stall of our own (membership tick() saw no tick for a while), acquire nothing
-//   until every live peer was heard again: what we knew of their claims is old.
+//   until every live peer was heard again, a little after we resumed: what we knew of
+//   their claims is old, and so are the heartbeats that queued up meanwhile.
 // - Startup: for startupGraceMs (default failureThresholdMs) after start, a node that is
 //   configured 'ready' advertises 'standby' and counts itself as such. It acquires nothing
 //   and peers do not release anything to it until it has heard them; then it turns ready
@@ -60,6 +61,9 @@ export interface OwnershipInput {
   orphanHoldMs?: number;
   /** default failureThresholdMs */
   agreementTimeoutMs?: number;
+  /** after our own stall, heartbeats received this soon after resuming may be old ones
+   *  that queued up; default failureThresholdMs / 5 */
+  stallSettleMs?: number;
   /** reuse assignments across calls; recomputed only when members or weights change */
   cache?: AssignmentCache;
   /** `carry` of the previous decision (pass it back every time) */
@@ -187,10 +191,12 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   disagreeing.sort();
   const disagreeSince = disagreeing.length === 0 ? undefined : (input.carry?.disagreeSince ?? now);
   // After our own stall (see membership tick), the peers' claims we know may predate
-  // takeovers made while we were away: acquire only once every live peer spoke since.
-  const awakeSince = view.awakeSince ?? -Infinity;
+  // takeovers made while we were away, and so may the datagrams that queued up during the
+  // stall and are read first: acquire only once every live peer was heard stallSettleMs
+  // after we resumed (the simulator found the queued messages trap).
+  const freshAfter = (view.awakeSince ?? -Infinity) + (input.stallSettleMs ?? input.failureThresholdMs / 5);
   const stale: string[] = [];
-  for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < awakeSince) stale.push(p.name);
+  for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) stale.push(p.name);
   const mayAcquire =
     stale.length === 0 && (disagreeSince === undefined || now - disagreeSince >= (input.agreementTimeoutMs ?? input.failureThresholdMs));
 

@@ -1,4 +1,5 @@
 // The ownership invariants, checked on simulated farms built from the real pure modules.
+import { createRng } from './prng.js';
 import { Simulation, type SimOptions } from './simulation.js';
 
 const I = 100; // heartbeat interval
@@ -213,6 +214,34 @@ describe('simulated farm', () => {
       overlaps += sim.getStats().overlapBucketMs;
     }
     expect(overlaps).toBeGreaterThan(0);
+  });
+
+  test.each([21, 22, 23, 24, 25])('random scenario (seed %i): kills, restarts, weights, drains, stalls; never a double owner, always converges', (seed) => {
+    const rng = createRng(seed);
+    const names = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
+    const sim = settled(farm({ nodes: 6, seed, leaseMs: T, lossRate: 0.01, jitterMs: 10 }));
+    const down = new Set<string>();
+    for (let step = 0; step < 25; step++) {
+      const n = rng.pick(names);
+      const action = rng.int(0, 5);
+      if (action === 0 && down.size < 3 && !down.has(n)) {
+        sim.kill(n);
+        down.add(n);
+      } else if (action === 1 && down.has(n)) {
+        sim.restart(n);
+        down.delete(n);
+      } else if (action === 2) sim.setWeight(n, rng.int(0, 4));
+      else if (action === 3) sim.setState(n, rng.pick(['ready', 'draining', 'standby'] as const));
+      else if (action === 4) sim.stall(n, rng.int(50, 3 * T));
+      sim.runFor(rng.int(10, 3 * T));
+    }
+    for (const n of down) sim.restart(n);
+    for (const n of names) {
+      sim.setState(n, 'ready');
+      sim.setWeight(n, 1);
+    }
+    expect(sim.runUntilTrue(() => sim.converged(), sim.now + 5_000)).toBeDefined();
+    expect(sim.getStats().overlapBucketMs).toBe(0);
   });
 
   test('deterministic for a seed', () => {
