@@ -1,8 +1,9 @@
 // Binds the VIPs the way farm mode needs: /32 on lo (every node accepts the VIP) plus
 // sysctls so the kernel itself never answers ARP for it. The original sysctl values
 // are saved under /run/vipfarm, per farm and network namespace, so even a restarted
-// agent restores what was there before it came.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// agent restores what was there before it came. Several farms may share a namespace
+// (and the "all" sysctls): the last one to unbind restores.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from './load.js';
 import { checkFarmName, checkIface, checkVips, DataplaneInputError } from './validate.js';
@@ -18,19 +19,54 @@ export function sysctlPlan(iface: string): [string, string][] {
   return plan;
 }
 
-interface SavedSysctls {
+export interface SavedSysctls {
   iface: string;
+  /** path under /proc/sys -> value before any vipfarm farm changed it */
   values: Record<string, string>;
+}
+
+/** Originals to save for a farm binding now. Another farm bound in this namespace may
+ *  already have changed a key (the "all" ones, or the same interface): its saved value
+ *  is the true original, the current one is ours. */
+export function originalsFor(keys: string[], current: Record<string, string>, others: SavedSysctls[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) out[k] = others.find((o) => k in o.values)?.values[k] ?? current[k];
+  return out;
+}
+
+/** Keys to put back when a farm unbinds: the ones no other bound farm still relies on. */
+export function keysToRestore(mine: SavedSysctls, others: SavedSysctls[]): string[] {
+  return Object.keys(mine.values).filter((k) => !others.some((o) => k in o.values));
 }
 
 function runDir(): string {
   return process.env.VIPFARM_RUN_DIR ?? '/run/vipfarm';
 }
 
-function statePath(farmName: string): string {
+function netnsId(): number {
   // the network namespace's inode tells apart the nodes of a test bed on one host
-  const netns = statSync('/proc/self/ns/net').ino;
-  return join(runDir(), `sysctl-${farmName}-netns${netns}.json`);
+  return statSync('/proc/self/ns/net').ino;
+}
+
+function statePath(farmName: string): string {
+  return join(runDir(), `sysctl-${farmName}-netns${netnsId()}.json`);
+}
+
+function readSaved(path: string): SavedSysctls {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as SavedSysctls;
+  } catch (err) {
+    throw new DataplaneInputError(`unreadable saved sysctls ${path}: ${String(err)}`);
+  }
+}
+
+/** what the other farms bound in this network namespace saved */
+function othersSaved(farmName: string): SavedSysctls[] {
+  if (!existsSync(runDir())) return [];
+  const suffix = `-netns${netnsId()}.json`;
+  return readdirSync(runDir())
+    .filter((f) => f.startsWith('sysctl-') && f.endsWith(suffix) && f !== `sysctl-${farmName}${suffix}`)
+    .map((f) => readSaved(join(runDir(), f)));
 }
 
 function readSysctl(key: string): string {
@@ -58,7 +94,9 @@ export function bindVips(farmName: string, iface: string, vips: string[]): void 
   const path = statePath(name);
   const plan = sysctlPlan(dev);
   if (!existsSync(path)) {
-    const saved: SavedSysctls = { iface: dev, values: Object.fromEntries(plan.map(([k]) => [k, readSysctl(k)])) };
+    const keys = plan.map(([k]) => k);
+    const current = Object.fromEntries(keys.map((k) => [k, readSysctl(k)]));
+    const saved: SavedSysctls = { iface: dev, values: originalsFor(keys, current, othersSaved(name)) };
     mkdirSync(runDir(), { recursive: true, mode: 0o755 });
     writeFileSync(`${path}.tmp`, JSON.stringify(saved));
     renameSync(`${path}.tmp`, path);
@@ -75,15 +113,10 @@ export function unbindVips(farmName: string, iface: string, vips: string[]): voi
   for (const ip of ips) native().addrDel('lo', ip, 32);
   const path = statePath(name);
   if (!existsSync(path)) return;
-  let saved: SavedSysctls;
-  try {
-    saved = JSON.parse(readFileSync(path, 'utf8')) as SavedSysctls;
-  } catch (err) {
-    throw new DataplaneInputError(`${op}: unreadable saved sysctls ${path}: ${String(err)}`);
-  }
-  for (const [k, v] of Object.entries(saved.values)) {
+  const saved = readSaved(path);
+  for (const k of keysToRestore(saved, othersSaved(name))) {
     // the interface may be gone by now; "all" is restored regardless
-    if (existsSync(join('/proc/sys', k))) writeSysctl(k, v);
+    if (existsSync(join('/proc/sys', k))) writeSysctl(k, saved.values[k]);
   }
   rmSync(path, { force: true });
 }

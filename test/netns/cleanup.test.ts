@@ -97,6 +97,20 @@ test('remove and unbind leave no table, no VIP, the original sysctls; both are i
   expect(sysctls()).toEqual(before.sysctls);
 });
 
+test('two farms on one node: the last one to unbind restores the sysctls', async () => {
+  const before = sysctls();
+  const d = start();
+  await d.call('bindVips', 'one', 'eth0', [tb.vip(1)]);
+  await d.call('bindVips', 'two', 'eth0', [tb.vip(2)]);
+  await d.call('unbindVips', 'one', 'eth0', [tb.vip(1)]);
+  // farm two still needs the VIP kept quiet on ARP
+  expect(sysctls()).toContain('net.ipv4.conf.eth0.arp_ignore = 1');
+  expect(loAddrs()).toContain(`${tb.vip(2)}/32`);
+  expect(loAddrs()).not.toContain(`${tb.vip(1)}/32`);
+  await d.call('unbindVips', 'two', 'eth0', [tb.vip(2)]);
+  expect(sysctls()).toEqual(before);
+});
+
 test('bad input: clear error, kernel unchanged', async () => {
   const d = start();
   await d.call('apply', farm);
