@@ -121,20 +121,40 @@ describe('decideOwnership', () => {
     expect(d.disagreeing).toEqual(['b']);
     expect(d.waiting.every((w) => w.holders.length === 0)).toBe(true);
     expect(d.carry).toEqual({ disagreeSince: 10_000 });
-    // held buckets are kept meanwhile, and released ones still go
+    // held buckets are all kept meanwhile (releases wait for agreement too)
     const held = decideOwnership(input({ view: other, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [...Array(B).keys()] } }));
-    expect(held.owned).toHaveLength(8);
-    expect(held.released).toHaveLength(8);
+    expect(held.owned).toHaveLength(B);
+    expect(held.deferred).toHaveLength(8);
+    expect(held.released).toEqual([]);
+  });
+
+  test('a held bucket assigned elsewhere is kept while views disagree (no flapping on heal), released once they agree', () => {
+    const all = [...Array(B).keys()];
+    const self = { name: 'a', weight: 1, state: 'ready' as const, startedAt: 0, held: all };
+    for (const peerHeld of [all, []]) {
+      const d = decideOwnership(input({ view: viewWith('a', [{ node: 'b', held: peerHeld, viewDigest: 777 }]), self }));
+      expect(d.owned).toEqual(all);
+      expect(d.released).toEqual([]);
+      expect(d.deferred).toHaveLength(8);
+    }
+    const members = [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }];
+    const agreed = decideOwnership(input({ view: viewWith('a', [{ node: 'b', held: all, viewDigest: viewDigest(members, B) }]), self }));
+    expect(agreed.released).toHaveLength(8);
+    expect(agreed.deferred).toEqual([]);
+    // a node leaving releases at once, agreement or not
+    const leaving = decideOwnership(input({ view: viewWith('a', [{ node: 'b', viewDigest: 777 }]), self: { ...self, state: 'draining' } }));
+    expect(leaving.owned).toEqual([]);
+    expect(leaving.released).toEqual(all);
   });
 
   test('after agreementTimeoutMs of disagreement, acquire anyway (partial partition)', () => {
     const view = viewWith('a', [{ node: 'b', viewDigest: 12345 }]);
     const first = decideOwnership(input({ view, now: 10_000 }));
     expect(first.owned).toEqual([]);
-    const before = decideOwnership(input({ view, now: 10_000 + T - 1, carry: first.carry }));
+    const before = decideOwnership(input({ view, now: 10_000 + 2 * T - 1, carry: first.carry }));
     expect(before.owned).toEqual([]);
     expect(before.carry).toEqual(first.carry);
-    const after = decideOwnership(input({ view, now: 10_000 + T, carry: first.carry }));
+    const after = decideOwnership(input({ view, now: 10_000 + 2 * T, carry: first.carry }));
     expect(after.owned).toHaveLength(8);
     expect(decideOwnership(input({ view, now: 10_000 + 50, carry: first.carry, agreementTimeoutMs: 50 })).owned).toHaveLength(8);
   });
@@ -144,9 +164,10 @@ describe('decideOwnership', () => {
     view = tick(tick(view, 1000, T).view, 3000, T).view; // stalled 2 s
     expect(view.awakeSince).toBe(3000);
     expect(decideOwnership(input({ view, now: 3000 })).owned).toEqual([]);
-    // what we held is kept meanwhile
-    const kept = decideOwnership(input({ view, now: 3000, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] } }));
-    expect(kept.owned).toHaveLength(8);
+    // what we held is kept meanwhile, including what is now assigned to b
+    const kept = decideOwnership(input({ view, now: 3000, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [...Array(B).keys()] } }));
+    expect(kept.owned).toHaveLength(B);
+    expect(kept.deferred).toHaveLength(8);
     // a heartbeat read right after resuming may have queued up during the stall: not enough
     const queued = applyHeartbeat(view, hb('b', { seq: 2 }), 3001).view;
     expect(decideOwnership(input({ view: queued, now: 3001 })).owned).toEqual([]);

@@ -6,17 +6,22 @@
 // Rules (DESIGN.md "Membership and bucket ownership"):
 // - The assignment counts only members whose state is 'ready' (standby, draining, down
 //   weigh 0); every node with the same view computes the same one.
-// - A bucket held but now assigned elsewhere is released at once; the new owner waits
-//   for that release (it sees it in the next heartbeat), so two nodes never accept new
-//   connections for one bucket while their views agree.
+// - A bucket held but now assigned elsewhere is released as soon as every live peer
+//   advertises the same view digest as ours (usually at once, at worst one heartbeat
+//   later), or at once if we are leaving; the new owner waits for that release (it sees
+//   it in the next heartbeat), so two nodes never accept new connections for one bucket
+//   while their views agree. Releasing on a view the others do not share yet made nodes
+//   give buckets away and take them back a moment later while a partition healed.
 // - A bucket assigned to me is acquired when no live peer claims it in its last
 //   heartbeat AND every live peer's last heartbeat carries my view digest (the hash of
 //   the assignment input), i.e. they compute the same assignment. Without the second
 //   condition two nodes whose views differ for a moment (one has heard a node turn ready,
 //   the other not yet) can both find a just-released bucket unclaimed and both take it;
 //   the simulator showed exactly that at cold start. If the digests still disagree after
-//   agreementTimeoutMs (default failureThresholdMs: a partial partition where views can
-//   never agree), acquire anyway: serving twice beats serving nobody. A dead peer claims nothing; the buckets it held become `orphans` for
+//   agreementTimeoutMs (a partial partition where views can never agree), acquire anyway:
+//   serving twice beats serving nobody. The default is 2 * failureThresholdMs because a
+//   peer that died keeps its stale digest until it is declared dead, and churn can chain
+//   such disagreements; at 1 * threshold the simulator's random scenarios found overlaps. A dead peer claims nothing; the buckets it held become `orphans` for
 //   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
 //   them with RST (clients reconnect at once instead of timing out).
 // - After a stall of our own (membership tick() saw no tick for a while), acquire nothing
@@ -59,7 +64,7 @@ export interface OwnershipInput {
   startupGraceMs?: number;
   /** default 10 s */
   orphanHoldMs?: number;
-  /** default failureThresholdMs */
+  /** default 2 * failureThresholdMs */
   agreementTimeoutMs?: number;
   /** after our own stall, heartbeats received this soon after resuming may be old ones
    *  that queued up; default failureThresholdMs / 5 */
@@ -88,6 +93,9 @@ export interface OwnershipDecision {
   /** assigned to me but not taken: claimed by these live peers (a handoff in progress),
    *  or holders [] while the peers' digests disagree with mine */
   waiting: Array<{ bucket: number; holders: string[] }>;
+  /** subset of owned: held and assigned elsewhere, kept while the peers' views differ
+   *  from ours; released once they agree (no flapping while a partition heals) */
+  deferred: number[];
   /** the state to advertise in heartbeats */
   advertise: MemberState;
   /** digest of my assignment input, to advertise in heartbeats */
@@ -198,7 +206,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const stale: string[] = [];
   for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) stale.push(p.name);
   const mayAcquire =
-    stale.length === 0 && (disagreeSince === undefined || now - disagreeSince >= (input.agreementTimeoutMs ?? input.failureThresholdMs));
+    stale.length === 0 && (disagreeSince === undefined || now - disagreeSince >= (input.agreementTimeoutMs ?? 2 * input.failureThresholdMs));
 
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
@@ -208,10 +216,23 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const acquired: number[] = [];
   const released: number[] = [];
   const waitingBuckets: number[] = [];
+  const deferred: number[] = [];
   for (let b = 0; b < bucketCount; b++) {
     const mine = assignment[b] === self.name;
     if (!mine) {
-      if (heldSet[b]) released.push(b);
+      if (!heldSet[b]) continue;
+      if (!mayAcquire && advertise === 'ready') {
+        // Our views differ (a heal or a change half-way through): the assignment we see
+        // may be a passing one, and releasing now can mean taking the bucket back a moment
+        // later (flapping; the simulator saw it while a partition healed). The new owner
+        // waits for our release either way, so keep serving until we agree. A node leaving
+        // (draining, standby, down) releases at once: it will not want the bucket back.
+        deferred.push(b);
+        owned.push(b);
+        if (orphaned[b]) orphans.push(b);
+        continue;
+      }
+      released.push(b);
       continue;
     }
     if (!heldSet[b]) {
@@ -232,6 +253,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     acquired,
     released,
     waiting,
+    deferred,
     advertise,
     viewDigest: digest,
     disagreeing,

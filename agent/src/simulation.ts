@@ -8,7 +8,7 @@
 // What it models of the runtime: each agent ticks every intervalMs (with a random phase),
 // declares silent peers dead, decides ownership, and sends its heartbeat to every peer;
 // it also decides again when a received heartbeat changed its view, and sends at once when
-// it released buckets (so the new owner does not wait a full interval). A killed agent's
+// its buckets changed (so the new owner does not wait a full interval). A killed agent's
 // kernel keeps accepting its buckets for leaseMs (the nft set timeout) after the kill.
 import type { MemberState } from '../../common/src/types.js';
 import { checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
@@ -35,8 +35,8 @@ export interface SimOptions {
   useCodec?: boolean;
   /** carry the view digest in heartbeats (default true; false = acquire on claims alone) */
   useDigest?: boolean;
-  /** send a heartbeat at once after releasing buckets (default true) */
-  sendOnRelease?: boolean;
+  /** send a heartbeat at once after acquiring or releasing buckets (default true) */
+  sendOnChange?: boolean;
   seed?: number;
   /** keep every ownership change in `timeline` (default true) */
   recordTimeline?: boolean;
@@ -189,7 +189,7 @@ export class Simulation {
       startSpreadMs: 50,
       useCodec: false,
       useDigest: true,
-      sendOnRelease: true,
+      sendOnChange: true,
       seed: 1,
       recordTimeline: true,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
@@ -566,8 +566,10 @@ export class Simulation {
     a.digest = d.viewDigest;
     if (d.acquired.length === 0 && d.released.length === 0) return;
     this.setHeld(a, d.owned);
-    // Tell the new owners now rather than at the next tick: halves a handoff's gap.
-    if (this.opts.sendOnRelease && d.released.length > 0) this.broadcast(a);
+    // Tell the peers now rather than at the next tick: a release halves a handoff's gap,
+    // an acquisition shows up in the others' claims sooner (the runtime sends a heartbeat
+    // after every decision too).
+    if (this.opts.sendOnChange) this.broadcast(a);
   }
 
   private setHeld(a: Agent, owned: number[]): void {
