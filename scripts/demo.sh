@@ -7,16 +7,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces, nftables)" >&2; exit 1; }
 
-bash scripts/setup.sh
+bash scripts/setup.sh >&2
 
+args=()
 case "${1:-}" in
   --dataplane) script=dist/test/netns/demo-dataplane.js ;;
+  --kubernetes)
+    # the control plane is built from Go modules once and cached (~8 min the first time)
+    bash test/cluster/build.sh
+    script=dist/demo/src/demo-kubernetes.js; shift; args=("$@") ;;
   "") script=dist/demo/src/demo.js ;;
-  -h|--help) echo "usage: bash scripts/demo.sh [--dataplane]"; exit 0 ;;
+  -h|--help)
+    echo "usage: bash scripts/demo.sh [--dataplane | --kubernetes [--duration SEC]]"
+    echo "  (none)        3 agents in network namespaces, live traffic, a SIGKILL takeover and a rejoin"
+    echo "  --dataplane   the kernel filter alone, with a fixed bucket split"
+    echo "  --kubernetes  a local control plane, the operator and a FarmCluster; use kubectl while traffic flows"
+    exit 0 ;;
   *) echo "demo: unknown option $1 (try --help)" >&2; exit 2 ;;
 esac
 
-node "$script" &
+node "$script" "${args[@]}" &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true

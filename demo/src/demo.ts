@@ -1,51 +1,7 @@
 // The README's demo: a 3-node farm of network namespaces with real agents, real traffic
 // from a client, a node killed with SIGKILL and brought back. Prints a short story.
-import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { AgentFarm, distRoot, APP_PORT } from '../../test/agent/farm.js';
-
-const TRAFFIC = join(distRoot, 'test/agent/helpers/traffic.js');
-const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const say = (s = ''): void => void process.stdout.write(s + '\n');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Window {
-  at: number;
-  answers: Record<string, number>;
-  failed: number;
-}
-
-function bar(answers: Record<string, number>, failed: number, nodes: string[]): string {
-  const total = nodes.reduce((a, n) => a + (answers[n] ?? 0), 0) + failed;
-  const parts = nodes.map((n) => {
-    const v = answers[n] ?? 0;
-    const w = total ? Math.round((v / total) * 20) : 0;
-    return `${n} ${'█'.repeat(w).padEnd(20, '·')} ${String(v).padStart(3)}`;
-  });
-  return parts.join('  ') + (failed ? `  no answer ${failed}` : '');
-}
-
-class Traffic {
-  readonly windows: Window[] = [];
-  private proc: ChildProcess;
-  constructor(farm: AgentFarm, private readonly onWindow: (w: Window) => void) {
-    this.proc = farm.tb.spawn(farm.client.netns, [process.execPath, TRAFFIC, JSON.stringify({ vip: farm.vip, port: APP_PORT, concurrency: 6, windowMs: 250 })], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = '';
-    this.proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const w = JSON.parse(buf.slice(0, i)) as Window;
-        buf = buf.slice(i + 1);
-        this.windows.push(w);
-        this.onWindow(w);
-      }
-    });
-  }
-  stop(): void {
-    this.proc.stdin!.end('stop\n');
-  }
-}
+import { AgentFarm, APP_PORT } from '../../test/agent/farm.js';
+import { bar, bold, say, sleep, Traffic } from './story.js';
 
 async function main(): Promise<void> {
   const farm = new AgentFarm({ nodes: 3, bucketCount: 64 });
@@ -75,7 +31,7 @@ async function main(): Promise<void> {
 
     say(bold('2. Traffic: the client opens connections to the VIP; each lands on exactly one node'));
     let live = true;
-    const traffic = new Traffic(farm, (w) => {
+    const traffic = new Traffic(farm.tb, farm.client, farm.vip, (w) => {
       if (live) say(`   ${new Date(w.at).toISOString().slice(17, 23)}  ${bar(w.answers, w.failed, names)}`);
     });
     await sleep(1500);
