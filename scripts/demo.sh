@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # The vipfarm demo: sets everything up (scripts/setup.sh), then runs a 3-node farm of
 # agents in network namespaces with real traffic through a failover (dist/demo/src/demo.js).
-# `--dataplane` shows the kernel filter alone with a fixed bucket split. Needs root.
+# `--dataplane` shows the kernel filter alone with a fixed bucket split; `--kubernetes`
+# runs it through a local control plane and the operator. Needs root.
 # Whatever happens (Ctrl-C included), the namespaces it made are removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces, nftables)" >&2; exit 1; }
 
-bash scripts/setup.sh >&2
-
 args=()
+need_cluster=0
 case "${1:-}" in
   --dataplane) script=dist/test/netns/demo-dataplane.js ;;
   --kubernetes)
-    # the control plane is built from Go modules once and cached (~8 min the first time)
-    bash test/cluster/build.sh
+    need_cluster=1
     script=dist/demo/src/demo-kubernetes.js; shift; args=("$@") ;;
   "") script=dist/demo/src/demo.js ;;
   -h|--help)
@@ -25,6 +24,10 @@ case "${1:-}" in
     exit 0 ;;
   *) echo "demo: unknown option $1 (try --help)" >&2; exit 2 ;;
 esac
+
+bash scripts/setup.sh >&2
+# the control plane is built from Go modules once and cached (~8 min the first time)
+[ "$need_cluster" = 1 ] && bash test/cluster/build.sh >&2
 
 node "$script" "${args[@]}" &
 pid=$!
