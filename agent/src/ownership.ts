@@ -17,11 +17,13 @@
 //   the assignment input), i.e. they compute the same assignment. Without the second
 //   condition two nodes whose views differ for a moment (one has heard a node turn ready,
 //   the other not yet) can both find a just-released bucket unclaimed and both take it;
-//   the simulator showed exactly that at cold start. If the digests still disagree after
-//   agreementTimeoutMs (a partial partition where views can never agree), acquire anyway:
-//   serving twice beats serving nobody. The default is 2 * failureThresholdMs because a
-//   peer that died keeps its stale digest until it is declared dead, and churn can chain
-//   such disagreements; at 1 * threshold the simulator's random scenarios found overlaps. A dead peer claims nothing; the buckets it held become `orphans` for
+//   the simulator showed exactly that at cold start. A peer whose digest has differed
+//   from ours for agreementTimeoutMs on end (a partial partition: its view can never
+//   match ours) stops counting: serving twice beats serving nobody. The timeout is per
+//   peer, and 2 * failureThresholdMs by default, because a peer that died keeps its stale
+//   digest until it is declared dead; a single farm-wide timer was tripped by chains of
+//   such disagreements in the simulator's random scenarios, and double owners followed.
+// - A dead peer claims nothing; the buckets it held become `orphans` for
 //   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
 //   them with RST (clients reconnect at once instead of timing out).
 // - After a stall of our own (membership tick() saw no tick for a while), acquire nothing
@@ -64,7 +66,7 @@ export interface OwnershipInput {
   startupGraceMs?: number;
   /** default 10 s */
   orphanHoldMs?: number;
-  /** default 2 * failureThresholdMs */
+  /** a peer disagreeing this long on end stops blocking; default 2 * failureThresholdMs */
   agreementTimeoutMs?: number;
   /** after our own stall, heartbeats received this soon after resuming may be old ones
    *  that queued up; default failureThresholdMs / 5 */
@@ -77,8 +79,8 @@ export interface OwnershipInput {
 
 /** What a decision remembers for the next one. */
 export interface OwnershipCarry {
-  /** since when some live peer's digest has differed from mine */
-  disagreeSince?: number;
+  /** per live peer whose digest differs from mine: since when, without a break */
+  disagreeingSince?: Readonly<Record<string, number>>;
 }
 
 export interface OwnershipDecision {
@@ -197,7 +199,14 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     if (p.alive && p.viewDigest !== 0 && p.viewDigest !== digest) disagreeing.push(p.name);
   }
   disagreeing.sort();
-  const disagreeSince = disagreeing.length === 0 ? undefined : (input.carry?.disagreeSince ?? now);
+  const timeout = input.agreementTimeoutMs ?? 2 * input.failureThresholdMs;
+  const disagreeingSince: Record<string, number> = {};
+  const blocking: string[] = [];
+  for (const name of disagreeing) {
+    const since = input.carry?.disagreeingSince?.[name] ?? now;
+    disagreeingSince[name] = since;
+    if (now - since < timeout) blocking.push(name);
+  }
   // After our own stall (see membership tick), the peers' claims we know may predate
   // takeovers made while we were away, and so may the datagrams that queued up during the
   // stall and are read first: acquire only once every live peer was heard stallSettleMs
@@ -205,8 +214,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const freshAfter = (view.awakeSince ?? -Infinity) + (input.stallSettleMs ?? input.failureThresholdMs / 5);
   const stale: string[] = [];
   for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) stale.push(p.name);
-  const mayAcquire =
-    stale.length === 0 && (disagreeSince === undefined || now - disagreeSince >= (input.agreementTimeoutMs ?? 2 * input.failureThresholdMs));
+  const mayAcquire = stale.length === 0 && blocking.length === 0;
 
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
@@ -257,7 +265,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     advertise,
     viewDigest: digest,
     disagreeing,
-    carry: disagreeSince === undefined ? {} : { disagreeSince },
+    carry: disagreeing.length === 0 ? {} : { disagreeingSince },
     phase: advertise !== self.state ? 'startup' : 'running',
   };
 }
