@@ -115,6 +115,28 @@ describe('FarmCluster end to end', () => {
     expect(summary.filter((c) => c.error !== null || c.echoed < c.sent - 2)).toEqual([]);
   });
 
+  test('with the API server away the farm keeps serving, and catches up when it returns', async () => {
+    const apiserver = cluster.controlPlane.pids['kube-apiserver'];
+    expect(apiserver).toBeGreaterThan(0);
+    process.kill(apiserver, 'SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      const by = await spread(200);
+      expect(by.failed).toBeUndefined();
+      expect(Object.keys(by).sort()).toEqual(['n1', 'n2', 'n3']);
+    } finally {
+      process.kill(apiserver, 'SIGCONT');
+    }
+    // a change made after it returns reaches the agents
+    const edited = { ...spec, rules: [...(spec.rules as object[]), { port: 8081, protocol: 'tcp', affinity: 'ClientIP' }], weights: { n3: 3 } };
+    await until('API server back', async () => (await kubectl(['get', '--raw', '/readyz'])).includes('ok'), 30_000);
+    await kubectl(['apply', '-f', '-'], farmYaml(FARM, NS, edited));
+    await until('n3 weighted 3', async () => {
+      const n3 = ((await farmStatus()).members ?? []).find((m: any) => m.node === 'n3');
+      return n3?.weight === 3 && n3.buckets >= 37;
+    }, 60_000);
+  });
+
   test('deleting the FarmCluster removes the agents and every trace in the kernel', async () => {
     await kubectl(['delete', 'farmcluster', FARM, '-n', NS, '--wait=true', '--timeout=120s']);
     await until('agents gone', () => tb.nodes.every((h) => agentPids(h.netns).length === 0), 60_000);
