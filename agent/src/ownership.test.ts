@@ -168,6 +168,32 @@ describe('decideOwnership', () => {
     expect(agreed.carry).toEqual({});
   });
 
+  test('after our own stall, nothing is acquired for a settle time and until every live peer was heard again', () => {
+    let view = viewWith('a', [{ node: 'b' }], 1000);
+    view = tick(tick(view, 1000, T).view, 3000, T).view; // stalled 2 s
+    expect(view.awakeSince).toBe(3000);
+    expect(decideOwnership(input({ view, now: 3000 })).owned).toEqual([]);
+    // what we held is kept meanwhile, including what is now assigned to b
+    const kept = decideOwnership(input({ view, now: 3000, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [...Array(B).keys()] } }));
+    expect(kept.owned).toHaveLength(B);
+    expect(kept.deferred).toHaveLength(8);
+    // a heartbeat read right after resuming may have queued up during the stall: not enough
+    const queued = applyHeartbeat(view, hb('b', { seq: 2 }), 3001).view;
+    expect(decideOwnership(input({ view: queued, now: 3000 + T })).owned).toEqual([]);
+    const heard = applyHeartbeat(queued, hb('b', { seq: 3 }), 3000 + T).view;
+    expect(decideOwnership(input({ view: heard, now: 3000 + T })).owned).toHaveLength(8);
+  });
+
+  test('after our own stall, even alone in our view, wait before taking anything (the dead may be alive)', () => {
+    let view = viewWith('a', [{ node: 'b' }], 1000);
+    view = tick(view, 1600, T).view; // b declared dead
+    view = tick(view, 3000, T).view; // then we stall
+    expect(decideOwnership(input({ view, now: 3000 })).owned).toEqual([]);
+    expect(decideOwnership(input({ view, now: 3000 + T - 1 })).owned).toEqual([]);
+    expect(decideOwnership(input({ view, now: 3000 + T })).owned).toHaveLength(B);
+    expect(decideOwnership(input({ view, now: 3000 + 50, stallSettleMs: 50 })).owned).toHaveLength(B);
+  });
+
   test('a peer that sends no digest (0) is left out of the agreement check', () => {
     expect(decideOwnership(input({ view: viewWith('a', [{ node: 'b', viewDigest: 0 }]) })).owned).toHaveLength(8);
   });

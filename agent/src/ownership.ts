@@ -27,8 +27,8 @@
 //   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
 //   them with RST (clients reconnect at once instead of timing out).
 // - After a stall of our own (membership tick() saw no tick for a while), acquire nothing
-//   until every live peer was heard again, a little after we resumed: what we knew of
-//   their claims is old, and so are the heartbeats that queued up meanwhile.
+//   for stallSettleMs, and then only once every live peer was heard again: what we knew
+//   of their claims is old, and so are the heartbeats that queued up meanwhile.
 // - Startup: for startupGraceMs (default failureThresholdMs) after start, a node that is
 //   configured 'ready' advertises 'standby' and counts itself as such. It acquires nothing
 //   and peers do not release anything to it until it has heard them; then it turns ready
@@ -68,8 +68,9 @@ export interface OwnershipInput {
   orphanHoldMs?: number;
   /** a peer disagreeing this long on end stops blocking; default 2 * failureThresholdMs */
   agreementTimeoutMs?: number;
-  /** after our own stall, heartbeats received this soon after resuming may be old ones
-   *  that queued up; default failureThresholdMs / 5 */
+  /** after our own stall, acquire nothing this long (peers we declared dead may be
+   *  alive; heartbeats read at once may be old ones that queued up); default
+   *  failureThresholdMs */
   stallSettleMs?: number;
   /** reuse assignments across calls; recomputed only when members or weights change */
   cache?: AssignmentCache;
@@ -208,13 +209,14 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     if (now - since < timeout) blocking.push(name);
   }
   // After our own stall (see membership tick), the peers' claims we know may predate
-  // takeovers made while we were away, and so may the datagrams that queued up during the
-  // stall and are read first: acquire only once every live peer was heard stallSettleMs
-  // after we resumed (the simulator found the queued messages trap).
-  const freshAfter = (view.awakeSince ?? -Infinity) + (input.stallSettleMs ?? input.failureThresholdMs / 5);
+  // takeovers made while we were away, the datagrams that queued up meanwhile are read
+  // first, and peers we had declared dead may be alive and serving our buckets: like at
+  // startup, acquire nothing for stallSettleMs after resuming, and then only once every
+  // live peer was heard since. (The simulator found each of these traps.)
+  const freshAfter = (view.awakeSince ?? -Infinity) + (input.stallSettleMs ?? input.failureThresholdMs);
   const stale: string[] = [];
   for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) stale.push(p.name);
-  const mayAcquire = stale.length === 0 && blocking.length === 0;
+  const mayAcquire = now >= freshAfter && stale.length === 0 && blocking.length === 0;
 
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
