@@ -73,6 +73,15 @@ function writeAtomic(file: string, content: string, mode = 0o600): void {
   renameSync(tmp, file);
 }
 
+/** API calls of the pod set-up must not hang it: a timeout turns into a retry. */
+function withTimeout<T>(what: string, p: Promise<T>, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms / 1000}s`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 function httpStatus(err: unknown): number | undefined {
   return (err as { code?: number }).code;
 }
@@ -223,10 +232,12 @@ class PodRuntime {
       this.writeStatus();
       return;
     }
+    const t0 = Date.now();
     try {
       await this.prepare();
       this.configError = undefined;
     } catch (err) {
+      if (this.terminating) return;
       this.configError = err instanceof Error ? err.message : String(err);
       for (const c of this.containers) {
         c.waitingReason = 'CreateContainerConfigError';
@@ -237,6 +248,8 @@ class PodRuntime {
       this.retryTimer = setTimeout(() => void this.start(), 2000);
       return;
     }
+    if (this.terminating) return;
+    this.k.log.info('pod set up', { pod: this.key, node: this.node.name, ms: Date.now() - t0 });
     for (const c of this.containers) this.startContainer(c);
     this.writeStatus();
   }
@@ -247,14 +260,14 @@ class PodRuntime {
     const ctx: PodContext = { nodeName: this.node.name, hostIP: this.node.ip, podIP: this.node.ip, secrets: {}, configMaps: {} };
     for (const name of refs.secrets) {
       try {
-        ctx.secrets[name] = decode((await this.k.core.readNamespacedSecret({ name, namespace: ns })).data);
+        ctx.secrets[name] = decode((await withTimeout(`reading secret ${name}`, this.k.core.readNamespacedSecret({ name, namespace: ns }))).data);
       } catch (err) {
         if (httpStatus(err) !== 404) throw err;
       }
     }
     for (const name of refs.configMaps) {
       try {
-        const cm = await this.k.core.readNamespacedConfigMap({ name, namespace: ns });
+        const cm = await withTimeout(`reading configMap ${name}`, this.k.core.readNamespacedConfigMap({ name, namespace: ns }));
         ctx.configMaps[name] = { ...cm.data, ...decode(cm.binaryData) };
       } catch (err) {
         if (httpStatus(err) !== 404) throw err;
@@ -297,13 +310,15 @@ class PodRuntime {
   private async writeToken(saDir: string): Promise<void> {
     const m = this.pod.metadata!;
     const sa = this.pod.spec?.serviceAccountName || 'default';
-    const tr = await this.k.core.createNamespacedServiceAccountToken({
+    const tr = await withTimeout(`TokenRequest for service account ${sa}`, this.k.core.createNamespacedServiceAccountToken({
       name: sa,
       namespace: m.namespace!,
       body: {
         spec: { audiences: [], expirationSeconds: TOKEN_SECONDS, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: m.name, uid: m.uid } },
       },
-    });
+    }));
+    // Deleted meanwhile: its folder is gone (or going), do not bring it back.
+    if (this.terminating) return;
     writeAtomic(path.join(saDir, 'token'), tr.status!.token);
     writeAtomic(path.join(saDir, 'ca.crt'), readFileSync(this.k.caCertPath, 'utf8'), 0o644);
     writeAtomic(path.join(saDir, 'namespace'), m.namespace!, 0o644);
@@ -653,12 +668,15 @@ class TestKubelet implements Kubelet {
     if (this.stopped) return;
     this.stopped = true;
     await this.informer?.stop().catch(() => undefined);
+    // Syncs in flight (a pod being set up) finish first, or they would write into a
+    // folder already removed.
+    await Promise.race([Promise.allSettled([...this.queues.values()]), sleep(20_000)]);
     await Promise.all([...this.pods.values()].map((p) => p.terminate(2)));
     this.pods.clear();
     await Promise.all([...this.helpers.values()].map((h) => h.stop()));
     await new Promise<void>((r) => (this.relay ? this.relay.close(() => r()) : r()));
     this.log.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.VIPFARM_KEEP_CP !== '1') rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
