@@ -33,6 +33,8 @@ export interface AgentDeps {
   log: Logger;
   now?: () => number;
   probe?: ProbeFn;
+  /** what users should see (Kubernetes Events in Kubernetes mode): membership and failovers */
+  onEvent?: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** counts established connections to the VIPs (drain waits for 0) */
   established?: (vips: string[], ports: number[]) => number;
 }
@@ -277,7 +279,10 @@ export class Agent {
         orphans: bucketRanges(d.orphans), waiting: d.waiting.length,
       });
     }
-    if (prev?.advertise !== d.advertise) this.log.info('state', { event: 'state', state: d.advertise, phase: d.phase });
+    if (prev?.advertise !== d.advertise) {
+      this.log.info('state', { event: 'state', state: d.advertise, phase: d.phase });
+      this.announceState(d.advertise);
+    }
     try {
       // Refreshed every loop: the kernel leases are what stop a hung agent from serving.
       this.deps.datapath.setOwnership(d.owned, d.orphans, this.leaseMs());
@@ -340,8 +345,16 @@ export class Agent {
         this.deps.metrics.failovers.inc();
         this.deps.metrics.failoverDuration.observe(seconds);
         this.log.warn('took over buckets of a dead peer', { event: 'failover', peer: node, buckets: mine, sinceLastHeartbeatMs: now - f.since });
+        this.deps.onEvent?.('Warning', 'Failover', `${this.self.name} took over ${mine} buckets of ${node}, ${now - f.since} ms after its last heartbeat`);
       }
     }
+  }
+
+  private announceState(state: MemberState): void {
+    const me = this.self.name;
+    if (state === 'ready') this.deps.onEvent?.('Normal', 'MemberReady', `${me} is ready and takes its share of the buckets`);
+    else if (state === 'draining') this.deps.onEvent?.('Normal', 'MemberDraining', `${me} hands off its buckets and keeps its established connections`);
+    else if (state === 'down') this.deps.onEvent?.('Warning', 'MemberDown', `${me} left the farm: ${this.ready().reason}`);
   }
 
   private updateGauges(d: OwnershipDecision): void {

@@ -8,6 +8,8 @@ import { labelSelectorString, agentSelector, objectNames, HEARTBEAT_KEY_FIELD } 
 import type { PeerSpec } from '../../common/src/types.js';
 import type { Logger } from '../../common/src/log.js';
 import { memberStatusPatch, type MemberStatus } from './member-status.js';
+import { eventObject } from '../../operator/src/events.js';
+import type { FarmCluster } from '../../common/src/farmcluster-types.js';
 
 const GROUP = 'vipfarm.io';
 const VERSION = 'v1alpha1';
@@ -49,6 +51,7 @@ export class KubernetesFarmSource {
   private farmInformer?: k8s.Informer<FarmObject> & k8s.ObjectCache<FarmObject>;
   private podInformer?: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
   private stopped = false;
+  private farmObject?: FarmObject;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -84,8 +87,12 @@ export class KubernetesFarmSource {
       undefined,
       `metadata.name=${farm}`,
     );
-    farmInformer.on('add', (o) => h.onFarm(o));
-    farmInformer.on('update', (o) => h.onFarm(o));
+    const seen = (o: FarmObject): void => {
+      this.farmObject = o;
+      h.onFarm(o);
+    };
+    farmInformer.on('add', seen);
+    farmInformer.on('update', seen);
     farmInformer.on('delete', () => h.onFarmDeleted());
     const selector = labelSelectorString(agentSelector(farm));
     const podInformer = k8s.makeInformer(
@@ -115,6 +122,20 @@ export class KubernetesFarmSource {
       },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
     );
+  }
+
+  /** A Kubernetes Event on the FarmCluster (kubectl describe); best effort. */
+  async recordEvent(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const fc = this.farmObject;
+    if (!fc) return;
+    const ev = eventObject(fc as FarmCluster, type, reason, message, new Date(), this.node);
+    const body = { ...ev, source: { component: 'vipfarm-agent', host: this.node }, reportingComponent: 'vipfarm.io/agent' } as Record<string, unknown>;
+    delete (body.metadata as { name?: string }).name;
+    try {
+      await this.core.createNamespacedEvent({ namespace: this.namespace, body: body as unknown as k8s.CoreV1Event });
+    } catch (err) {
+      this.log.warn('could not record event', { event: 'k8s_event_error', reason, error: (err as Error).message });
+    }
   }
 
   async stop(): Promise<void> {

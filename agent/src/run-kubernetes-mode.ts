@@ -73,7 +73,10 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
   const metrics = new AgentMetrics(farmName, nodeName, () => datapath.counters());
   const transport = new UdpTransport(cfg.heartbeat.port, '0.0.0.0', (err, to) =>
     log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message }));
-  agent = new Agent({ farm: cfg, self: identity(cfg), peers, key, datapath, transport, metrics, log });
+  agent = new Agent({
+    farm: cfg, self: identity(cfg), peers, key, datapath, transport, metrics, log,
+    onEvent: (type, reason, message) => void source.recordEvent(type, reason, message),
+  });
   const server = await startMetricsServer(metrics, agent, cfg.metricsPort);
   try {
     await agent.start();

@@ -97,6 +97,12 @@ describe('FarmCluster end to end', () => {
     const after = await spread();
     expect(after.failed).toBeUndefined();
     expect(after.n2).toBeGreaterThan(50);
+    // what happened is told in `kubectl describe farmcluster`
+    const described = await until('failover event', async () => {
+      const d = await kubectl(['describe', 'farmcluster', FARM, '-n', NS]);
+      return /Failover\s.*took over \d+ buckets of n2/.test(d) ? d : undefined;
+    }, 30_000);
+    expect(described).toMatch(/MemberReady\s.*n2 is ready/);
   });
 
   test('spec edits (a new port rule, a weight) re-program the agents; established connections survive', async () => {
