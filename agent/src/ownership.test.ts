@@ -147,7 +147,19 @@ describe('decideOwnership', () => {
     expect(leaving.released).toEqual(all);
   });
 
-  test('a peer disagreeing for agreementTimeoutMs on end stops blocking (partial partition); others still block', () => {
+  test('a persistent dissenter among agreeing peers stops blocking; a majority of dissenters never does', () => {
+    const members = [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }, { name: 'd', weight: 1 }];
+    const mine = viewDigest(members, B);
+    const minority = viewWith('a', [{ node: 'b', viewDigest: 12345 }, { node: 'c', viewDigest: mine }, { node: 'd', viewDigest: mine }]);
+    const m0 = decideOwnership(input({ view: minority, now: 10_000 }));
+    expect(m0.owned).toEqual([]);
+    expect(decideOwnership(input({ view: minority, now: 10_000 + 2 * T, carry: m0.carry })).owned.length).toBeGreaterThan(0);
+    const majority = viewWith('a', [{ node: 'b', viewDigest: 12345 }, { node: 'c', viewDigest: 12345 }, { node: 'd', viewDigest: mine }]);
+    const j0 = decideOwnership(input({ view: majority, now: 10_000 }));
+    expect(decideOwnership(input({ view: majority, now: 10_000 + 100 * T, carry: j0.carry })).owned).toEqual([]);
+  });
+
+  test('a lone peer disagreeing for agreementTimeoutMs on end is a majority: it keeps blocking', () => {
     const view = viewWith('a', [{ node: 'b', viewDigest: 12345 }]);
     const first = decideOwnership(input({ view, now: 10_000 }));
     expect(first.owned).toEqual([]);
@@ -155,13 +167,18 @@ describe('decideOwnership', () => {
     expect(before.owned).toEqual([]);
     expect(before.carry).toEqual(first.carry);
     const after = decideOwnership(input({ view, now: 10_000 + 2 * T, carry: first.carry }));
-    expect(after.owned).toHaveLength(8);
-    expect(decideOwnership(input({ view, now: 10_000 + 50, carry: first.carry, agreementTimeoutMs: 50 })).owned).toHaveLength(8);
-    // a second peer that only just started to disagree still blocks
-    const two = viewWith('a', [{ node: 'b', viewDigest: 12345 }, { node: 'c', viewDigest: 999 }]);
-    const d = decideOwnership(input({ view: two, now: 10_000 + 2 * T, carry: first.carry }));
+    expect(after.owned).toEqual([]);
+    // with agreeing peers around, b is overruled but a peer that only just started to disagree blocks
+    const five = [{ name: 'a', weight: 1 }, ...['b', 'c', 'd', 'e'].map((name) => ({ name, weight: 1 }))];
+    const agree = viewDigest(five, B);
+    const others = viewWith('a', [{ node: 'b', viewDigest: 12345 }, { node: 'c', viewDigest: 999 }, { node: 'd', viewDigest: agree }, { node: 'e', viewDigest: agree }]);
+    const d = decideOwnership(input({ view: others, now: 10_000 + 2 * T, carry: first.carry }));
     expect(d.owned).toEqual([]);
     expect(d.carry).toEqual({ disagreeingSince: { b: 10_000, c: 10_000 + 2 * T } });
+    const later = decideOwnership(input({ view: others, now: 10_000 + 4 * T, carry: d.carry }));
+    expect(later.owned).toEqual([]); // b and c both persistent now: 2 of 4 is not a minority
+    const fewer = viewWith('a', [{ node: 'b', viewDigest: 12345 }, { node: 'd', viewDigest: viewDigest(five.filter((m) => m.name !== 'c'), B) }, { node: 'e', viewDigest: viewDigest(five.filter((m) => m.name !== 'c'), B) }]);
+    expect(decideOwnership(input({ view: fewer, now: 10_000 + 2 * T, carry: first.carry })).owned.length).toBeGreaterThan(0);
     // agreeing once resets that peer's clock
     const members = [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }];
     const agreed = decideOwnership(input({ view: viewWith('a', [{ node: 'b', viewDigest: viewDigest(members, B) }]), now: 10_000 + 3 * T, carry: first.carry }));

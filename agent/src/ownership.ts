@@ -19,10 +19,12 @@
 //   the other not yet) can both find a just-released bucket unclaimed and both take it;
 //   the simulator showed exactly that at cold start. A peer whose digest has differed
 //   from ours for agreementTimeoutMs on end (a partial partition: its view can never
-//   match ours) stops counting: serving twice beats serving nobody. The timeout is per
-//   peer, and 2 * failureThresholdMs by default, because a peer that died keeps its stale
-//   digest until it is declared dead; a single farm-wide timer was tripped by chains of
-//   such disagreements in the simulator's random scenarios, and double owners followed.
+//   match ours) stops counting, as long as such peers are a minority of our live peers.
+//   The timeout is per peer, and 2 * failureThresholdMs by default, because a peer that
+//   died keeps its stale digest until it is declared dead; a single farm-wide timer was
+//   tripped by chains of such disagreements in the simulator's random scenarios, and
+//   double owners followed. The minority condition keeps a node that alone cannot hear
+//   some peer (one-way loss) from taking that peer's buckets while it still serves them.
 // - A dead peer claims nothing; the buckets it held become `orphans` for
 //   orphanHoldMs, so that the new owner also accepts its mid-stream packets and answers
 //   them with RST (clients reconnect at once instead of timing out).
@@ -203,11 +205,18 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const timeout = input.agreementTimeoutMs ?? 2 * input.failureThresholdMs;
   const disagreeingSince: Record<string, number> = {};
   const blocking: string[] = [];
+  const persistent: string[] = [];
   for (const name of disagreeing) {
     const since = input.carry?.disagreeingSince?.[name] ?? now;
     disagreeingSince[name] = since;
-    if (now - since < timeout) blocking.push(name);
+    (now - since < timeout ? blocking : persistent).push(name);
   }
+  // Persistent dissenters are overruled only while they are a minority of our live peers:
+  // if most peers see the farm differently, we are the odd one out (e.g. we cannot hear a
+  // node they all hear) and must not take what it still serves.
+  let live = 0;
+  for (const p of view.peers.values()) if (p.alive) live++;
+  if (2 * persistent.length >= live) blocking.push(...persistent);
   // After our own stall (see membership tick), the peers' claims we know may predate
   // takeovers made while we were away, the datagrams that queued up meanwhile are read
   // first, and peers we had declared dead may be alive and serving our buckets: like at

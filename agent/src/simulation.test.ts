@@ -177,6 +177,20 @@ describe('simulated farm', () => {
     expect(sim.converged()).toBe(true);
   });
 
+  test('one-way link loss (n1 hears n2, n2 does not hear n1): no double owner, every bucket served', () => {
+    const sim = settled(farm({ seed: 13 }));
+    sim.setLink('n1', 'n2', { lossRate: 1 });
+    sim.runFor(5_000);
+    const s = sim.getStats();
+    expect(s.overlapBucketMs).toBe(0);
+    expect(sim.unowned()).toEqual([]);
+    // n2 thinks n1 died; n1 sees n2 claim n1's share and leaves it to n2
+    expect(s.events.filter((e) => e.type === 'died').map((e) => `${e.at}:${e.node}`)).toEqual(['n2:n1']);
+    sim.setLink('n1', 'n2', { lossRate: 0 });
+    expect(sim.runUntilTrue(() => sim.converged(), sim.now + 2_000)).toBeDefined();
+    expect(sim.getStats().overlapBucketMs).toBe(0);
+  });
+
   test('5% heartbeat loss: no double owner, no false failure, stays converged', () => {
     const sim = settled(farm({ seed: 9, lossRate: 0.05 }));
     sim.runFor(20_000);
