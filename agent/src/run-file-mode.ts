@@ -3,24 +3,20 @@
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../../common/src/log.js';
 import { formatErrors, parseAgentFile, type AgentConfig } from '../../common/src/farm-config.js';
-import { Agent } from './agent.js';
 import type { AgentCliOptions } from './cli.js';
-import { AgentMetrics, startMetricsServer } from './metrics.js';
-import { NativeDatapath } from './native-datapath.js';
 import { installSignalHandlers } from './signals.js';
-import { UdpTransport } from './transport.js';
+import { startAgent } from './start-agent.js';
 
-export class UsageError extends Error {}
 
 export function loadAgentFile(path: string): AgentConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read config ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read config ${path}: ${(err as Error).message}`);
   }
   const r = parseAgentFile(text);
-  if (!r.ok) throw new UsageError(`invalid config ${path}:\n${indent(formatErrors(r.errors))}`);
+  if (!r.ok) throw new Error(`invalid config ${path}:\n${indent(formatErrors(r.errors))}`);
   return r.value;
 }
 
@@ -29,9 +25,9 @@ export function loadKey(path: string): Buffer {
   try {
     key = readFileSync(path);
   } catch (err) {
-    throw new UsageError(`cannot read heartbeat key ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read heartbeat key ${path}: ${(err as Error).message}`);
   }
-  if (key.length < 16) throw new UsageError(`heartbeat key ${path}: ${key.length} bytes, want at least 16`);
+  if (key.length < 16) throw new Error(`heartbeat key ${path}: ${key.length} bytes, want at least 16`);
   return key;
 }
 
@@ -44,22 +40,7 @@ export async function runFileMode(o: AgentCliOptions): Promise<void> {
   const key = loadKey(cfg.keyFile);
   const log = createLogger('agent', { farm: cfg.farm.name, node: cfg.node.name });
   log.level = o.logLevel;
-  const datapath = new NativeDatapath();
-  const metrics = new AgentMetrics(cfg.farm.name, cfg.node.name, () => datapath.counters());
-  const transport = new UdpTransport(cfg.farm.heartbeat.port, '0.0.0.0', (err, to) =>
-    log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message }));
-  const agent = new Agent({ farm: cfg.farm, self: cfg.node, peers: cfg.peers, key, datapath, transport, metrics, log });
-  const server = await startMetricsServer(metrics, agent, cfg.farm.metricsPort).catch((err: Error) => {
-    throw new UsageError(`metrics port ${cfg.farm.metricsPort}: ${err.message}`);
-  });
-  try {
-    await agent.start();
-  } catch (err) {
-    // Leave nothing half-applied behind.
-    await agent.stop().catch(() => {});
-    server.close();
-    throw err;
-  }
+  const { agent, server } = await startAgent({ farm: cfg.farm, self: cfg.node, peers: cfg.peers, key, log });
   installSignalHandlers({
     agent, log, server, drainTimeoutSec: o.drainTimeoutSec, stopTimeoutSec: o.stopTimeoutSec,
     reload: () => {

@@ -5,14 +5,12 @@ import os from 'node:os';
 import { createLogger, type Logger } from '../../common/src/log.js';
 import { effectiveWeight, formatErrors, parseFarmSpec } from '../../common/src/farm-config.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
-import { Agent, type AgentIdentity } from './agent.js';
+import type { Agent, AgentIdentity } from './agent.js';
 import type { AgentCliOptions } from './cli.js';
 import { KubernetesFarmSource, loadKubeConfig, type FarmObject } from './k8s-source.js';
 import { statusNeedsWrite, type MemberStatus } from './member-status.js';
-import { AgentMetrics, startMetricsServer } from './metrics.js';
-import { NativeDatapath } from './native-datapath.js';
 import { installSignalHandlers } from './signals.js';
-import { UdpTransport } from './transport.js';
+import { startAgent } from './start-agent.js';
 
 const STATUS_REFRESH_MS = 30_000;
 const STATUS_CHECK_MS = 1000;
@@ -69,22 +67,12 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
   });
   await haveFarm;
   const cfg = farm!;
-  const datapath = new NativeDatapath();
-  const metrics = new AgentMetrics(farmName, nodeName, () => datapath.counters());
-  const transport = new UdpTransport(cfg.heartbeat.port, '0.0.0.0', (err, to) =>
-    log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message }));
-  agent = new Agent({
-    farm: cfg, self: identity(cfg), peers, key, datapath, transport, metrics, log,
+  const started = await startAgent({
+    farm: cfg, self: identity(cfg), peers, key, log,
     onEvent: (type, reason, message) => void source.recordEvent(type, reason, message),
   });
-  const server = await startMetricsServer(metrics, agent, cfg.metricsPort);
-  try {
-    await agent.start();
-  } catch (err) {
-    await agent.stop().catch(() => {});
-    server.close();
-    throw err;
-  }
+  agent = started.agent;
+  const server = started.server;
 
   // Status: only this node's entry, only when it changed; the API server being away
   // never touches the data plane.

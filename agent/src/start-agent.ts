@@ -1,0 +1,41 @@
+// What both modes do once they know the farm: build the agent on the real kernel, UDP and
+// HTTP edges, claim the metrics port, start, and undo everything if the start fails.
+import type http from 'node:http';
+import type { Logger } from '../../common/src/log.js';
+import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
+import { Agent, type AgentDeps, type AgentIdentity } from './agent.js';
+import { AgentMetrics, startMetricsServer } from './metrics.js';
+import { NativeDatapath } from './native-datapath.js';
+import { UdpTransport } from './transport.js';
+
+
+export interface StartOptions {
+  farm: FarmConfig;
+  self: AgentIdentity;
+  peers: PeerSpec[];
+  key: Buffer;
+  log: Logger;
+  onEvent?: AgentDeps['onEvent'];
+}
+
+export async function startAgent(o: StartOptions): Promise<{ agent: Agent; server: http.Server }> {
+  const { farm, log } = o;
+  const datapath = new NativeDatapath();
+  const metrics = new AgentMetrics(farm.name, o.self.name, () => datapath.counters());
+  const transport = new UdpTransport(farm.heartbeat.port, '0.0.0.0', (err, to) =>
+    log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message }));
+  const agent = new Agent({ farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent });
+  // The port first: a taken port must fail before the kernel is touched.
+  const server = await startMetricsServer(metrics, agent, farm.metricsPort).catch((err: Error) => {
+    throw new Error(`metrics port ${farm.metricsPort}: ${err.message}`);
+  });
+  try {
+    await agent.start();
+  } catch (err) {
+    // Leave nothing half-applied behind.
+    await agent.stop().catch(() => {});
+    server.close();
+    throw err;
+  }
+  return { agent, server };
+}
