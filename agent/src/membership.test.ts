@@ -72,6 +72,17 @@ describe('membership', () => {
     expect(r.view.peers.get('n2')!.held).toEqual([]);
   });
 
+  test('created with its start time, an agent blocked right after starting is stalled at its first tick', () => {
+    let v = createView('n1', [], 0);
+    v = applyHeartbeat(v, hb('n2'), 1).view;
+    const first = tick(v, 900, 500);
+    expect(first.stalledMs).toBe(900);
+    expect(first.events).toEqual([]);
+    expect(first.view.awakeSince).toBe(900);
+    // without a start time the first tick has nothing to compare with
+    expect(tick(applyHeartbeat(createView('n1'), hb('n2'), 1).view, 900, 500).stalledMs).toBeUndefined();
+  });
+
   test('removePeer and memberCounts', () => {
     let v = applyHeartbeat(createView('n1', [{ name: 'n9', address: 'x' }]), hb('n2'), 0).view;
     v = applyHeartbeat(v, hb('n3', { state: 'draining' }), 0).view;

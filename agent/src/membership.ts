@@ -29,7 +29,8 @@ export interface View {
   peers: ReadonlyMap<string, PeerRecord>;
   /** local time of the previous tick() */
   lastTickAt?: number;
-  /** end of our own last stall: silence before it is not held against peers */
+  /** end of our own last stall: silence before it is not held against peers, and
+   *  ownership acquires nothing for a while after it */
   awakeSince?: number;
 }
 
@@ -54,8 +55,12 @@ export interface ViewUpdate {
   stalledMs?: number;
 }
 
-/** A view that knows the configured peers (not yet heard, so not alive). Self is left out. */
-export function createView(self: string, peers: readonly PeerSpec[] = []): View {
+/**
+ * A view that knows the configured peers (not yet heard, so not alive). Self is left out.
+ * Pass `now` (the agent's start): an agent blocked right after it started is then seen
+ * as stalled at its first tick, instead of taking every bucket before reading a heartbeat.
+ */
+export function createView(self: string, peers: readonly PeerSpec[] = [], now?: number): View {
   const map = new Map<string, PeerRecord>();
   for (const p of peers) {
     if (p.name === self) continue;
@@ -73,7 +78,7 @@ export function createView(self: string, peers: readonly PeerSpec[] = []): View 
       alive: false,
     });
   }
-  return { self, peers: map };
+  return now === undefined ? { self, peers: map } : { self, peers: map, lastTickAt: now };
 }
 
 /**

@@ -177,6 +177,18 @@ describe('simulated farm', () => {
     expect(sim.converged()).toBe(true);
   });
 
+  test('an agent blocked right after (re)starting does not take everything at its first tick', () => {
+    const sim = settled(farm({ seed: 14, leaseMs: T - 2 * I }));
+    sim.kill('n2');
+    sim.runFor(2_000);
+    sim.resetStats();
+    sim.restart('n2');
+    sim.stall('n2', 2 * T);
+    sim.runFor(3_000);
+    expect(sim.getStats().overlapBucketMs).toBe(0);
+    expect(sim.converged()).toBe(true);
+  });
+
   test('one-way link loss (n1 hears n2, n2 does not hear n1): no double owner, every bucket served', () => {
     const sim = settled(farm({ seed: 13 }));
     sim.setLink('n1', 'n2', { lossRate: 1 });

@@ -484,11 +484,12 @@ export class Simulation {
   private start(a: Agent): void {
     a.up = true;
     a.life++;
+    a.pausedUntil = 0;
     a.startedAt = this.now;
     // incarnation = start time in ms, kept strictly growing across fast restarts
     a.incarnation = Math.max(Math.floor(this.now), a.incarnation + 1);
     a.seq = 0;
-    a.view = createView(a.name);
+    a.view = createView(a.name, [], this.now);
     a.guard = createReplayGuard();
     a.leaseUntil = 0;
     this.queue.push(this.now, { kind: 'tick', agent: a.name, life: a.life });
