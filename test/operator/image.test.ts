@@ -38,8 +38,8 @@ afterAll(async () => {
     expect(await run(['node', '/app/dist/agent/src/main.js', '--help'])).toContain('vipfarm-agent --kubernetes --farm NAME');
     expect(await run(['node', '/app/dist/operator/src/main.js', '--help'])).toContain('vipfarm-operator');
     // The default command is the operator's --help.
-    const cmd = JSON.parse(await buildah(['inspect', '--format', '{{json .OCIv1.Config.Cmd}}', tag]));
-    expect(cmd).toEqual(['node', '/app/dist/operator/src/main.js', '--help']);
+    const cmd = (await buildah(['inspect', '--format', '{{.OCIv1.Config.Cmd}}', tag])).trim();
+    expect(cmd).toBe('[node /app/dist/operator/src/main.js --help]');
     const loaded = await run(['node', '--input-type=module', '-e', "const { native } = await import('/app/dist/native/src/load.js'); console.log(Object.keys(native()).join(','))"]);
     expect(loaded).toContain('nftApply');
     // Only what the runtime needs: no compilers, no -dev headers, no TypeScript sources.
