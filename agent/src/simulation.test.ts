@@ -1,6 +1,6 @@
 // The ownership invariants, checked on simulated farms built from the real pure modules.
 import { createRng } from './prng.js';
-import { Simulation, type SimOptions } from './simulation.js';
+import { runRandomScenario, Simulation, type SimOptions } from './simulation.js';
 
 const I = 100; // heartbeat interval
 const T = 500; // failure threshold
@@ -274,6 +274,13 @@ describe('simulated farm', () => {
     }
     expect(sim.runUntilTrue(() => sim.converged(), sim.now + 5_000)).toBeDefined();
     expect(sim.getStats().overlapBucketMs).toBe(0);
+  });
+
+  test('runRandomScenario: 40 seeded runs of 2..10 agents, never a double owner, always converged', () => {
+    for (let seed = 100; seed < 140; seed++) {
+      const r = runRandomScenario(seed);
+      if (!r.converged || r.overlapBucketMs > 0) throw new Error(`seed ${seed}: ${JSON.stringify(r)}`);
+    }
   });
 
   test('deterministic for a seed', () => {

@@ -656,3 +656,65 @@ function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+export interface RandomScenarioResult {
+  seed: number;
+  nodes: number;
+  converged: boolean;
+  /** virtual ms from the end of the scenario until converged */
+  convergeMs: number;
+  overlapBucketMs: number;
+  maxGapMs: number;
+  actions: number;
+}
+
+/**
+ * A seeded random run: 2..10 agents, random link delay/jitter/loss, kernel leases of
+ * threshold - 2 intervals, and 30 random actions (kill, restart, weight, state, stall)
+ * with random pauses; then everything back up and ready. No partitions: the invariant
+ * checked is "never two owners" (overlapBucketMs must be 0) and convergence at the end.
+ */
+export function runRandomScenario(seed: number, intervalMs = 100, failureThresholdMs = 500): RandomScenarioResult {
+  const rng = createRng(seed);
+  const n = rng.int(2, 10);
+  const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  const sim = new Simulation({
+    nodes: n,
+    bucketCount: rng.pick([64, 256]),
+    intervalMs,
+    failureThresholdMs,
+    seed,
+    leaseMs: failureThresholdMs - 2 * intervalMs,
+    lossRate: rng.pick([0, 0.02, 0.1]),
+    jitterMs: rng.pick([0, 5, 30]),
+    delayMs: rng.pick([0.2, 10, 60]),
+    recordTimeline: false,
+  });
+  sim.runUntilTrue(() => sim.converged(), 5_000);
+  sim.runFor(1_000);
+  sim.resetStats();
+  const down = new Set<string>();
+  for (let step = 0; step < 30; step++) {
+    const name = rng.pick(names);
+    const action = rng.int(0, 5);
+    if (action === 0 && down.size < n - 1 && !down.has(name)) {
+      sim.kill(name);
+      down.add(name);
+    } else if (action === 1 && down.has(name)) {
+      sim.restart(name);
+      down.delete(name);
+    } else if (action === 2) sim.setWeight(name, rng.int(0, 4));
+    else if (action === 3) sim.setState(name, rng.pick(['ready', 'draining', 'standby', 'down'] as const));
+    else if (action === 4) sim.stall(name, rng.int(20, 4 * failureThresholdMs));
+    sim.runFor(rng.int(1, 3 * failureThresholdMs));
+  }
+  for (const name of down) sim.restart(name);
+  for (const name of names) {
+    sim.setState(name, 'ready');
+    sim.setWeight(name, 1);
+  }
+  const end = sim.now;
+  const t = sim.runUntilTrue(() => sim.converged(), end + 10_000);
+  const s = sim.getStats();
+  return { seed, nodes: n, converged: t !== undefined, convergeMs: t === undefined ? NaN : t - end, overlapBucketMs: s.overlapBucketMs, maxGapMs: s.maxGapMs, actions: 30 };
+}
