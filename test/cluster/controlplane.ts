@@ -162,6 +162,15 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=vf=${peerUrl}`, '--unsafe-no-fsync', '--log-level=warn',
     ], log('etcd')));
+    const timeoutMs = (opts.readyTimeoutSec ?? 120) * 1000;
+    // The apiserver would start anyway and retry, but its log fills with dial errors.
+    await waitFor('etcd /health', async () => {
+      try {
+        return (await fetch(`${etcdUrl}/health`)).ok;
+      } catch {
+        return false;
+      }
+    }, timeoutMs, procs, dir);
 
     procs.push(startProc('kube-apiserver', bin('kube-apiserver'), [
       `--etcd-servers=${etcdUrl}`,
@@ -181,7 +190,6 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const kubeconfigPath = path.join(dir, 'admin.kubeconfig');
     const server = `https://127.0.0.1:${apiPort}`;
     writeFileSync(kubeconfigPath, kubeconfigYaml(server, pki));
-    const timeoutMs = (opts.readyTimeoutSec ?? 120) * 1000;
     await waitFor('kube-apiserver /readyz', async () => (await readyz(apiPort, pki)) === 200, timeoutMs, procs, dir);
 
     procs.push(startProc('kube-controller-manager', bin('kube-controller-manager'), [
