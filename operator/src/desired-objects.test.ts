@@ -93,6 +93,14 @@ describe('agentDaemonSet', () => {
     expect((ds.spec as any).template.metadata.annotations).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9500', 'prometheus.io/path': '/metrics' });
   });
 
+  test('saved sysctls live on the host (read-only root file system, restarts)', () => {
+    const { fc, config } = farm();
+    const ds = agentDaemonSet(fc, config, DEFAULT_SETTINGS);
+    expect(container(ds).securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(container(ds).volumeMounts).toEqual([{ name: 'run', mountPath: '/run/vipfarm' }]);
+    expect(podSpec(ds).volumes).toEqual([{ name: 'run', hostPath: { path: '/run/vipfarm', type: 'DirectoryOrCreate' } }]);
+  });
+
   test('command runs the configured entrypoint in Kubernetes mode for this farm', () => {
     const { fc, config } = farm({}, 'db');
     const ds = agentDaemonSet(fc, config, { ...DEFAULT_SETTINGS, nodeBinary: '/usr/bin/node', agentEntrypoint: '/repo/dist/agent/src/main.js' });

@@ -11,6 +11,8 @@ export const FINALIZER = 'vipfarm.io/agents-cleanup';
 export const AGENT_APP = 'vipfarm-agent';
 export const FARM_LABEL = 'vipfarm.io/farm';
 export const HEARTBEAT_KEY_FIELD = 'key';
+/** native/ keeps its saved sysctls here (VIPFARM_RUN_DIR's default). */
+export const RUN_DIR = '/run/vipfarm';
 
 /** Any Kubernetes object as plain JSON. */
 export interface KubeObject {
@@ -155,6 +157,9 @@ export function agentDaemonSet(fc: FarmCluster, config: FarmConfig, settings: Op
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
     },
+    // The agent saves the host's original sysctl values here before changing them; on the
+    // host, so that a restarted or replaced agent still restores them.
+    volumeMounts: [{ name: 'run', mountPath: RUN_DIR }],
   };
   if (spec.agent?.resources) container.resources = spec.agent.resources;
   const podSpec: Record<string, unknown> = {
@@ -164,6 +169,7 @@ export function agentDaemonSet(fc: FarmCluster, config: FarmConfig, settings: Op
     // SIGTERM makes the agent hand off its buckets and remove its kernel state.
     terminationGracePeriodSeconds: 30,
     containers: [container],
+    volumes: [{ name: 'run', hostPath: { path: RUN_DIR, type: 'DirectoryOrCreate' } }],
   };
   if (spec.nodeSelector && Object.keys(spec.nodeSelector).length > 0) podSpec.nodeSelector = spec.nodeSelector;
   if (spec.tolerations && spec.tolerations.length > 0) podSpec.tolerations = spec.tolerations;
