@@ -24,6 +24,18 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const p of live) killGroup(p.pid, 'SIGKILL');
   });
+  // Our children run in their own process groups, so a Ctrl-C or a kill of the test run
+  // does not reach them, and a signal's default action skips 'exit' handlers. Unless the
+  // program handles the signal itself (up.ts does), exit through process.exit so the
+  // 'exit' handlers (this one, the data folders') run.
+  const signals: [NodeJS.Signals, number][] = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
+  for (const [sig, code] of signals) {
+    const onSignal = (): void => {
+      if (process.listenerCount(sig) > 1) return;
+      process.exit(code);
+    };
+    process.on(sig, onSignal);
+  }
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
