@@ -5,7 +5,7 @@ describe('parseArgs', () => {
     const r = parseArgs([], {});
     if (!r.ok) throw new Error('expected ok');
     expect(r.options).toMatchObject({
-      httpPort: 8080, leaderElect: true, leaseNamespace: 'vipfarm-system', leaseName: 'vipfarm-operator', concurrency: 2, finalizerTimeoutMs: 300_000,
+      httpPort: 8080, leaderElect: true, leaseNamespace: 'vipfarm-system', leaseName: 'vipfarm-operator', concurrency: 2, finalizerTimeoutMs: 300_000, memberGraceMs: 60_000,
       settings: { agentEntrypoint: '/app/dist/agent/src/main.js', nodeBinary: 'node', imagePullPolicy: 'IfNotPresent' },
     });
     expect(r.options.namespace).toBeUndefined();
@@ -22,6 +22,7 @@ describe('parseArgs', () => {
     [['--bogus'], /unknown argument "--bogus"/],
     [['--http-port', '70000'], /--http-port must be an integer 0..65535/],
     [['--concurrency', '0'], /--concurrency/],
+    [['--member-grace', '-1'], /--member-grace must be an integer/],
     [['--image-pull-policy', 'Sometimes'], /image-pull-policy/],
     [['--leader-elect', 'yes'], /leader-elect must be true or false/],
     [['--kubeconfig'], /--kubeconfig needs a value/],

@@ -19,6 +19,8 @@ Usage: vipfarm-operator [options]
   --identity ID                  this replica's name in the Lease (default: $POD_NAME, then host-pid)
   --concurrency N                farms reconciled in parallel (default 2)
   --finalizer-timeout SEC        how long deletion waits for the agents' cleanup (default 300)
+  --member-grace SEC             remove a member's status when its node has had no agent
+                                 pod for this long (default 60)
   --log-level LEVEL              error, warn, info, debug (default info)
   -h, --help                     this text
 
@@ -36,6 +38,7 @@ export interface OperatorOptions {
   identity: string;
   concurrency: number;
   finalizerTimeoutMs: number;
+  memberGraceMs: number;
   logLevel: string;
 }
 
@@ -43,7 +46,7 @@ export type ParseResult = { ok: true; options: OperatorOptions } | { ok: false; 
 
 const FLAGS = [
   'kubeconfig', 'namespace', 'agent-image', 'agent-entrypoint', 'node-binary', 'image-pull-policy', 'http-port', 'leader-elect',
-  'leader-election-namespace', 'leader-election-id', 'identity', 'concurrency', 'finalizer-timeout', 'log-level',
+  'leader-election-namespace', 'leader-election-id', 'identity', 'concurrency', 'finalizer-timeout', 'member-grace', 'log-level',
 ] as const;
 
 function int(v: string, flag: string, min: number, max: number): number | string {
@@ -66,7 +69,8 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   const httpPort = int(v['http-port'] ?? '8080', 'http-port', 0, 65535);
   const concurrency = int(v.concurrency ?? '2', 'concurrency', 1, 64);
   const timeout = int(v['finalizer-timeout'] ?? '300', 'finalizer-timeout', 0, 86400);
-  for (const x of [httpPort, concurrency, timeout]) if (typeof x === 'string') return { ok: false, help: false, error: x };
+  const grace = int(v['member-grace'] ?? '60', 'member-grace', 0, 86400);
+  for (const x of [httpPort, concurrency, timeout, grace]) if (typeof x === 'string') return { ok: false, help: false, error: x };
   const pull = v['image-pull-policy'] ?? DEFAULT_SETTINGS.imagePullPolicy;
   if (pull !== 'Always' && pull !== 'IfNotPresent' && pull !== 'Never') {
     return { ok: false, help: false, error: `--image-pull-policy must be Always, IfNotPresent or Never, got ${JSON.stringify(pull)}` };
@@ -93,6 +97,7 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
       identity: v.identity ?? env.POD_NAME ?? `${os.hostname()}-${process.pid}`,
       concurrency: concurrency as number,
       finalizerTimeoutMs: (timeout as number) * 1000,
+      memberGraceMs: (grace as number) * 1000,
       logLevel: level,
     },
   };

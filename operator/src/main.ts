@@ -45,6 +45,7 @@ async function main(): Promise<number> {
     log,
     randomBytes,
     finalizerTimeoutMs: o.finalizerTimeoutMs,
+    memberGraceMs: o.memberGraceMs,
     // Test-only fault injection (see test/operator): not a flag, so nobody sets it by accident.
     applyDelayMs: Number(process.env.VIPFARM_TEST_APPLY_DELAY_MS ?? 0) || undefined,
   });

@@ -33,13 +33,18 @@ class FakeKube {
     else this.objects.set(id, o);
     return o as T;
   }
-  async jsonPatch<T>(_r: ObjectRef, ops: any[]): Promise<T> {
-    this.calls.push('jsonPatch');
+  async jsonPatch<T>(_r: ObjectRef, ops: any[], subresource?: string): Promise<T> {
+    this.calls.push(`jsonPatch${subresource ? '/' + subresource : ''}`);
     const m = this.farm!.metadata!;
     for (const op of ops) {
+      const idx = Number(op.path.split('/').pop());
       if (op.op === 'add' && op.path === '/metadata/finalizers') m.finalizers = op.value;
       if (op.op === 'add' && op.path === '/metadata/finalizers/-') m.finalizers!.push(op.value);
-      if (op.op === 'remove') m.finalizers!.splice(Number(op.path.split('/').pop()), 1);
+      if (op.op === 'remove' && op.path.startsWith('/metadata/finalizers/')) m.finalizers!.splice(idx, 1);
+      if (op.op === 'test' && op.path.startsWith('/status/members/') && this.farm!.status!.members![Number(op.path.split('/')[3])]?.node !== op.value) {
+        throw new KubeError(422, 'Invalid', 'test failed', 'PATCH', op.path);
+      }
+      if (op.op === 'remove' && op.path.startsWith('/status/members/')) this.farm!.status!.members!.splice(idx, 1);
     }
     return this.farm as T;
   }
@@ -53,7 +58,9 @@ class FakeKube {
   }
 }
 
-function setup(spec: Record<string, unknown> = {}): { kube: FakeKube; r: Reconciler; events: string[] } {
+let clock = Date.parse('2026-11-25T12:00:00Z');
+
+function setup(spec: Record<string, unknown> = {}, pods: PodLike[] = []): { kube: FakeKube; r: Reconciler; events: string[] } {
   const kube = new FakeKube();
   kube.farm = {
     apiVersion: 'vipfarm.io/v1alpha1',
@@ -65,9 +72,13 @@ function setup(spec: Record<string, unknown> = {}): { kube: FakeKube; r: Reconci
   const recorder: EventRecorder = { record: async (_fc, type, reason, message) => void events.push(`${type} ${reason}: ${message}`) };
   const caches: Caches = {
     daemonSet: (ns, name) => kube.objects.get(`DaemonSet/${ns}/${name}`),
-    agentPods: () => [],
+    agentPods: () => pods,
   };
-  const r = new Reconciler({ kube, caches, settings: DEFAULT_SETTINGS, events: recorder, metrics: new OperatorMetrics(false), log, randomBytes: (n) => Buffer.alloc(n, 1), now: () => new Date('2026-11-25T12:00:00Z') });
+  clock = Date.parse('2026-11-25T12:00:00Z');
+  const r = new Reconciler({
+    kube, caches, settings: DEFAULT_SETTINGS, events: recorder, metrics: new OperatorMetrics(false), log,
+    randomBytes: (n) => Buffer.alloc(n, 1), now: () => new Date(clock), memberGraceMs: 10_000,
+  });
   return { kube, r, events };
 }
 
@@ -161,6 +172,20 @@ describe('Reconciler', () => {
     expect(await r.reconcile('ns/web')).toEqual({ kind: 'done' });
     expect(events.some((e) => e.startsWith('Warning CleanupTimeout') && e.includes('n7'))).toBe(true);
     expect(kube.farm!.metadata!.finalizers).toEqual([]);
+  });
+
+  test('the entry of a node without an agent pod is removed after the grace period', async () => {
+    const pod = (node: string): PodLike => ({ metadata: { name: `web-agent-${node}` }, spec: { nodeName: node }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+    const { kube, r, events } = setup({}, [pod('n1'), pod('n2')]);
+    kube.farm!.status = { members: [{ node: 'n1', ready: true, buckets: 128 }, { node: 'gone', ready: true, buckets: 0 }, { node: 'n2', ready: true, buckets: 128 }] };
+    const first = await r.reconcile('ns/web');
+    expect(first).toEqual({ kind: 'requeueAfter', ms: 10_000 });
+    expect(kube.farm!.status!.members!.map((m) => m.node)).toEqual(['n1', 'gone', 'n2']);
+    clock += 10_000;
+    await r.reconcile('ns/web');
+    expect(kube.calls).toContain('jsonPatch/status');
+    expect(kube.farm!.status!.members!.map((m) => m.node)).toEqual(['n1', 'n2']);
+    expect(events.some((e) => e.startsWith('Normal MemberRemoved') && e.includes('gone'))).toBe(true);
   });
 
   test('a farm that is gone is done', async () => {

@@ -23,7 +23,7 @@ import {
 import type { EventRecorder } from './events.js';
 import { KubeError, type Kube, type ObjectRef } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
-import { aggregateStatus, statusChanged, type AgentPodView, type DaemonSetView } from './status.js';
+import { aggregateStatus, staleMembers, statusChanged, type AgentPodView, type DaemonSetView } from './status.js';
 import type { Outcome } from './workqueue.js';
 
 export interface PodLike {
@@ -58,6 +58,8 @@ export interface ReconcilerDeps {
   resyncMs?: number;
   /** fault injection for tests: pause before each object apply, to stop a reconcile halfway */
   applyDelayMs?: number;
+  /** how long a member's node must be without an agent pod before its entry is removed */
+  memberGraceMs?: number;
 }
 
 const farmRef = (namespace: string, name: string): ObjectRef => ({ apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, namespace, name });
@@ -92,6 +94,8 @@ export class Reconciler {
   private readonly applied = new Map<string, Map<string, string>>();
   /** per farm uid: the generation whose invalid spec was already announced by an Event */
   private readonly announcedInvalid = new Map<string, number>();
+  /** per farm uid: node -> when its member entry was first seen without an agent pod */
+  private readonly missingSince = new Map<string, Map<string, number>>();
   private readonly now: () => Date;
 
   constructor(private readonly d: ReconcilerDeps) {
@@ -154,8 +158,9 @@ export class Reconciler {
     const objects = desiredObjects(fc, parsed.value, key, this.d.settings);
     await this.applyAll(uid, objects, log);
 
-    const settled = await this.writeStatus(fc, undefined, log);
-    return settled ? { kind: 'done' } : { kind: 'requeueAfter', ms: this.d.resyncMs ?? 30_000 };
+    const { settled, recheckMs } = await this.writeStatus(fc, undefined, log);
+    const resync = settled ? recheckMs : Math.min(recheckMs ?? Infinity, this.d.resyncMs ?? 30_000);
+    return resync === undefined ? { kind: 'done' } : { kind: 'requeueAfter', ms: resync };
   }
 
   private async heartbeatKey(namespace: string, farm: string): Promise<string> {
@@ -185,12 +190,46 @@ export class Reconciler {
     }
   }
 
-  /** Writes the operator's part of status when it changed; true when the farm is settled. */
-  private async writeStatus(fc: FarmCluster, specErrors: string | undefined, log: Logger): Promise<boolean> {
+  /**
+   * Removes the entries of members whose node left the farm. JSON patch, not apply: the
+   * entries belong to the agents' field managers. Each removal is guarded by a test of the
+   * node name, so a concurrent change of the list makes the patch fail instead of removing
+   * the wrong entry. Returns when to look again for members still within their grace.
+   */
+  private async pruneMembers(fc: FarmCluster, pods: AgentPodView[], log: Logger): Promise<number | undefined> {
+    const uid = fc.metadata!.uid!;
+    const grace = this.d.memberGraceMs ?? 60_000;
+    const missing = this.missingSince.get(uid) ?? new Map<string, number>();
+    this.missingSince.set(uid, missing);
+    const members = fc.status?.members ?? [];
+    const now = this.now().getTime();
+    const stale = staleMembers(members, pods, missing, now, grace);
+    if (stale.length > 0) {
+      const indexed = members.map((m, i) => ({ node: m.node, i })).filter((m) => stale.includes(m.node)).sort((a, b) => b.i - a.i);
+      await this.d.kube.jsonPatch(
+        farmRef(fc.metadata!.namespace!, fc.metadata!.name!),
+        indexed.flatMap(({ node, i }) => [
+          { op: 'test', path: `/status/members/${i}/node`, value: node },
+          { op: 'remove', path: `/status/members/${i}` },
+        ]),
+        'status',
+      );
+      for (const node of stale) missing.delete(node);
+      fc.status = { ...fc.status, members: members.filter((m) => !stale.includes(m.node)) };
+      log.info('members removed', { event: 'members_pruned', nodes: stale.join(',') });
+      await this.d.events.record(fc, 'Normal', 'MemberRemoved', `removed the status of ${stale.join(', ')}: no agent of this farm runs there any more`);
+    }
+    if (missing.size === 0) return undefined;
+    return Math.max(100, Math.min(...[...missing.values()].map((t) => t + grace - now)));
+  }
+
+  /** Writes the operator's part of status when it changed. */
+  private async writeStatus(fc: FarmCluster, specErrors: string | undefined, log: Logger): Promise<{ settled: boolean; recheckMs?: number }> {
     const namespace = fc.metadata!.namespace!;
     const name = fc.metadata!.name!;
     const ds = this.d.caches.daemonSet(namespace, objectNames(name).daemonSet);
     const pods = this.d.caches.agentPods(namespace, name).map(podView).filter((p): p is AgentPodView => p !== undefined);
+    const recheckMs = await this.pruneMembers(fc, pods, log);
     const previous: FarmClusterStatusCondition[] = fc.status?.conditions ?? [];
     const next = aggregateStatus({
       generation: fc.metadata!.generation ?? 0,
@@ -216,7 +255,7 @@ export class Reconciler {
       }
       log.info('status', { event: 'status', ready: next.ready, reason: ready.reason });
     }
-    return ready.status === 'True' || specErrors !== undefined;
+    return { settled: ready.status === 'True' || specErrors !== undefined, recheckMs };
   }
 
   private async addFinalizer(fc: FarmCluster): Promise<void> {
@@ -265,6 +304,7 @@ export class Reconciler {
     }
     this.applied.delete(fc.metadata!.uid!);
     this.announcedInvalid.delete(fc.metadata!.uid!);
+    this.missingSince.delete(fc.metadata!.uid!);
     log.info('finalized', { event: 'finalized' });
     return { kind: 'done' };
   }

@@ -1,5 +1,5 @@
 import type { FarmClusterStatusMember } from '../../common/src/farmcluster-types.js';
-import { aggregateStatus, readyMembers, statusChanged, type AggregateInput } from './status.js';
+import { aggregateStatus, readyMembers, staleMembers, statusChanged, type AggregateInput } from './status.js';
 
 const NOW = '2026-11-25T12:00:00Z';
 const EARLIER = '2026-11-25T11:00:00Z';
@@ -125,5 +125,32 @@ describe('statusChanged', () => {
     expect(statusChanged(a, aggregateStatus(input({ generation: 3 })))).toBe(true);
     expect(statusChanged(a, aggregateStatus(input({ members: [member('n1', 86), member('n2', 85)] })))).toBe(true);
     expect(statusChanged({ ...a, conditions: [...a.conditions].reverse() }, a)).toBe(false);
+  });
+});
+
+describe('staleMembers', () => {
+  const pods = [{ node: 'n1', ready: true }, { node: 'n2', ready: false }];
+  test('a member without a pod is stale only after the grace period', () => {
+    const since = new Map<string, number>();
+    const ms = [member('n1', 128), member('n2', 128), member('n3', 0)];
+    expect(staleMembers(ms, pods, since, 1000, 5000)).toEqual([]);
+    expect(staleMembers(ms, pods, since, 5999, 5000)).toEqual([]);
+    expect(staleMembers(ms, pods, since, 6000, 5000)).toEqual(['n3']);
+  });
+
+  test('a pod that comes back resets the clock; pruned members are forgotten', () => {
+    const since = new Map<string, number>();
+    const ms = [member('n1', 128), member('n3', 0)];
+    staleMembers(ms, pods, since, 0, 5000);
+    expect(staleMembers(ms, [...pods, { node: 'n3', ready: false }], since, 4000, 5000)).toEqual([]);
+    expect(since.has('n3')).toBe(false);
+    expect(staleMembers(ms, pods, since, 8000, 5000)).toEqual([]);
+    expect(staleMembers(ms, pods, since, 13_000, 5000)).toEqual(['n3']);
+    staleMembers([member('n1', 128)], pods, since, 14_000, 5000);
+    expect(since.size).toBe(0);
+  });
+
+  test('a not-ready pod still holds its member', () => {
+    expect(staleMembers([member('n2', 0)], pods, new Map(), 0, 0)).toEqual([]);
   });
 });

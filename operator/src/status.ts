@@ -121,3 +121,28 @@ export function statusChanged(current: Partial<OperatorStatus> | undefined, next
     JSON.stringify(strip(current.conditions)) !== JSON.stringify(strip(next.conditions))
   );
 }
+
+/**
+ * Members to remove from status: their node has had no agent pod for `graceMs` (it left
+ * the farm, e.g. a nodeSelector change or a deleted node). An agent owns its entry but
+ * cannot remove it once its pod is gone. `missingSince` remembers when each node was first
+ * seen without a pod and is updated in place.
+ */
+export function staleMembers(
+  members: FarmClusterStatusMember[],
+  pods: AgentPodView[],
+  missingSince: Map<string, number>,
+  nowMs: number,
+  graceMs: number,
+): string[] {
+  const withPod = new Set(pods.map((p) => p.node));
+  const stale: string[] = [];
+  for (const node of [...missingSince.keys()]) if (withPod.has(node) || !members.some((m) => m.node === node)) missingSince.delete(node);
+  for (const m of members) {
+    if (withPod.has(m.node)) continue;
+    const since = missingSince.get(m.node) ?? nowMs;
+    missingSince.set(m.node, since);
+    if (nowMs - since >= graceMs) stale.push(m.node);
+  }
+  return stale.sort();
+}

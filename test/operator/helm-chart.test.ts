@@ -45,7 +45,7 @@ describe('helm chart', () => {
     expect(pod.serviceAccountName).toBe('vf-vipfarm');
     const c = pod.containers[0];
     expect(c.image).toBe('ghcr.io/vipfarm/vipfarm:0.1.0');
-    expect(c.command).toEqual(expect.arrayContaining(['node', '/app/dist/operator/src/main.js', '--leader-elect=true', '--agent-entrypoint=/app/dist/agent/src/main.js', '--agent-image=ghcr.io/vipfarm/vipfarm:0.1.0']));
+    expect(c.command).toEqual(expect.arrayContaining(['node', '/app/dist/operator/src/main.js', '--leader-elect=true', '--agent-entrypoint=/app/dist/agent/src/main.js', '--agent-image=ghcr.io/vipfarm/vipfarm:0.1.0', '--member-grace=60']));
     expect(c.readinessProbe.httpGet.path).toBe('/readyz');
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
@@ -94,6 +94,7 @@ describe('helm chart', () => {
     ['image.pullPolicy=Sometimes', "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"],
     ['operator.logLevel=loud', "at '/operator/logLevel'"],
     ['operator.httpPort=70000', "at '/operator/httpPort'"],
+    ['operator.memberGraceSeconds=-5', "at '/operator/memberGraceSeconds'"],
     ['operator.leaderElection=false', "at '/operator/replicas': value must be 1"],
     ['serviceMonitor.interval=often', "at '/serviceMonitor/interval'"],
     ['operator.replica=2', "additional properties 'replica' not allowed"],

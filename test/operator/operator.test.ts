@@ -12,9 +12,9 @@ import { applyCrd, farmYaml, kubectlResult, root, sleep, startOperator, until, t
 
 const prefix = `vf${process.pid % 10000}-op`;
 const nodes: KubeletNode[] = [
-  { name: 'n1', ip: '10.252.0.1', netns: `${prefix}-n1` },
-  { name: 'n2', ip: '10.252.0.2', netns: `${prefix}-n2` },
-  { name: 'n3', ip: '10.252.0.3', netns: `${prefix}-n3` },
+  { name: 'n1', ip: '10.252.0.1', netns: `${prefix}-n1`, labels: { 'vipfarm.io/zone': 'a' } },
+  { name: 'n2', ip: '10.252.0.2', netns: `${prefix}-n2`, labels: { 'vipfarm.io/zone': 'a' } },
+  { name: 'n3', ip: '10.252.0.3', netns: `${prefix}-n3`, labels: { 'vipfarm.io/zone': 'b' } },
 ];
 const NS = 'farms';
 const FAKE_AGENT = path.join(root, 'test/operator/fake-agent.mjs');
@@ -33,6 +33,7 @@ function operator(name: string, extra: string[] = [], env: Record<string, string
     '--agent-entrypoint', FAKE_AGENT,
     '--node-binary', process.execPath,
     '--finalizer-timeout', '60',
+    '--member-grace', '2',
     ...extra,
   ], env);
   operators.push(op);
@@ -76,7 +77,7 @@ beforeAll(async () => {
     // Probes go to the node's IP, as a kubelet's would to a host-network pod.
     execFileSync('ip', ['-n', n.netns!, 'addr', 'add', `${n.ip}/32`, 'dev', 'lo']);
   }
-  cp = await startControlPlane({ nodes: nodes.map(({ name, ip }) => ({ name, ip })) });
+  cp = await startControlPlane({ nodes: nodes.map(({ name, ip, labels }) => ({ name, ip, labels })) });
   await applyCrd(cp);
   await cp.kubectl(['create', 'namespace', NS]);
   kubelet = await startKubelet({ controlPlane: cp, nodes, env: { FAKE_AGENT_DIR: agentDir } });
@@ -259,7 +260,22 @@ describe('operator', () => {
     await waitReady('db', (await fc('db')).metadata.generation);
   }, 120_000);
 
+  test('a node that leaves the farm loses its agent and, after the grace period, its status entry', async () => {
+    await cp!.kubectl(['patch', 'fc', 'db', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { nodeSelector: { 'vipfarm.io/zone': 'a' } } })]);
+    const f = await until('db on n1, n2 only', async () => {
+      const x = await fc('db');
+      const nodesNow = (x.status?.members ?? []).map((m: any) => m.node).sort().join(',');
+      return nodesNow === 'n1,n2' && x.status.ready === '2/2' && cond(x, 'Ready')?.status === 'True' ? x : undefined;
+    }, 60_000);
+    expect(f.status.members.reduce((s: number, m: any) => s + m.buckets, 0)).toBe(256);
+    const ev = await getJson(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=db,reason=MemberRemoved']);
+    expect(ev.items[0].message).toContain('n3');
+    expect(existsSync(path.join(agentDir, 'db.n3.cleaned'))).toBe(true);
+  }, 90_000);
+
   test('deleting a FarmCluster removes the agents (each cleans up first), then everything it owned', async () => {
+    const dbPods = (await itemsByLabel('pods', 'vipfarm.io/farm=db')).map((p) => p.metadata.uid).sort();
+    expect(dbPods.length).toBeGreaterThan(0);
     await cp!.kubectl(['delete', 'fc', 'web', '-n', NS, '--wait=false']);
     await until('web gone', async () => {
       const r = await kubectlResult(cp!, ['get', 'fc', 'web', '-n', NS, '-o', 'name']);
@@ -282,6 +298,6 @@ describe('operator', () => {
       return true;
     }, 60_000);
     // The other farm is untouched.
-    expect((await itemsByLabel('pods', 'vipfarm.io/farm=db')).length).toBe(3);
+    expect((await itemsByLabel('pods', 'vipfarm.io/farm=db')).map((p) => p.metadata.uid).sort()).toEqual(dbPods);
   }, 150_000);
 });
