@@ -2,7 +2,7 @@
 // descriptions, defaults are applied, and invalid farms are refused with the CEL messages.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseFarmSpec } from '../../common/src/farm-config.js';
+import { DEFAULTS, parseFarmSpec } from '../../common/src/farm-config.js';
 import { startControlPlane, type ControlPlane } from '../cluster/controlplane.js';
 import { applyCrd, farmYaml, kubectlResult, root } from './helpers.js';
 
@@ -30,7 +30,7 @@ describe('FarmCluster CRD', () => {
     expect(r).toMatchObject({ ok: true });
     const fc = JSON.parse(await cp!.kubectl(['get', 'fc', 'minimal', '-n', NS, '-o', 'json']));
     expect(fc.spec.bucketCount).toBe(256);
-    expect(fc.spec.heartbeat).toEqual({ intervalMs: 100, port: 7946 });
+    expect(fc.spec.heartbeat).toEqual({ intervalMs: DEFAULTS.intervalMs, port: DEFAULTS.heartbeatPort });
     expect(fc.spec.rules).toEqual([{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }]);
     expect(fc.spec.defaultWeight).toBe(1);
   });
@@ -51,6 +51,7 @@ describe('FarmCluster CRD', () => {
     ['bad-mac', { virtualMAC: '03:fa:00:00:00:01' }, 'virtualMAC must be a unicast MAC address'],
     ['short-mac', { virtualMAC: '02:fa:00:00:01' }, 'virtualMAC must be a unicast MAC address'],
     ['threshold', { heartbeat: { intervalMs: 200, failureThresholdMs: 300 } }, 'failureThresholdMs must be greater than 2 * heartbeat.intervalMs'],
+    ['threshold-default-interval', { heartbeat: { failureThresholdMs: 2 * DEFAULTS.intervalMs } }, 'failureThresholdMs must be greater than 2 * heartbeat.intervalMs'],
     ['iface', { interface: 'eth/0' }, 'interface must be a Linux interface name'],
     ['checker-port', { checkers: [{ name: 'web', type: 'tcp' }] }, 'tcp and http checkers need a port'],
     ['checker-exec', { checkers: [{ name: 'x', type: 'exec' }] }, 'exec checkers need a command'],
