@@ -55,6 +55,9 @@ describe('helm chart', () => {
     expect(leases.metadata.namespace).toBe('vipfarm-system');
     expect(leases.rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
     expect(find(objs, 'ClusterRole')!.rules.flatMap((r: any) => r.verbs)).not.toContain('*');
+    const secretVerbs = find(objs, 'ClusterRole')!.rules.filter((r: any) => r.resources.includes('secrets')).flatMap((r: any) => r.verbs);
+    expect(secretVerbs).not.toContain('list');
+    expect(secretVerbs).not.toContain('watch');
   });
 
   test('the operator holds every permission it grants an agent (RBAC forbids granting more)', () => {
