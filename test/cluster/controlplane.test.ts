@@ -1,6 +1,6 @@
 // The real control plane (build.sh's binaries), Node objects for two network-namespace
 // hosts, and the test kubelet running a DaemonSet's processes inside those namespaces.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -123,7 +123,7 @@ test('a DaemonSet gets one pod per node, each process in its node namespace with
               name: 'main',
               image: 'not-run',
               command: ['sh', '-c'],
-              args: [`readlink /proc/self/ns/net > ${out}/$(NODE_NAME).netns; echo "$NODE_NAME $POD_NAME $POD_NAMESPACE $HOST_IP" > ${out}/$(NODE_NAME).env; exec sleep 1000`],
+              args: [`readlink /proc/self/ns/net > ${out}/$(NODE_NAME).netns; echo "$NODE_NAME $POD_NAME $POD_NAMESPACE $HOST_IP" > ${out}/$(NODE_NAME).env; echo "started on $NODE_NAME"; echo "line 2"; exec sleep 1000`],
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -165,6 +165,9 @@ test('a DaemonSet gets one pod per node, each process in its node namespace with
     expect(recorded).not.toBe(readlinkSync('/proc/self/ns/net'));
     const pod = pods.find((p) => p.spec!.nodeName === n.name)!;
     expect(readFileSync(`${out}/${n.name}.env`, 'utf8').trim()).toBe(`${n.name} ${pod.metadata!.name} ${NS} ${n.ip}`);
+    // kubectl logs, through the apiserver to the test kubelet's log endpoint
+    await until(`${n.name} log`, async () => ((await cp!.kubectl(['logs', pod.metadata!.name!, '-n', NS])) === `started on ${n.name}\nline 2\n` ? true : undefined), 10_000);
+    expect(await cp!.kubectl(['logs', pod.metadata!.name!, '-n', NS, '--tail=1'])).toBe('line 2\n');
   }
 }, 120_000);
 
@@ -306,6 +309,34 @@ test('readiness follows an httpGet probe run inside the node namespace', async (
   expect(ready(bad)).toBe('False');
   await cp!.kubectl(['delete', 'pod', 'web-bad', '-n', NS, '--wait=true', '--timeout=30s']);
 }, 90_000);
+
+test('kubectl logs -f follows a running container', async () => {
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'ticker', namespace: NS },
+    spec: {
+      nodeName: 'n1',
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'main', image: 'not-run', command: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done'] }],
+    },
+  };
+  await cp!.kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+  const core = cp!.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  await until('ticker Running', async () => ((await core.readNamespacedPod({ name: 'ticker', namespace: NS })).status?.phase === 'Running' ? true : undefined), 30_000);
+  const f = spawn(path.join(cp!.binDir, 'kubectl'), [`--kubeconfig=${cp!.kubeconfigPath}`, 'logs', '-f', 'ticker', '-n', NS], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  f.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  try {
+    // Lines written after kubectl connected arrive too: the stream is live, not a snapshot.
+    const first = await until('a first tick', () => /tick (\d+)/.exec(text)?.[1]);
+    await until('ticks after it', () => (text.includes(`tick ${Number(first) + 5}\n`) ? true : undefined), 15_000);
+  } finally {
+    f.kill();
+  }
+  expect(text).toMatch(/^tick 1\ntick 2\n/);
+  await cp!.kubectl(['delete', 'pod', 'ticker', '-n', NS, '--wait=true', '--timeout=30s']);
+}, 60_000);
 
 test('secret and configMap reach the process (env and files); a missing secret is waited for', async () => {
   const pod = {

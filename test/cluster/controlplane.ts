@@ -182,6 +182,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
       '--authorization-mode=RBAC', '--allow-privileged=true',
+      // kubectl logs: the test kubelet's log endpoint is at each node's InternalDNS (localhost).
+      '--kubelet-preferred-address-types=InternalDNS,InternalIP,Hostname',
+      `--kubelet-certificate-authority=${pki.caCert}`,
+      `--kubelet-client-certificate=${pki.adminCert}`, `--kubelet-client-key=${pki.adminKey}`,
       // No kubelet serves the kubernetes Service's endpoints; do not try to reconcile them.
       '--endpoint-reconciler-type=none',
       '--v=1',

@@ -15,6 +15,7 @@ import { repoRoot } from './binaries.js';
 import type { ControlPlane } from './controlplane.js';
 import type { NodeSpec } from './nodes.js';
 import { containerArgv, mountMap, referencedObjects, resolveEnv, volumeFiles, type PodContext } from './podenv.js';
+import { startLogServer, type LogServer } from './logserver.js';
 import { runProbe, type ProbeRequest, type ProbeResult } from './probe.js';
 import { startProc, type Proc } from './procs.js';
 
@@ -538,6 +539,7 @@ class TestKubelet implements Kubelet {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly helpers = new Map<string, NetnsHelper>();
   private relay?: net.Server;
+  private logServer?: LogServer;
   private informer?: k8s.Informer<k8s.V1Pod>;
 
   constructor(private readonly opts: KubeletOptions) {
@@ -585,6 +587,21 @@ class TestKubelet implements Kubelet {
       this.relay!.once('error', reject);
       this.relay!.listen(this.relaySock, resolve);
     });
+    // kubectl logs: the apiserver reaches our log endpoint through each node's
+    // daemonEndpoints port and its InternalDNS address (the apiserver's serving cert,
+    // valid for localhost, serves it).
+    const pki = this.opts.controlPlane.pki;
+    this.logServer = await startLogServer(
+      { cert: pki.serverCert, key: pki.serverKey },
+      (q) => this.logPath(q.namespace, q.pod, q.container),
+      (q) => this.running().some((r) => r.namespace === q.namespace && r.pod === q.pod && r.container === q.container),
+    );
+    for (const name of this.nodes.keys()) {
+      await this.core.patchNodeStatus(
+        { name, body: { status: { daemonEndpoints: { kubeletEndpoint: { Port: this.logServer.port } }, addresses: [{ type: 'InternalDNS', address: 'localhost' }] } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+      );
+    }
     const kc = this.opts.controlPlane.kubeConfig;
     this.informer = k8s.makeInformer(kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
     this.informer.on('add', (p) => this.enqueue(p, false));
@@ -670,11 +687,12 @@ class TestKubelet implements Kubelet {
     await this.informer?.stop().catch(() => undefined);
     // Syncs in flight (a pod being set up) finish first, or they would write into a
     // folder already removed.
-    await Promise.race([Promise.allSettled([...this.queues.values()]), sleep(20_000)]);
+    await withTimeout('pod syncs in flight', Promise.allSettled([...this.queues.values()]), 20_000).catch((err) => this.log.warn(String(err)));
     await Promise.all([...this.pods.values()].map((p) => p.terminate(2)));
     this.pods.clear();
     await Promise.all([...this.helpers.values()].map((h) => h.stop()));
     await new Promise<void>((r) => (this.relay ? this.relay.close(() => r()) : r()));
+    await this.logServer?.close();
     this.log.close();
     if (process.env.VIPFARM_KEEP_CP !== '1') rmSync(this.dir, { recursive: true, force: true });
   }
