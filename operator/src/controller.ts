@@ -14,6 +14,8 @@ type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 export interface ControllerOptions {
   namespace?: string;
   concurrency: number;
+  /** every farm is reconciled at least this often (default 5 min) */
+  resyncMs?: number;
 }
 
 /** Work-queue key of the farm that owns `o` (by its farm label), if any. */
@@ -30,6 +32,7 @@ export class Controller {
   private readonly daemonSets: Cached<KubernetesObject>;
   private readonly pods: Cached<KubernetesObject>;
   private stopping = false;
+  private resync: NodeJS.Timeout | undefined;
 
   constructor(
     kc: KubeConfig,
@@ -95,10 +98,16 @@ export class Controller {
     await Promise.all([this.daemonSets.start(), this.pods.start()]);
     await this.farms.start();
     this.log.info('caches synced', { event: 'caches_synced', farms: this.farms.list().length });
+    // Periodic resync: what no watch reports (hand edits of Roles, Secrets...) is repaired too.
+    this.resync = setInterval(() => {
+      for (const f of this.farms.list()) if (f.metadata?.namespace && f.metadata.name) this.queue.add(`${f.metadata.namespace}/${f.metadata.name}`);
+    }, this.opts.resyncMs ?? 300_000);
+    this.resync.unref();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.resync);
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.queue.shutDown();
   }

@@ -101,6 +101,20 @@ describe('Reconciler', () => {
     expect(kube.calls.filter((c) => c.startsWith('apply'))).toEqual([]);
   });
 
+  test('unchanged objects are applied again after ten minutes (undoes hand edits)', async () => {
+    const { kube, r } = setup();
+    await r.reconcile('ns/web');
+    kube.objects.get('Role/ns/web-agent').rules = [];
+    kube.calls = [];
+    clock += 599_000;
+    await r.reconcile('ns/web');
+    expect(kube.calls.filter((c) => c === 'apply Role')).toEqual([]);
+    clock += 2_000;
+    await r.reconcile('ns/web');
+    expect(kube.calls.filter((c) => c === 'apply Role')).toEqual(['apply Role']);
+    expect(kube.objects.get('Role/ns/web-agent').rules.length).toBe(5);
+  });
+
   test('a spec change re-applies only what changed; the heartbeat key is kept', async () => {
     const { kube, r } = setup();
     await r.reconcile('ns/web');

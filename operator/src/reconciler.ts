@@ -60,6 +60,8 @@ export interface ReconcilerDeps {
   applyDelayMs?: number;
   /** how long a member's node must be without an agent pod before its entry is removed */
   memberGraceMs?: number;
+  /** unchanged objects are applied again after this long (default 10 min) */
+  reapplyMs?: number;
 }
 
 const farmRef = (namespace: string, name: string): ObjectRef => ({ apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, namespace, name });
@@ -90,8 +92,8 @@ function wrap(what: string, err: unknown): Error {
 }
 
 export class Reconciler {
-  /** per farm uid: hash of each object as last applied, and the generation it was for */
-  private readonly applied = new Map<string, Map<string, string>>();
+  /** per farm uid: hash of each object as last applied, and when */
+  private readonly applied = new Map<string, Map<string, { hash: string; at: number }>>();
   /** per farm uid: the generation whose invalid spec was already announced by an Event */
   private readonly announcedInvalid = new Map<string, number>();
   /** per farm uid: node -> when its member entry was first seen without an agent pod */
@@ -171,13 +173,17 @@ export class Reconciler {
   }
 
   private async applyAll(uid: string, objects: KubeObject[], log: Logger): Promise<void> {
-    const memo = this.applied.get(uid) ?? new Map<string, string>();
+    const memo = this.applied.get(uid) ?? new Map<string, { hash: string; at: number }>();
+    const now = this.now().getTime();
     this.applied.set(uid, memo);
     for (const o of objects) {
       const id = describeObject(o);
       const h = hashOf(o);
       const missingDs = o.kind === 'DaemonSet' && !this.d.caches.daemonSet(o.metadata.namespace!, o.metadata.name);
-      if (memo.get(id) === h && !missingDs) continue;
+      const last = memo.get(id);
+      // Re-applied now and then even when unchanged: only the DaemonSet is watched, so this
+      // is what undoes a hand edit of the Role or the Secret (an unchanged apply is a no-op).
+      if (last && last.hash === h && now - last.at < (this.d.reapplyMs ?? 600_000) && !missingDs) continue;
       if (this.d.applyDelayMs) await new Promise((r) => setTimeout(r, this.d.applyDelayMs));
       try {
         await this.d.kube.apply(o, FIELD_MANAGER);
@@ -185,7 +191,7 @@ export class Reconciler {
         memo.delete(id);
         throw wrap(`apply ${id}`, err);
       }
-      memo.set(id, h);
+      memo.set(id, { hash: h, at: now });
       log.info('applied', { event: 'applied', object: id });
     }
   }
