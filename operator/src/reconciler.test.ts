@@ -152,6 +152,17 @@ describe('Reconciler', () => {
     expect(events).toHaveLength(2);
   });
 
+  test('spec warnings are announced once per generation', async () => {
+    const { kube, r, events } = setup({ virtualMAC: '00:16:3e:00:00:01' });
+    expect((await r.reconcile('ns/web')).kind).toBe('requeueAfter');
+    await r.reconcile('ns/web');
+    expect(events.filter((e) => e.startsWith('Warning SpecWarning'))).toHaveLength(1);
+    expect(events[0]).toContain('spec.virtualMAC');
+    kube.farm!.metadata!.generation = 2;
+    await r.reconcile('ns/web');
+    expect(events.filter((e) => e.startsWith('Warning SpecWarning'))).toHaveLength(2);
+  });
+
   test('an API failure is retried and the failed object is applied again next time', async () => {
     const { kube, r } = setup();
     kube.failApply = 'Secret';

@@ -94,7 +94,7 @@ function wrap(what: string, err: unknown): Error {
 export class Reconciler {
   /** per farm uid: hash of each object as last applied, and when */
   private readonly applied = new Map<string, Map<string, { hash: string; at: number }>>();
-  /** per farm uid: the generation whose invalid spec was already announced by an Event */
+  /** per farm uid: the generation whose errors or warnings were already announced by an Event */
   private readonly announcedInvalid = new Map<string, number>();
   /** per farm uid: node -> when its member entry was first seen without an agent pod */
   private readonly missingSince = new Map<string, Map<string, number>>();
@@ -153,8 +153,12 @@ export class Reconciler {
       await this.writeStatus(fc, text, log);
       return { kind: 'noRetry', error: new Error(`invalid spec: ${text.replace(/\n/g, '; ')}`) };
     }
-    this.announcedInvalid.delete(uid);
-    for (const w of parsed.warnings) log.warn('spec warning', { event: 'spec_warning', field: w.field, message: w.message });
+    if (this.announcedInvalid.get(uid) !== fc.metadata!.generation && parsed.warnings.length > 0) {
+      for (const w of parsed.warnings) log.warn('spec warning', { event: 'spec_warning', field: w.field, message: w.message });
+      await this.d.events.record(fc, 'Warning', 'SpecWarning', parsed.warnings.map((w) => `${w.field}: ${w.message}`).join('; '));
+    }
+    // Remembered for valid specs too, so that warnings are announced once per generation.
+    this.announcedInvalid.set(uid, fc.metadata!.generation ?? 0);
 
     const key = await this.heartbeatKey(namespace, name);
     const objects = desiredObjects(fc, parsed.value, key, this.d.settings);
