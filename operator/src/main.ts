@@ -50,6 +50,8 @@ async function main(): Promise<number> {
     applyDelayMs: Number(process.env.VIPFARM_TEST_APPLY_DELAY_MS ?? 0) || undefined,
   });
   let synced = false;
+  let shuttingDown = false;
+  let elector: LeaderElector | undefined;
   const server = await startHttp(o.httpPort, metrics.registry, () => synced || (o.leaderElect && !elector?.isLeader()));
   log.info('started', { event: 'started', httpPort: server.port, namespace: o.namespace ?? '(all)', leaderElect: o.leaderElect });
 
@@ -70,7 +72,6 @@ async function main(): Promise<number> {
     }
   };
 
-  let elector: LeaderElector | undefined;
   if (o.leaderElect) {
     elector = new LeaderElector(
       {
@@ -102,7 +103,6 @@ async function main(): Promise<number> {
     void lead();
   }
 
-  let shuttingDown = false;
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;
     shuttingDown = true;
