@@ -76,7 +76,7 @@ export class Agent {
     this.log = deps.log;
     this.startedAt = this.now();
     this.incarnation = this.startedAt;
-    this.view = createView(this.self.name, this.peers);
+    this.view = createView(this.self.name, this.peers, this.startedAt);
     this.checkers = this.makeCheckers(this.farm.checkers);
   }
 
@@ -208,8 +208,11 @@ export class Agent {
     }, this.deps.probe);
   }
 
+  /** Shorter than the failure threshold by two intervals: by the time peers declare this
+   *  node dead, its kernel has stopped taking new connections even if its last heartbeat
+   *  was lost (the simulator found double owners with lease = threshold under loss). */
   private leaseMs(): number {
-    return this.farm.heartbeat.failureThresholdMs;
+    return this.farm.heartbeat.failureThresholdMs - 2 * this.farm.heartbeat.intervalMs;
   }
 
   private scheduleLoop(): void {
@@ -248,7 +251,9 @@ export class Agent {
     // A peer releasing a bucket we wait for, or any membership change: decide now, not at the next tick.
     const heldChanged = prevHeld === undefined || prevHeld.length !== msg.held.length || prevHeld.some((b, i) => b !== msg.held[i]);
     const digestChanged = prevPeer?.viewDigest !== msg.viewDigest;
-    if (u.events.length > 0 || ((heldChanged || digestChanged) && (this.decision?.waiting.length ?? 0) > 0)) this.scheduleLoop();
+    const last = this.decision;
+    const pending = last !== undefined && (last.waiting.length > 0 || last.deferred.length > 0 || last.disagreeing.length > 0);
+    if (u.events.length > 0 || ((heldChanged || digestChanged) && pending)) this.scheduleLoop();
   }
 
   private reject(reason: string, from: string): void {
@@ -258,9 +263,16 @@ export class Agent {
 
   private loop(): void {
     const now = this.now();
+    // Stalled past the lease: the kernel has already dropped our buckets and peers may have
+    // taken them; claiming them again from memory would make two owners.
+    if (this.lastLoopAt > 0 && now - this.lastLoopAt > this.leaseMs()) this.held = [];
     this.lastLoopAt = now;
     const t = tick(this.view, now, this.farm.heartbeat.failureThresholdMs);
     this.view = t.view;
+    if (t.stalledMs !== undefined) {
+      this.deps.metrics.stalls.inc();
+      this.log.warn('agent loop stalled', { event: 'stall', stalledMs: t.stalledMs, buckets: this.held.length });
+    }
     this.report(t.events);
     const d = decideOwnership({
       self: { name: this.self.name, weight: this.self.weight, state: this.wantedState(), startedAt: this.startedAt, held: this.held },

@@ -37,7 +37,7 @@ describe('parseFarmSpec defaults', () => {
     const f = ok(parseFarmSpec(minimal(), { name: 'web' }));
     expect(f.name).toBe('web');
     expect(f.bucketCount).toBe(256);
-    expect(f.heartbeat).toEqual({ intervalMs: 100, failureThresholdMs: 500, port: 7946 });
+    expect(f.heartbeat).toEqual({ intervalMs: 50, failureThresholdMs: 200, port: 7946 });
     expect(f.checkers).toEqual([]);
     expect(f.weights).toEqual({});
     expect(f.defaultWeight).toBe(1);
@@ -68,7 +68,7 @@ describe('parseFarmSpec defaults', () => {
 
   test('default threshold follows a long interval', () => {
     const f = ok(parseFarmSpec({ ...minimal(), heartbeat: { intervalMs: 300 } }, { name: 'web' }));
-    expect(f.heartbeat.failureThresholdMs).toBe(1500);
+    expect(f.heartbeat.failureThresholdMs).toBe(1200);
   });
 
   test('explicit values are kept, MAC lower-cased', () => {

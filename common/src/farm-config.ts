@@ -30,8 +30,9 @@ export interface AgentConfig {
 
 export const DEFAULTS = {
   bucketCount: 256,
-  intervalMs: 100,
-  failureThresholdMs: 500,
+  // The issue's target is a failover p99 of 300 ms: takeover ~ threshold + one interval.
+  intervalMs: 50,
+  failureThresholdMs: 200,
   heartbeatPort: 7946,
   metricsPort: 9477,
   defaultWeight: 1,
@@ -331,7 +332,7 @@ function parseHeartbeat(c: Collector, v: unknown, path: string): FarmConfig['hea
   if (!o) return undefined;
   const intervalMs = optInteger(c, o.intervalMs, join(path, 'intervalMs'), LIMITS.intervalMinMs, LIMITS.intervalMaxMs, DEFAULTS.intervalMs);
   // The default threshold grows with a long interval so that only explicit values can conflict.
-  const dfltThreshold = Math.max(DEFAULTS.failureThresholdMs, 5 * (intervalMs ?? DEFAULTS.intervalMs));
+  const dfltThreshold = Math.max(DEFAULTS.failureThresholdMs, 4 * (intervalMs ?? DEFAULTS.intervalMs));
   const failureThresholdMs = optInteger(c, o.failureThresholdMs, join(path, 'failureThresholdMs'), 1, LIMITS.failureThresholdMaxMs, dfltThreshold);
   const port = optInteger(c, o.port, join(path, 'port'), 1, 65535, DEFAULTS.heartbeatPort);
   if (intervalMs === undefined || failureThresholdMs === undefined || port === undefined) return undefined;

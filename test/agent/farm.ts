@@ -98,7 +98,7 @@ export class AgentFarm {
       rules: [{ port: APP_PORT, protocol: 'tcp', affinity: 'ClientIPAndPort' }],
       bucketCount: this.bucketCount,
       hashSeed: this.seed,
-      heartbeat: { intervalMs: o.intervalMs ?? 100, failureThresholdMs: o.failureThresholdMs ?? 500, port: HB_PORT },
+      heartbeat: { port: HB_PORT, ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}), ...(o.failureThresholdMs ? { failureThresholdMs: o.failureThresholdMs } : {}) },
       ...(o.weights ? { weights: o.weights } : {}),
       ...(o.appChecker ? { checkers: [{ name: 'app', type: 'tcp', port: APP_PORT, intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 }] } : {}),
       metricsPort: METRICS_PORT,
