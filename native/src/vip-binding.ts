@@ -69,16 +69,26 @@ function othersSaved(farmName: string): SavedSysctls[] {
     .map((f) => readSaved(join(runDir(), f)));
 }
 
+/** Container runtimes mount /proc/sys read-only in unprivileged pods; the DaemonSet mounts
+ *  the host's /proc/sys/net elsewhere and names it here (writes still land in the opener's,
+ *  i.e. the host network's, namespace). */
+function sysctlRoot(): string {
+  const root = process.env.VIPFARM_SYSCTL_ROOT;
+  // Without the mount (standalone, or a runtime without it) the usual path is tried, and a
+  // read-only one fails with a clear EROFS.
+  return root && existsSync(join(root, 'net')) ? root : '/proc/sys';
+}
+
 function readSysctl(key: string): string {
-  return readFileSync(join('/proc/sys', key), 'utf8').trim();
+  return readFileSync(join(sysctlRoot(), key), 'utf8').trim();
 }
 
 function writeSysctl(key: string, value: string): void {
-  writeFileSync(join('/proc/sys', key), value);
+  writeFileSync(join(sysctlRoot(), key), value);
 }
 
 function checkIfaceExists(op: string, iface: string): void {
-  if (!existsSync(join('/proc/sys/net/ipv4/conf', iface))) {
+  if (!existsSync(join(sysctlRoot(), 'net/ipv4/conf', iface))) {
     const err = new Error(`${op}: interface ${iface}: No such device`) as Error & { code: string };
     err.code = 'ENODEV';
     throw err;
@@ -116,7 +126,7 @@ export function unbindVips(farmName: string, iface: string, vips: string[]): voi
   const saved = readSaved(path);
   for (const k of keysToRestore(saved, othersSaved(name))) {
     // the interface may be gone by now; "all" is restored regardless
-    if (existsSync(join('/proc/sys', k))) writeSysctl(k, saved.values[k]);
+    if (existsSync(join(sysctlRoot(), k))) writeSysctl(k, saved.values[k]);
   }
   rmSync(path, { force: true });
 }

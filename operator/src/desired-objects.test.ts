@@ -97,8 +97,16 @@ describe('agentDaemonSet', () => {
     const { fc, config } = farm();
     const ds = agentDaemonSet(fc, config, DEFAULT_SETTINGS);
     expect(container(ds).securityContext.readOnlyRootFilesystem).toBe(true);
-    expect(container(ds).volumeMounts).toEqual([{ name: 'run', mountPath: '/run/vipfarm' }]);
-    expect(podSpec(ds).volumes).toEqual([{ name: 'run', hostPath: { path: '/run/vipfarm', type: 'DirectoryOrCreate' } }]);
+    expect(container(ds).volumeMounts).toContainEqual({ name: 'run', mountPath: '/run/vipfarm' });
+    expect(podSpec(ds).volumes).toContainEqual({ name: 'run', hostPath: { path: '/run/vipfarm', type: 'DirectoryOrCreate' } });
+  });
+
+  test('the host\'s net sysctls come in through their own mount, named by VIPFARM_SYSCTL_ROOT', () => {
+    const { fc, config } = farm();
+    const c = container(agentDaemonSet(fc, config, DEFAULT_SETTINGS));
+    expect(c.volumeMounts).toContainEqual({ name: 'sysctl-net', mountPath: '/host/proc/sys/net' });
+    expect(podSpec(agentDaemonSet(fc, config, DEFAULT_SETTINGS)).volumes).toContainEqual({ name: 'sysctl-net', hostPath: { path: '/proc/sys/net', type: 'Directory' } });
+    expect(c.env).toContainEqual({ name: 'VIPFARM_SYSCTL_ROOT', value: '/host/proc/sys' });
   });
 
   test('command runs the configured entrypoint in Kubernetes mode for this farm', () => {
@@ -110,7 +118,7 @@ describe('agentDaemonSet', () => {
   test('downward API env', () => {
     const { fc, config } = farm();
     const env = container(agentDaemonSet(fc, config, DEFAULT_SETTINGS)).env;
-    expect(Object.fromEntries(env.map((e: any) => [e.name, e.valueFrom.fieldRef.fieldPath]))).toEqual({
+    expect(Object.fromEntries(env.filter((e: any) => e.valueFrom).map((e: any) => [e.name, e.valueFrom.fieldRef.fieldPath]))).toEqual({
       NODE_NAME: 'spec.nodeName', POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', HOST_IP: 'status.hostIP',
     });
   });

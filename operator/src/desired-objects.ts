@@ -13,6 +13,8 @@ export const FARM_LABEL = 'vipfarm.io/farm';
 export const HEARTBEAT_KEY_FIELD = 'key';
 /** native/ keeps its saved sysctls here (VIPFARM_RUN_DIR's default). */
 export const RUN_DIR = '/run/vipfarm';
+/** where the agent finds the host's /proc/sys/net (VIPFARM_SYSCTL_ROOT) */
+export const SYSCTL_ROOT = '/host/proc/sys';
 
 /** Any Kubernetes object as plain JSON. */
 export interface KubeObject {
@@ -148,6 +150,7 @@ export function agentDaemonSet(fc: FarmCluster, config: FarmConfig, settings: Op
       fieldEnv('POD_NAME', 'metadata.name'),
       fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
       fieldEnv('HOST_IP', 'status.hostIP'),
+      { name: 'VIPFARM_SYSCTL_ROOT', value: SYSCTL_ROOT },
     ],
     ports: [{ name: 'metrics', containerPort: port, protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/readyz', port }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
@@ -159,7 +162,9 @@ export function agentDaemonSet(fc: FarmCluster, config: FarmConfig, settings: Op
     },
     // The agent saves the host's original sysctl values here before changing them; on the
     // host, so that a restarted or replaced agent still restores them.
-    volumeMounts: [{ name: 'run', mountPath: RUN_DIR }],
+    // Runtimes mount /proc/sys read-only in unprivileged containers: the host's net sysctls
+    // come in through their own mount (writes apply to the host network namespace we share).
+    volumeMounts: [{ name: 'run', mountPath: RUN_DIR }, { name: 'sysctl-net', mountPath: `${SYSCTL_ROOT}/net` }],
   };
   if (spec.agent?.resources) container.resources = spec.agent.resources;
   const podSpec: Record<string, unknown> = {
@@ -169,7 +174,10 @@ export function agentDaemonSet(fc: FarmCluster, config: FarmConfig, settings: Op
     // SIGTERM makes the agent hand off its buckets and remove its kernel state.
     terminationGracePeriodSeconds: 30,
     containers: [container],
-    volumes: [{ name: 'run', hostPath: { path: RUN_DIR, type: 'DirectoryOrCreate' } }],
+    volumes: [
+      { name: 'run', hostPath: { path: RUN_DIR, type: 'DirectoryOrCreate' } },
+      { name: 'sysctl-net', hostPath: { path: '/proc/sys/net', type: 'Directory' } },
+    ],
   };
   if (spec.nodeSelector && Object.keys(spec.nodeSelector).length > 0) podSpec.nodeSelector = spec.nodeSelector;
   if (spec.tolerations && spec.tolerations.length > 0) podSpec.tolerations = spec.tolerations;

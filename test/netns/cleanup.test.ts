@@ -1,6 +1,9 @@
 // Test 6: remove() leaves nothing; apply and bind are idempotent; every bad input is
 // refused with a clear error and leaves the kernel exactly as it was; without
 // CAP_NET_ADMIN the error says so.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { testFarm } from './farm.js';
 import { Driver, DriverError } from './procs.js';
@@ -162,4 +165,29 @@ test('without CAP_NET_ADMIN / CAP_NET_RAW: errors name the operation and EPERM',
   expect(arp.message).toMatch(/ARP responder on eth0: packet socket: Operation not permitted/);
   expect(arp.code).toBe('EPERM');
   expect(ruleset()).toEqual(before);
+});
+
+test('VIPFARM_SYSCTL_ROOT (the DaemonSet mounts the host\'s /proc/sys/net there): sysctls go under that root', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'vipfarm-sysroot-'));
+  try {
+    const file = (dev: string, k: string): string => join(root, 'net/ipv4/conf', dev, k);
+    for (const dev of ['eth0', 'all']) {
+      mkdirSync(join(root, 'net/ipv4/conf', dev), { recursive: true });
+      for (const k of ['arp_ignore', 'arp_announce', 'rp_filter']) writeFileSync(file(dev, k), '3\n');
+    }
+    const real = sysctls();
+    const d = start(['env', `VIPFARM_SYSCTL_ROOT=${root}`]);
+    await d.call('bindVips', 'sysroot', 'eth0', [farm.virtualIPs[0]]);
+    for (const dev of ['eth0', 'all']) {
+      expect(readFileSync(file(dev, 'arp_ignore'), 'utf8').trim()).toBe('1');
+      expect(readFileSync(file(dev, 'arp_announce'), 'utf8').trim()).toBe('2');
+      expect(readFileSync(file(dev, 'rp_filter'), 'utf8').trim()).toBe('0');
+    }
+    expect(sysctls()).toBe(real);
+    await d.call('unbindVips', 'sysroot', 'eth0', [farm.virtualIPs[0]]);
+    expect(readFileSync(file('eth0', 'arp_ignore'), 'utf8').trim()).toBe('3');
+    expect(loAddrs()).not.toContain(`${farm.virtualIPs[0]}/32`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
