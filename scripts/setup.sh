@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs and builds everything vipfarm needs on a fresh Debian machine. Idempotent:
+# Installs and builds everything vipfarm needs on a fresh Debian machine (buildah and
+# debootstrap are for the container image test). Idempotent:
 # each step is skipped when its result is already there and up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,7 @@ step() { printf '[setup] %s\n' "$*"; }
 t0=$(date +%s)
 
 need_pkgs=()
-for p in nftables libnftnl-dev libmnl-dev iproute2 tcpdump openssl; do
+for p in nftables libnftnl-dev libmnl-dev iproute2 tcpdump openssl buildah debootstrap; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
