@@ -11,7 +11,7 @@ import {
   checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, pruneReplayGuard, type ReplayGuard,
 } from './heartbeat-codec.js';
 import { bucketRanges, type MemberStatus } from './member-status.js';
-import { applyHeartbeat, createView, memberCounts, removePeer, tick, type MembershipEvent, type View } from './membership.js';
+import { addPeer, applyHeartbeat, createView, memberCounts, removePeer, tick, type MembershipEvent, type View } from './membership.js';
 import type { AgentMetrics } from './metrics.js';
 import { createAssignmentCache, decideOwnership, type OwnershipDecision } from './ownership.js';
 import type { HeartbeatTransport } from './transport.js';
@@ -113,13 +113,7 @@ export class Agent {
   setPeers(peers: PeerSpec[]): void {
     const names = new Set(peers.map((p) => p.name));
     for (const p of this.view.peers.keys()) if (!names.has(p)) this.view = removePeer(this.view, p);
-    for (const p of peers) {
-      if (p.name !== this.self.name && !this.view.peers.has(p.name)) {
-        // an unheard peer record, so heartbeats go to it before it has spoken
-        const fresh = createView(this.self.name, [p]).peers.get(p.name)!;
-        this.view = { self: this.view.self, peers: new Map([...this.view.peers, [p.name, fresh]]) };
-      }
-    }
+    for (const p of peers) this.view = addPeer(this.view, p);
     this.peers = peers;
     this.log.info('peers changed', { event: 'peers', peers: peers.map((p) => `${p.name}@${p.address}`) });
   }

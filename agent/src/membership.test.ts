@@ -1,5 +1,5 @@
 import type { Heartbeat } from './heartbeat-codec.js';
-import { applyHeartbeat, createView, livePeers, memberCounts, removePeer, tick, type View } from './membership.js';
+import { addPeer, applyHeartbeat, createView, livePeers, memberCounts, removePeer, tick, type View } from './membership.js';
 import { createRng } from './prng.js';
 
 function hb(node: string, over: Partial<Heartbeat> = {}): Heartbeat {
@@ -90,6 +90,16 @@ describe('membership', () => {
     v = tick(v, 600, 500).view;
     expect(memberCounts(v)).toEqual({ ready: 1, draining: 0, standby: 0, down: 0, dead: 2 });
     expect([...removePeer(v, 'n2').peers.keys()].sort()).toEqual(['n3', 'n4', 'n9']);
+  });
+
+  test('addPeer knows a peer before it speaks, keeps the rest of the view, ignores self and known peers', () => {
+    const v = tick(applyHeartbeat(createView('n1', [], 0), hb('n2'), 10).view, 20, 500).view;
+    const w = addPeer(v, { name: 'n5', address: '10.0.0.5' });
+    expect(w.peers.get('n5')).toMatchObject({ address: '10.0.0.5', heard: false, alive: false });
+    expect(w.peers.get('n2')).toBe(v.peers.get('n2'));
+    expect(w.lastTickAt).toBe(v.lastTickAt);
+    expect(addPeer(w, { name: 'n5', address: 'other' })).toBe(w);
+    expect(addPeer(w, { name: 'n1', address: 'x' })).toBe(w);
   });
 
   test('property: alive iff heard within the threshold (counted from our own last stall), random times', () => {

@@ -156,6 +156,13 @@ export function tick(view: View, now: number, failureThresholdMs: number): ViewU
   return stalled ? { view: next, events, stalledMs: gap } : { view: next, events };
 }
 
+/** Know a configured peer before it has spoken (so heartbeats go to it); no-op if known or self. */
+export function addPeer(view: View, peer: PeerSpec): View {
+  if (peer.name === view.self || view.peers.has(peer.name)) return view;
+  const fresh = createView(view.self, [peer]).peers.get(peer.name)!;
+  return { ...view, peers: new Map([...view.peers, [peer.name, fresh]]) };
+}
+
 /** Forget a peer entirely (e.g. removed from the configuration). */
 export function removePeer(view: View, name: string): View {
   if (!view.peers.has(name)) return view;
