@@ -145,12 +145,16 @@ export class Agent {
     clearInterval(this.timer);
     if (this.pendingTick) clearImmediate(this.pendingTick);
     this.checkers.stop();
-    // A last heartbeat saying we hold nothing, so peers need not wait for our lease.
-    this.held = [];
-    this.sendHeartbeat('down');
-    await this.deps.transport.stop();
-    if (this.programmed) this.deps.datapath.remove();
-    this.programmed = false;
+    try {
+      // Kernel first: only then may the last heartbeat say we hold nothing, so peers can
+      // take our buckets at once instead of waiting for the lease, without two owners.
+      if (this.programmed) this.deps.datapath.remove();
+      this.programmed = false;
+      this.held = [];
+      this.sendHeartbeat('down');
+    } finally {
+      await this.deps.transport.stop();
+    }
     this.log.info('agent stopped, kernel state removed', { event: 'stopped' });
   }
 
