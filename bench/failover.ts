@@ -7,6 +7,7 @@ import { AgentFarm, APP_PORT } from '../test/agent/farm.js';
 import { Holder } from '../test/netns/procs.js';
 import { median, percentile } from './dataplane.js';
 import { writeSection } from './report.js';
+import { DEFAULTS } from '../common/src/farm-config.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const progress = (s: string): void => void process.stderr.write(`[bench failover] ${s}\n`);
@@ -90,7 +91,7 @@ export async function run(): Promise<Record<string, unknown>> {
       soak_seconds: soakSec,
     };
     writeSection('failover', [
-      '## Failover (3 agents in network namespaces, heartbeat 100 ms, failure threshold 500 ms, 64 buckets)',
+      `## Failover (3 agents in network namespaces, default heartbeat ${DEFAULTS.intervalMs} ms, failure threshold ${DEFAULTS.failureThresholdMs} ms, 64 buckets)`,
       '',
       '`npm run bench -- failover`. A cycle pulls a node\'s cable, SIGKILLs its agent and measures until every one',
       'of its buckets answers a new connection from the client again (probed every 20 ms, 50 ms connect timeout).',
@@ -103,7 +104,7 @@ export async function run(): Promise<Record<string, unknown>> {
       `| long-lived connections broken by a planned rebalance (node to weight 0 and back) | ${planned} of 60 |`,
       `| false failovers in ${soakSec} s with both cores busy | ${falseFailovers} |`,
       '',
-      'The floor is the failure threshold (500 ms of silence); the rest is one heartbeat interval and the probe.',
+      `The floor is the failure threshold (${DEFAULTS.failureThresholdMs} ms of silence); the rest is up to one heartbeat interval and the probe.`,
     ].join('\n'));
     return result;
   } finally {

@@ -41,6 +41,9 @@ export interface AgentDeps {
 
 /** Heartbeats from a clock further off than this are refused as stale. */
 const MAX_SKEW_MS = 30_000;
+/** How often silence is checked between loops: a death is seen within this of the
+ *  threshold instead of within a heartbeat interval. */
+const WATCH_MS = 10;
 
 export class Agent {
   private farm: FarmConfig;
@@ -60,6 +63,7 @@ export class Agent {
   private draining = false;
   private checkers: CheckerRunner;
   private timer?: NodeJS.Timeout;
+  private watch?: NodeJS.Timeout;
   private pendingTick?: NodeJS.Immediate;
   private lastLoopAt = 0;
   private programmed = false;
@@ -87,6 +91,7 @@ export class Agent {
     await this.deps.transport.start((buf, from) => this.onDatagram(buf, from));
     this.checkers.start();
     this.timer = setInterval(() => this.loop(), this.farm.heartbeat.intervalMs);
+    this.watch = setInterval(() => this.watchSilence(), WATCH_MS);
     this.log.info('agent started', {
       event: 'started', incarnation: this.incarnation, vips: this.farm.virtualIPs, interface: this.farm.interface,
       buckets: this.farm.bucketCount, peers: this.peers.map((p) => p.name), weight: this.self.weight,
@@ -143,6 +148,7 @@ export class Agent {
   /** Stops the loop and removes everything the agent put in the kernel. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.watch);
     if (this.pendingTick) clearImmediate(this.pendingTick);
     this.checkers.stop();
     try {
@@ -219,6 +225,17 @@ export class Agent {
       this.pendingTick = undefined;
       this.loop();
     });
+  }
+
+  /** Runs the loop as soon as a live peer has been silent past the threshold. */
+  private watchSilence(): void {
+    const limit = this.now() - this.farm.heartbeat.failureThresholdMs;
+    for (const p of this.view.peers.values()) {
+      if (p.alive && p.lastHeardAt < limit) {
+        this.scheduleLoop();
+        return;
+      }
+    }
   }
 
   private onDatagram(buf: Buffer, from: string): void {

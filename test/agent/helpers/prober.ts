@@ -20,7 +20,10 @@ interface Opts {
 
 const o = JSON.parse(process.argv[2]) as Opts;
 const attemptTimeoutMs = o.attemptTimeoutMs ?? 150;
-const roundMs = o.roundMs ?? 20;
+const roundMs = o.roundMs ?? 10;
+// Overlapping attempts per bucket: a SYN dropped just before the takeover must not hide
+// the takeover for a whole attempt timeout.
+const MAX_IN_FLIGHT = 3;
 const maxMs = o.maxMs ?? 10_000;
 const wanted = o.buckets ?? Array.from({ length: o.bucketCount }, (_, i) => i);
 
@@ -65,24 +68,26 @@ function attempt(bucket: number): Promise<string | null> {
 
 const t0 = Date.now();
 const pending = new Set(wanted);
-const inFlight = new Set<number>();
+const inFlight = new Map<number, number>();
+const inFlightTotal = (): number => [...inFlight.values()].reduce((a, b) => a + b, 0);
 const owners: Record<number, string> = {};
 
 function round(): void {
   if (pending.size === 0 || Date.now() - t0 > maxMs) {
     clearInterval(timer);
     const check = setInterval(() => {
-      if (inFlight.size > 0) return;
+      if (inFlightTotal() > 0) return;
       clearInterval(check);
       process.stdout.write(JSON.stringify({ event: 'done', elapsedMs: Date.now() - t0, unserved: [...pending], owners }) + '\n');
     }, 5);
     return;
   }
   for (const b of pending) {
-    if (inFlight.has(b)) continue;
-    inFlight.add(b);
+    const n = inFlight.get(b) ?? 0;
+    if (n >= MAX_IN_FLIGHT) continue;
+    inFlight.set(b, n + 1);
     void attempt(b).then((node) => {
-      inFlight.delete(b);
+      inFlight.set(b, (inFlight.get(b) ?? 1) - 1);
       if (node !== null && pending.delete(b)) {
         owners[b] = node;
         process.stdout.write(JSON.stringify({ event: 'served', bucket: b, node, atMs: Date.now() - t0 }) + '\n');
