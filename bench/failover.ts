@@ -94,7 +94,7 @@ export async function run(): Promise<Record<string, unknown>> {
       `## Failover (3 agents in network namespaces, default heartbeat ${DEFAULTS.intervalMs} ms, failure threshold ${DEFAULTS.failureThresholdMs} ms, 64 buckets)`,
       '',
       '`npm run bench -- failover`. A cycle pulls a node\'s cable, SIGKILLs its agent and measures until every one',
-      'of its buckets answers a new connection from the client again (probed every 20 ms, 50 ms connect timeout).',
+      'of its buckets answers a new connection from the client again (a new attempt per bucket every 10 ms, up to 3 overlapping, 50 ms connect timeout).',
       '',
       '| measure | value |',
       '| --- | --- |',
@@ -104,7 +104,7 @@ export async function run(): Promise<Record<string, unknown>> {
       `| long-lived connections broken by a planned rebalance (node to weight 0 and back) | ${planned} of 60 |`,
       `| false failovers in ${soakSec} s with both cores busy | ${falseFailovers} |`,
       '',
-      `The floor is the failure threshold (${DEFAULTS.failureThresholdMs} ms of silence); the rest is up to one heartbeat interval and the probe.`,
+      `The floor is the failure threshold (${DEFAULTS.failureThresholdMs} ms of silence); the rest is the 10 ms silence check, the peers agreeing on the new view, and the probe.`,
     ].join('\n'));
     return result;
   } finally {
