@@ -82,15 +82,6 @@ export interface FarmSpec {
   agent?: { image?: string; resources?: unknown; metricsPort?: number };
 }
 
-/** Standalone agent YAML: a FarmSpec plus who this node is and who its peers are. */
-export interface AgentFileSpec extends FarmSpec {
-  name: string;
-  node: { name: string; address: string; weight?: number };
-  peers: PeerSpec[];
-  keyFile: string;
-  metricsPort?: number;
-}
-
 export interface CheckerConfig extends Required<Pick<CheckerSpec, 'name' | 'type' | 'intervalMs' | 'timeoutMs' | 'rise' | 'fall'>> {
   host: string;
   port?: number;
