@@ -97,4 +97,41 @@ describe('agent lifecycle', () => {
     const summary = await holder.stop();
     expect(summary.filter((c) => c.error !== null || c.echoed < c.sent - 2)).toEqual([]);
   });
+
+  test('weight 0 is a standby member; SIGHUP reloads and refuses a bad file; SIGTERM removes the kernel state', async () => {
+    const f = (farm = new AgentFarm({ nodes: 3 }));
+    const [n1, n2, n3] = f.tb.nodes;
+    for (const n of f.tb.nodes) await f.startApp(n);
+    f.startAgent(n1);
+    f.startAgent(n2);
+    const standby = f.startAgent(n3, { node: { name: n3.name, address: n3.ip, weight: 0 } });
+    await f.waitReady([n1, n2]);
+    await f.waitLog(n3, (l) => l.event === 'state' && l.state === 'standby' && l.phase === 'running');
+    const two = await f.owners();
+    expect(two.unserved).toEqual([]);
+    expect(Object.keys(two.shares).sort()).toEqual(['n1', 'n2']);
+    expect(f.metric(n1, 'vipfarm_members', 'state="standby"')).toBe(1);
+
+    // a broken file on SIGHUP: refused, the running config stays
+    f.tb.exec(n3.netns, ['sh', '-c', `echo 'rules: [' > ${f.dir}/n3.yaml`]);
+    standby.proc.kill('SIGHUP');
+    await f.waitLog(n3, (l) => l.event === 'reload_error');
+    expect(standby.proc.exitCode).toBeNull();
+    // weight 1 on SIGHUP: it takes its share
+    f.writeConfig(n3);
+    standby.proc.kill('SIGHUP');
+    await f.waitLog(n3, (l) => l.event === 'buckets' && Number(l.owned) > 0);
+    await new Promise((r) => setTimeout(r, 300));
+    const three = await f.owners();
+    expect(Math.abs(three.shares.n3 - f.bucketCount / 3)).toBeLessThanOrEqual(1);
+
+    // SIGTERM: a short drain, then nothing of ours is left in n3's kernel
+    expect(await f.kill(n3, 'SIGTERM')).toBe(0);
+    expect(f.tb.exec(n3.netns, ['nft', 'list', 'tables'])).not.toMatch(/vipfarm/);
+    expect(f.tb.exec(n3.netns, ['ip', '-4', 'addr', 'show', 'dev', 'lo'])).not.toContain(f.vip);
+    expect(f.tb.exec(n3.netns, ['sysctl', '-n', 'net.ipv4.conf.eth0.arp_ignore']).trim()).toBe('0');
+    const after = await f.owners();
+    expect(after.unserved).toEqual([]);
+    expect(Object.keys(after.shares).sort()).toEqual(['n1', 'n2']);
+  });
 });
