@@ -25,7 +25,7 @@ export class AgentMetrics {
   readonly failoverDuration = new client.Histogram({
     name: 'vipfarm_failover_duration_seconds',
     help: 'From a dead peer\'s last heartbeat until this node accepted its buckets',
-    buckets: [0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5],
+    buckets: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5],
     registers: [this.registry],
   });
   readonly stalls = new client.Counter({ name: 'vipfarm_loop_stalls_total', help: 'Times the agent loop was blocked for over half the failure threshold', registers: [this.registry] });
