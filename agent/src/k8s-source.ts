@@ -4,11 +4,11 @@
 // The data plane never waits on any of this: when the API server is away, the agent
 // keeps its last config and catches up when the watches come back.
 import * as k8s from '@kubernetes/client-node';
-import { labelSelectorString, agentSelector, objectNames, HEARTBEAT_KEY_FIELD } from '../../operator/src/desired-objects.js';
+import { labelSelectorString, agentSelector, objectNames, HEARTBEAT_KEY_FIELD } from '../../common/src/farm-objects.js';
 import type { PeerSpec } from '../../common/src/types.js';
 import type { Logger } from '../../common/src/log.js';
 import { memberStatusPatch, type MemberStatus } from './member-status.js';
-import { eventObject } from '../../operator/src/events.js';
+import { agentReporter, eventObject } from '../../common/src/farm-events.js';
 import type { FarmCluster } from '../../common/src/farmcluster-types.js';
 
 const GROUP = 'vipfarm.io';
@@ -128,9 +128,8 @@ export class KubernetesFarmSource {
   async recordEvent(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const fc = this.farmObject;
     if (!fc) return;
-    const ev = eventObject(fc as FarmCluster, type, reason, message, new Date(), this.node);
-    const body = { ...ev, source: { component: 'vipfarm-agent', host: this.node }, reportingComponent: 'vipfarm.io/agent' } as Record<string, unknown>;
-    delete (body.metadata as { name?: string }).name;
+    const body = eventObject(fc as FarmCluster, type, reason, message, new Date(), this.node, agentReporter(this.node));
+    delete body.metadata.name;
     try {
       await this.core.createNamespacedEvent({ namespace: this.namespace, body: body as unknown as k8s.CoreV1Event });
     } catch (err) {

@@ -6,11 +6,10 @@ import type { FarmCluster } from '../../common/src/farmcluster-types.js';
 import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
 import type { FarmConfig } from '../../common/src/types.js';
 
-export const FIELD_MANAGER = 'vipfarm-operator';
+import { FIELD_MANAGER, HEARTBEAT_KEY_FIELD, agentSelector, farmLabels, objectNames } from '../../common/src/farm-objects.js';
+
+export { AGENT_APP, FARM_LABEL, FIELD_MANAGER, HEARTBEAT_KEY_FIELD, agentSelector, farmLabels, labelSelectorString, objectNames } from '../../common/src/farm-objects.js';
 export const FINALIZER = 'vipfarm.io/agents-cleanup';
-export const AGENT_APP = 'vipfarm-agent';
-export const FARM_LABEL = 'vipfarm.io/farm';
-export const HEARTBEAT_KEY_FIELD = 'key';
 /** native/ keeps its saved sysctls here (VIPFARM_RUN_DIR's default). */
 export const RUN_DIR = '/run/vipfarm';
 /** where the agent finds the host's /proc/sys/net (VIPFARM_SYSCTL_ROOT) */
@@ -56,39 +55,6 @@ export const DEFAULT_SETTINGS: OperatorSettings = {
   nodeBinary: 'node',
   imagePullPolicy: 'IfNotPresent',
 };
-
-/** Names of the objects made for farm `farm`; the agent finds its Secret by the same rule. */
-export function objectNames(farm: string): {
-  serviceAccount: string;
-  role: string;
-  roleBinding: string;
-  daemonSet: string;
-  secret: string;
-  configMap: string;
-} {
-  const agent = `${farm}-agent`;
-  return { serviceAccount: agent, role: agent, roleBinding: agent, daemonSet: agent, secret: `${farm}-heartbeat`, configMap: `${farm}-config` };
-}
-
-/** Labels that select a farm's agent pods (also what agents use to find their peers). */
-export function agentSelector(farm: string): Record<string, string> {
-  return { 'app.kubernetes.io/name': AGENT_APP, [FARM_LABEL]: farm };
-}
-
-export function farmLabels(farm: string): Record<string, string> {
-  return {
-    ...agentSelector(farm),
-    'app.kubernetes.io/instance': farm,
-    'app.kubernetes.io/component': 'agent',
-    'app.kubernetes.io/managed-by': FIELD_MANAGER,
-  };
-}
-
-export function labelSelectorString(labels: Record<string, string>): string {
-  return Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-}
 
 export function ownerReference(fc: FarmCluster): OwnerReference {
   const uid = fc.metadata?.uid;

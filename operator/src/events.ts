@@ -1,39 +1,14 @@
 // Kubernetes Events on a FarmCluster, for what users must see in `kubectl describe`.
 // Best effort: an Event that cannot be written is logged, never a reconcile failure.
 import type { FarmCluster } from '../../common/src/farmcluster-types.js';
-import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
+import { eventObject, OPERATOR_REPORTER } from '../../common/src/farm-events.js';
 import type { Logger } from '../../common/src/log.js';
 import type { KubeObject } from './desired-objects.js';
 
+export { eventObject } from '../../common/src/farm-events.js';
+
 export interface EventRecorder {
   record(fc: FarmCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
-}
-
-/** The core/v1 Event for `fc`. */
-export function eventObject(fc: FarmCluster, type: 'Normal' | 'Warning', reason: string, message: string, now: Date, instance: string): KubeObject {
-  const ts = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { name: '', generateName: `${fc.metadata!.name}.`, namespace: fc.metadata!.namespace },
-    involvedObject: {
-      apiVersion: FARMCLUSTER_API_VERSION,
-      kind: FARMCLUSTER_KIND,
-      name: fc.metadata!.name,
-      namespace: fc.metadata!.namespace,
-      uid: fc.metadata!.uid,
-      resourceVersion: fc.metadata!.resourceVersion,
-    },
-    type,
-    reason,
-    message: message.slice(0, 1024),
-    source: { component: 'vipfarm-operator' },
-    reportingComponent: 'vipfarm.io/operator',
-    reportingInstance: instance,
-    firstTimestamp: ts,
-    lastTimestamp: ts,
-    count: 1,
-  };
 }
 
 export class KubeEventRecorder implements EventRecorder {
@@ -44,7 +19,7 @@ export class KubeEventRecorder implements EventRecorder {
   ) {}
 
   async record(fc: FarmCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const o = eventObject(fc, type, reason, message, new Date(), this.instance);
+    const o = eventObject(fc, type, reason, message, new Date(), this.instance, OPERATOR_REPORTER) as KubeObject;
     delete (o.metadata as { name?: string }).name;
     try {
       await this.create(o);
