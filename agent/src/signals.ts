@@ -32,10 +32,16 @@ export function installSignalHandlers(o: SignalOptions): void {
       new Promise<void>((r) => (skip = r)),
     ]);
     await o.beforeExit?.().catch(() => {});
-    await o.agent.stop();
+    let code = 0;
+    try {
+      await o.agent.stop();
+    } catch (err) {
+      o.log.error('could not remove the kernel state', { event: 'stop_error', error: (err as Error).message });
+      code = 1;
+    }
     o.server.close();
     o.server.closeAllConnections();
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGTERM', () => void leave('SIGTERM', o.stopTimeoutSec));
   process.on('SIGINT', () => void leave('SIGINT', o.stopTimeoutSec));
