@@ -47,6 +47,15 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
     weight: effectiveWeight(f, nodeName),
   });
 
+  const apply = (a: Agent, f: FarmConfig): void => {
+    try {
+      a.reconfigure(f, identity(f));
+    } catch (err) {
+      // The tables are replaced atomically: a refused program leaves the running one.
+      log.error('re-programming the farm failed, keeping the running config', { event: 'reconfigure_error', error: (err as Error).message });
+    }
+  };
+
   await source.start({
     onFarm: (obj: FarmObject) => {
       const r = parseFarmSpec(obj.spec, { name: farmName });
@@ -56,7 +65,7 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
       }
       if (farm && JSON.stringify(farm) === JSON.stringify(r.value)) return;
       farm = r.value;
-      if (agent) agent.reconfigure(farm, identity(farm));
+      if (agent) apply(agent, farm);
       firstFarm();
     },
     onFarmDeleted: () => log.warn('FarmCluster deleted; waiting for the DaemonSet to stop this agent', { event: 'farm_deleted' }),
@@ -73,6 +82,8 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
   });
   agent = started.agent;
   const server = started.server;
+  // a spec change that arrived while the agent was starting
+  if (farm !== cfg) apply(agent, farm!);
 
   // Status: only this node's entry, only when it changed; the API server being away
   // never touches the data plane.
