@@ -116,6 +116,8 @@ export class Agent {
   }
 
   setPeers(peers: PeerSpec[]): void {
+    // pod watches report every status change; only a different peer list is news
+    if (JSON.stringify(peers) === JSON.stringify(this.peers)) return;
     const names = new Set(peers.map((p) => p.name));
     for (const p of this.view.peers.keys()) if (!names.has(p)) this.view = removePeer(this.view, p);
     for (const p of peers) this.view = addPeer(this.view, p);
