@@ -114,23 +114,9 @@ export async function startEcho(tb: Testbed, host: Host, bind: string, tcp: numb
   return lines;
 }
 
-export interface Attempt {
-  i: number;
-  laddr: string;
-  lport: number;
-  node: string | null;
-  error: string | null;
-}
-
-export interface ClientOptions {
-  vip: string;
-  port: number;
-  protocol: 'tcp' | 'udp';
-  count: number;
-  concurrency?: number;
-  sources?: string[];
-  timeoutMs?: number;
-}
+// Types only: importing them does not run the helper script.
+import type { Attempt, ClientOptions } from './helpers/client.js';
+export type { Attempt, ClientOptions };
 
 /** runs helpers/client on host to completion */
 export async function runClient(tb: Testbed, host: Host, opts: ClientOptions): Promise<{ elapsedMs: number; results: Attempt[] }> {

@@ -4,7 +4,7 @@
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 
-interface Opts {
+export interface ClientOptions {
   vip: string;
   port: number;
   protocol: 'tcp' | 'udp';
@@ -23,7 +23,7 @@ export interface Attempt {
   error: string | null;
 }
 
-const opts = JSON.parse(process.argv[2]) as Opts;
+const opts = JSON.parse(process.argv[2]) as ClientOptions;
 const timeoutMs = opts.timeoutMs ?? 3000;
 
 function tcpOnce(i: number, source?: string): Promise<Attempt> {
