@@ -3,6 +3,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Host, Testbed } from './testbed.js';
+// Types only: importing them does not run the helper script.
+import type { Attempt, ClientOptions } from './helpers/client.js';
 
 export function helperPath(name: string): string {
   return fileURLToPath(new URL(`./helpers/${name}.js`, import.meta.url));
@@ -114,8 +116,6 @@ export async function startEcho(tb: Testbed, host: Host, bind: string, tcp: numb
   return lines;
 }
 
-// Types only: importing them does not run the helper script.
-import type { Attempt, ClientOptions } from './helpers/client.js';
 export type { Attempt, ClientOptions };
 
 /** runs helpers/client on host to completion */
