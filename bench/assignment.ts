@@ -2,8 +2,8 @@
 // move when membership changes compared with the fewest possible, how long it takes to
 // compute, and how fast 64 simulated agents converge on one view and one owner per bucket.
 // Everything is seeded: two runs print the same table (but for the compute times).
-import { assignBuckets, minimumMoves, movedBuckets, normalizeMembers, type Member } from '../agent/src/assignment.js';
-import { createRng, type Rng } from '../agent/src/prng.js';
+import { assignBuckets, minimumMoves, movedBuckets, normalizeMembers, type Member } from '../agent/src/core/assignment.js';
+import { createRng, type Rng } from '../agent/src/core/prng.js';
 import { runRandomScenario, Simulation } from '../agent/src/simulation.js';
 import { writeSection } from './report.js';
 

@@ -8,9 +8,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contiguousSplit, startFarm, stopFarm, testFarm } from '../test/netns/farm.js';
-import { Driver, runClient, startEcho } from '../test/netns/procs.js';
-import { createTestbed } from '../test/netns/testbed.js';
+import { contiguousSplit, startFarm, stopFarm, testFarm } from '../lab/netns/farm.js';
+import { Driver, runClient, startEcho } from '../lab/netns/procs.js';
+import { createTestbed } from '../lab/netns/testbed.js';
 import { writeSection } from './report.js';
 
 export const MOVES = [1, 32, 256];

@@ -3,8 +3,8 @@
 // connections broken by a planned rebalance, and false failovers with both cores loaded.
 // BENCH_CYCLES (default 20) and BENCH_SOAK_SEC (default 300) shorten it for a quick look.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { AgentFarm, APP_PORT } from '../test/agent/farm.js';
-import { Holder } from '../test/netns/procs.js';
+import { AgentFarm, APP_PORT } from '../lab/agent/farm.js';
+import { Holder } from '../lab/netns/procs.js';
 import { median, percentile } from './dataplane.js';
 import { writeSection } from './report.js';
 import { DEFAULTS } from '../common/src/farm-config.js';

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 args=()
 need_cluster=0
 case "${1:-}" in
-  --dataplane) script=dist/test/netns/demo-dataplane.js ;;
+  --dataplane) script=dist/lab/netns/demo-dataplane.js ;;
   --kubernetes)
     need_cluster=1
     script=dist/demo/src/demo-kubernetes.js; shift; args=("$@") ;;
@@ -27,7 +27,7 @@ esac
 
 bash scripts/setup.sh >&2
 # the control plane is built from Go modules once and cached (~8 min the first time)
-[ "$need_cluster" = 1 ] && bash test/cluster/build.sh >&2
+[ "$need_cluster" = 1 ] && bash lab/cluster/build.sh >&2
 
 node "$script" "${args[@]}" &
 pid=$!

@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-if [ -x test/cluster/build.sh ]; then
-  bash test/cluster/build.sh
+if [ -x lab/cluster/build.sh ]; then
+  bash lab/cluster/build.sh
 fi
 
 results=$(mktemp /tmp/vipfarm-jest.XXXXXX.json)

@@ -2,10 +2,10 @@ import { createLogger } from '../../common/src/log.js';
 import { parseFarmSpec } from '../../common/src/farm-config.js';
 import type { DataplaneFarm, FarmConfig } from '../../common/src/types.js';
 import { Agent } from './agent.js';
-import type { Datapath } from './datapath.js';
-import { decodeHeartbeat } from './heartbeat-codec.js';
-import { AgentMetrics } from './metrics.js';
-import type { HeartbeatTransport } from './transport.js';
+import type { Datapath } from './edges/datapath.js';
+import { decodeHeartbeat } from './core/heartbeat-codec.js';
+import { AgentMetrics } from './edges/metrics.js';
+import type { HeartbeatTransport } from './edges/transport.js';
 
 const KEY = Buffer.alloc(32, 7);
 

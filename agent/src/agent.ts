@@ -4,17 +4,17 @@
 import type { Logger } from '../../common/src/log.js';
 import type { FarmConfig, MemberState, PeerSpec } from '../../common/src/types.js';
 import type { CheckerConfig } from '../../common/src/types.js';
-import { CheckerRunner, type ProbeFn } from './checkers.js';
-import { establishedToVips } from './connections.js';
-import type { Datapath } from './datapath.js';
+import { CheckerRunner, type ProbeFn } from './edges/checkers.js';
+import { establishedToVips } from './edges/connections.js';
+import type { Datapath } from './edges/datapath.js';
 import {
   checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, pruneReplayGuard, type ReplayGuard,
-} from './heartbeat-codec.js';
-import { bucketRanges, type MemberStatus } from './member-status.js';
-import { addPeer, applyHeartbeat, createView, memberCounts, removePeer, tick, type MembershipEvent, type View } from './membership.js';
-import type { AgentMetrics } from './metrics.js';
-import { createAssignmentCache, decideOwnership, type OwnershipDecision } from './ownership.js';
-import type { HeartbeatTransport } from './transport.js';
+} from './core/heartbeat-codec.js';
+import { bucketRanges, type MemberStatus } from './core/member-status.js';
+import { addPeer, applyHeartbeat, createView, memberCounts, removePeer, tick, type MembershipEvent, type View } from './core/membership.js';
+import type { AgentMetrics } from './edges/metrics.js';
+import { createAssignmentCache, decideOwnership, type OwnershipDecision } from './core/ownership.js';
+import type { HeartbeatTransport } from './edges/transport.js';
 
 export interface AgentIdentity {
   name: string;

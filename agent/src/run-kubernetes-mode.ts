@@ -7,8 +7,8 @@ import { effectiveWeight, formatErrors, parseFarmSpec } from '../../common/src/f
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import type { Agent, AgentIdentity } from './agent.js';
 import type { AgentCliOptions } from './cli.js';
-import { KubernetesFarmSource, loadKubeConfig, type FarmObject } from './k8s-source.js';
-import { statusNeedsWrite, type MemberStatus } from './member-status.js';
+import { KubernetesFarmSource, loadKubeConfig, type FarmObject } from './edges/k8s-source.js';
+import { statusNeedsWrite, type MemberStatus } from './core/member-status.js';
 import { installSignalHandlers } from './signals.js';
 import { startAgent } from './start-agent.js';
 

@@ -1,5 +1,5 @@
 // The ownership invariants, checked on simulated farms built from the real pure modules.
-import { createRng } from './prng.js';
+import { createRng } from './core/prng.js';
 import { runRandomScenario, Simulation, type SimOptions } from './simulation.js';
 
 const I = 100; // heartbeat interval

@@ -11,10 +11,10 @@
 // its buckets changed (so the new owner does not wait a full interval). A killed agent's
 // kernel keeps accepting its buckets for leaseMs (the nft set timeout) after the kill.
 import type { MemberState } from '../../common/src/types.js';
-import { checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
-import { applyHeartbeat, createView, tick, type MembershipEvent, type View } from './membership.js';
-import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipCarry } from './ownership.js';
-import { createRng, type Rng } from './prng.js';
+import { checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type ReplayGuard } from './core/heartbeat-codec.js';
+import { applyHeartbeat, createView, tick, type MembershipEvent, type View } from './core/membership.js';
+import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipCarry } from './core/ownership.js';
+import { createRng, type Rng } from './core/prng.js';
 
 export interface SimOptions {
   nodes: number | Array<{ name: string; weight?: number }>;

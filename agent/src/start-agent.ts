@@ -4,9 +4,9 @@ import type http from 'node:http';
 import type { Logger } from '../../common/src/log.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import { Agent, type AgentDeps, type AgentIdentity } from './agent.js';
-import { AgentMetrics, startMetricsServer } from './metrics.js';
-import { NativeDatapath } from './native-datapath.js';
-import { UdpTransport } from './transport.js';
+import { AgentMetrics, startMetricsServer } from './edges/metrics.js';
+import { NativeDatapath } from './edges/native-datapath.js';
+import { UdpTransport } from './edges/transport.js';
 
 
 export interface StartOptions {

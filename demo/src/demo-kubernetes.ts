@@ -5,11 +5,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startCluster, type Cluster } from '../../test/cluster/cluster.js';
-import { createTestbed } from '../../test/netns/testbed.js';
-import { startEcho } from '../../test/netns/procs.js';
+import { startCluster, type Cluster } from '../../lab/cluster/cluster.js';
+import { createTestbed } from '../../lab/netns/testbed.js';
+import { startEcho } from '../../lab/netns/procs.js';
 import { applyCrd, farmYaml, startOperator, until, type OperatorProc } from '../../test/operator/helpers.js';
-import { AGENT_MAIN, APP_PORT } from '../../test/agent/farm.js';
+import { AGENT_MAIN, APP_PORT } from '../../lab/agent/farm.js';
 import { bar, bold, say, sleep, Traffic } from './story.js';
 
 const NS = 'demo';

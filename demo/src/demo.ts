@@ -1,6 +1,6 @@
 // The README's demo: a 3-node farm of network namespaces with real agents, real traffic
 // from a client, a node killed with SIGKILL and brought back. Prints a short story.
-import { AgentFarm, APP_PORT } from '../../test/agent/farm.js';
+import { AgentFarm, APP_PORT } from '../../lab/agent/farm.js';
 import { bar, bold, say, sleep, Traffic } from './story.js';
 
 async function main(): Promise<void> {

@@ -2,10 +2,10 @@
 // reports which node answered, window by window.
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { distRoot, APP_PORT } from '../../test/agent/farm.js';
-import type { Host, Testbed } from '../../test/netns/testbed.js';
+import { distRoot, APP_PORT } from '../../lab/agent/farm.js';
+import type { Host, Testbed } from '../../lab/netns/testbed.js';
 
-const TRAFFIC = join(distRoot, 'test/agent/helpers/traffic.js');
+const TRAFFIC = join(distRoot, 'lab/agent/helpers/traffic.js');
 export const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 export const say = (s = ''): void => void process.stdout.write(s + '\n');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,8 +1,8 @@
 // Failures with real agent processes in network namespaces: SIGKILL, link down, and a
 // partition of the heartbeats followed by a heal.
-import { AgentFarm, HB_PORT } from './farm.js';
+import { AgentFarm, HB_PORT } from '../../lab/agent/farm.js';
 import { jest } from '@jest/globals';
-import { Holder } from '../netns/procs.js';
+import { Holder } from '../../lab/netns/procs.js';
 
 jest.setTimeout(90_000);
 

@@ -1,8 +1,8 @@
 // Planned changes with real agents: an application checker failing and recovering, a
 // drain that keeps established connections, a node joining a running farm.
 import { jest } from '@jest/globals';
-import { AgentFarm } from './farm.js';
-import { Holder } from '../netns/procs.js';
+import { AgentFarm } from '../../lab/agent/farm.js';
+import { Holder } from '../../lab/netns/procs.js';
 
 jest.setTimeout(90_000);
 

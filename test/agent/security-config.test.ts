@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { encodeHeartbeat, type HeartbeatInput } from '../../agent/src/heartbeat-codec.js';
-import { AGENT_MAIN, AgentFarm, HB_PORT } from './farm.js';
+import { encodeHeartbeat, type HeartbeatInput } from '../../agent/src/core/heartbeat-codec.js';
+import { AGENT_MAIN, AgentFarm, HB_PORT } from '../../lab/agent/farm.js';
 
 jest.setTimeout(90_000);
 

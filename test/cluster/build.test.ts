@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot } from './binaries.js';
+import { repoRoot } from '../../lab/cluster/binaries.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-build-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -11,8 +11,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** A copy of build.sh + tools/ so go.mod can be edited; an empty cache. */
 function copyScript(name: string): string {
   const dir = path.join(tmp, name);
-  cpSync(path.join(repoRoot(), 'test/cluster/build.sh'), path.join(dir, 'build.sh'));
-  cpSync(path.join(repoRoot(), 'test/cluster/tools'), path.join(dir, 'tools'), { recursive: true });
+  cpSync(path.join(repoRoot(), 'lab/cluster/build.sh'), path.join(dir, 'build.sh'));
+  cpSync(path.join(repoRoot(), 'lab/cluster/tools'), path.join(dir, 'tools'), { recursive: true });
   return dir;
 }
 

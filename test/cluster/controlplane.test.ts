@@ -5,9 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { startControlPlane, type ControlPlane } from './controlplane.js';
-import { startKubelet, type Kubelet, type KubeletNode } from './kubelet.js';
-import { createTestbed, type Testbed } from '../netns/testbed.js';
+import { startControlPlane, type ControlPlane } from '../../lab/cluster/controlplane.js';
+import { startKubelet, type Kubelet, type KubeletNode } from '../../lab/cluster/kubelet.js';
+import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
 const K8S_VERSION = 'v1.36.3';
 const farm = { 'vipfarm.io/test-role': 'farm' };

@@ -1,4 +1,4 @@
-import { parseLogUrl, tailLines } from './logserver.js';
+import { parseLogUrl, tailLines } from '../../lab/cluster/logserver.js';
 
 describe('tailLines', () => {
   test.each([

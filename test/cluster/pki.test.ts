@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPki, leafExtensions, subject } from './pki.js';
+import { createPki, leafExtensions, subject } from '../../lab/cluster/pki.js';
 
 describe('leafExtensions', () => {
   test('server cert: serverAuth and SANs', () => {

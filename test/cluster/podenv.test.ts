@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { containerArgv, expandVars, fieldRefValue, mountMap, referencedObjects, resolveEnv, volumeFiles, type PodContext } from './podenv.js';
+import { containerArgv, expandVars, fieldRefValue, mountMap, referencedObjects, resolveEnv, volumeFiles, type PodContext } from '../../lab/cluster/podenv.js';
 
 const ctx: PodContext = {
   nodeName: 'n1',

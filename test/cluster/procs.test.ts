@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { repoRoot } from './binaries.js';
-import { startProc } from './procs.js';
+import { repoRoot } from '../../lab/cluster/binaries.js';
+import { startProc } from '../../lab/cluster/procs.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-procs-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,7 +55,7 @@ test('when the leader exits by itself, what it left in its group is killed', asy
 
 test('SIGTERM to the owning program ends its children too', async () => {
   const pidFile = path.join(dir, 'child');
-  const procsUrl = pathToFileURL(path.join(repoRoot(), 'dist/test/cluster/procs.js')).href;
+  const procsUrl = pathToFileURL(path.join(repoRoot(), 'dist/lab/cluster/procs.js')).href;
   const script = `
     import { startProc } from ${JSON.stringify(procsUrl)};
     import { writeFileSync } from 'node:fs';

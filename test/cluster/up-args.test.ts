@@ -1,4 +1,4 @@
-import { parseNode, parseUpArgs } from './up-args.js';
+import { parseNode, parseUpArgs } from '../../lab/cluster/up-args.js';
 
 describe('parseNode', () => {
   test.each([

@@ -2,10 +2,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from './binaries.js';
+import { repoRoot } from '../../lab/cluster/binaries.js';
 
 test('up.js --testbed 1 prints a working kubeconfig and cleans up on SIGINT', async () => {
-  const child = spawn(process.execPath, [path.join(repoRoot(), 'dist/test/cluster/up.js'), '--testbed', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(repoRoot(), 'dist/lab/cluster/up.js'), '--testbed', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

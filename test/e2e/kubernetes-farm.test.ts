@@ -5,11 +5,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startCluster, type Cluster } from '../cluster/cluster.js';
-import { createTestbed, type Testbed } from '../netns/testbed.js';
-import { Holder, runClient, startEcho } from '../netns/procs.js';
+import { startCluster, type Cluster } from '../../lab/cluster/cluster.js';
+import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
+import { Holder, runClient, startEcho } from '../../lab/netns/procs.js';
 import { applyCrd, farmYaml, startOperator, until, type OperatorProc } from '../operator/helpers.js';
-import { AGENT_MAIN } from '../agent/farm.js';
+import { AGENT_MAIN } from '../../lab/agent/farm.js';
 
 jest.setTimeout(240_000);
 

@@ -2,9 +2,9 @@
 // through the responders, the gratuitous ARP is on the wire, and the virtual MAC never
 // appears as a frame source (so the switch keeps flooding it to every node).
 import type { DataplaneFarm } from '../../common/src/types.js';
-import { FARM_MAC, contiguousSplit, startFarm, stopFarm, testFarm } from './farm.js';
-import { JsonLines, runClient, startEcho, type Driver } from './procs.js';
-import { createTestbed, type Testbed } from './testbed.js';
+import { FARM_MAC, contiguousSplit, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { JsonLines, runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
+import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
 let tb: Testbed;
 let farm: DataplaneFarm;

@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataplaneFarm } from '../../common/src/types.js';
-import { testFarm } from './farm.js';
-import { Driver, DriverError } from './procs.js';
-import { createTestbed, type Host, type Testbed } from './testbed.js';
+import { testFarm } from '../../lab/netns/farm.js';
+import { Driver, DriverError } from '../../lab/netns/procs.js';
+import { createTestbed, type Host, type Testbed } from '../../lab/netns/testbed.js';
 
 let tb: Testbed;
 let node: Host;

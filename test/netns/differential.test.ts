@@ -2,9 +2,9 @@
 // node and through the native module on another must give the same kernel bytecode,
 // rule for rule, as `nft --debug=netlink list` prints it.
 import type { DataplaneFarm, Rule } from '../../common/src/types.js';
-import { FARM_MAC } from './farm.js';
-import { Driver } from './procs.js';
-import { createTestbed, type Testbed } from './testbed.js';
+import { FARM_MAC } from '../../lab/netns/farm.js';
+import { Driver } from '../../lab/netns/procs.js';
+import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
 let tb: Testbed;
 let driver: Driver | undefined;

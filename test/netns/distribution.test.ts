@@ -2,10 +2,10 @@
 // land each on exactly one node, on the node bucketOf() predicts, with no failures.
 import { bucketOf } from '../../common/src/jhash.js';
 import type { Affinity, DataplaneFarm } from '../../common/src/types.js';
-import { contiguousSplit, ownerIndex, startFarm, stopFarm, testFarm } from './farm.js';
-import { runClient, startEcho, type Attempt, type JsonLines } from './procs.js';
-import { createTestbed, type Testbed } from './testbed.js';
-import type { Driver } from './procs.js';
+import { contiguousSplit, ownerIndex, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { runClient, startEcho, type Attempt, type JsonLines } from '../../lab/netns/procs.js';
+import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
+import type { Driver } from '../../lab/netns/procs.js';
 
 let tb: Testbed;
 let farm: DataplaneFarm;

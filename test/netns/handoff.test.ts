@@ -3,9 +3,9 @@
 // the orphan set makes the new owner reset its connections within a second.
 import { bucketOf } from '../../common/src/jhash.js';
 import type { DataplaneFarm } from '../../common/src/types.js';
-import { contiguousSplit, startFarm, stopFarm, testFarm } from './farm.js';
-import { Holder, runClient, startEcho, type Driver } from './procs.js';
-import { createTestbed, type Testbed } from './testbed.js';
+import { contiguousSplit, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { Holder, runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
+import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

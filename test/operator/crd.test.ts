@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULTS, parseFarmSpec } from '../../common/src/farm-config.js';
-import { startControlPlane, type ControlPlane } from '../cluster/controlplane.js';
+import { startControlPlane, type ControlPlane } from '../../lab/cluster/controlplane.js';
 import { applyCrd, farmYaml, kubectlResult, root } from './helpers.js';
 
 let cp: ControlPlane | undefined;

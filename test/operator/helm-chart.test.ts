@@ -4,10 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import { AgentMetrics } from '../../agent/src/metrics.js';
+import { AgentMetrics } from '../../agent/src/edges/metrics.js';
 import { agentRole } from '../../operator/src/desired-objects.js';
 import { OperatorMetrics } from '../../operator/src/metrics.js';
-import { findBinDir } from '../cluster/binaries.js';
+import { findBinDir } from '../../lab/cluster/binaries.js';
 import { root } from './helpers.js';
 
 const CHART = path.join(root, 'helm/vipfarm');

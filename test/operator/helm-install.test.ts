@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
-import { findBinDir } from '../cluster/binaries.js';
-import { startControlPlane, type ControlPlane } from '../cluster/controlplane.js';
-import { startKubelet, type Kubelet, type KubeletNode } from '../cluster/kubelet.js';
-import { freePorts } from '../cluster/ports.js';
+import { findBinDir } from '../../lab/cluster/binaries.js';
+import { startControlPlane, type ControlPlane } from '../../lab/cluster/controlplane.js';
+import { startKubelet, type Kubelet, type KubeletNode } from '../../lab/cluster/kubelet.js';
+import { freePorts } from '../../lab/cluster/ports.js';
 import { farmYaml, kubectlResult, root, until } from './helpers.js';
 
 const prefix = `vf${process.pid % 10000}-hi`;

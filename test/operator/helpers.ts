@@ -2,8 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../cluster/binaries.js';
-import type { ControlPlane } from '../cluster/controlplane.js';
+import { repoRoot } from '../../lab/cluster/binaries.js';
+import type { ControlPlane } from '../../lab/cluster/controlplane.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startControlPlane, type ControlPlane } from '../cluster/controlplane.js';
-import { startKubelet, type Kubelet, type KubeletNode } from '../cluster/kubelet.js';
+import { startControlPlane, type ControlPlane } from '../../lab/cluster/controlplane.js';
+import { startKubelet, type Kubelet, type KubeletNode } from '../../lab/cluster/kubelet.js';
 import { applyCrd, farmYaml, kubectlResult, root, sleep, startOperator, until, type OperatorProc } from './helpers.js';
 
 const prefix = `vf${process.pid % 10000}-op`;

@@ -17,7 +17,7 @@
 //      u16 bucketCount     bitmap of ceil(bucketCount / 8) bytes follows, bit b = bucket b
 //      32 bytes HMAC-SHA256(key, everything above)
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { MemberState } from '../../common/src/types.js';
+import type { MemberState } from '../../../common/src/types.js';
 
 export interface Heartbeat {
   farm: string;

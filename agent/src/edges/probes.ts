@@ -3,7 +3,7 @@
 import net from 'node:net';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import type { CheckerConfig } from '../../common/src/types.js';
+import type { CheckerConfig } from '../../../common/src/types.js';
 
 export interface ProbeResult {
   ok: boolean;

@@ -110,7 +110,7 @@ class NetnsHelper {
     // A fresh namespace has lo down, and the relay listens on its 127.0.0.1.
     execFileSync('ip', ['-n', this.netns, 'link', 'set', 'lo', 'up']);
     rmSync(this.probeSock, { force: true });
-    const script = path.join(repoRoot(), 'dist/test/cluster/nshelper.js');
+    const script = path.join(repoRoot(), 'dist/lab/cluster/nshelper.js');
     this.proc = startProc(`nshelper-${this.netns}`, 'ip', [
       'netns', 'exec', this.netns, process.execPath, script, String(this.kubelet.apiPort), this.kubelet.relaySock, this.probeSock,
     ], path.join(this.kubelet.dir, `ns-${this.netns}.log`));

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes control plane the tests run (kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl), etcd and helm from the pinned Go tools
-# modules in test/cluster/tools/. The binaries go to a cache folder outside the repo,
+# modules in lab/cluster/tools/. The binaries go to a cache folder outside the repo,
 # keyed on the tools modules and the build flags below, so only the first run pays.
 #
-#   bash test/cluster/build.sh                 build if needed, print the bin dir last
-#   bash test/cluster/build.sh --print-bindir  print the bin dir if it is built, else exit 3
+#   bash lab/cluster/build.sh                 build if needed, print the bin dir last
+#   bash lab/cluster/build.sh --print-bindir  print the bin dir if it is built, else exit 3
 #
 # ~/.cache/vipfarm/current is a symlink to the last bin dir built; the TypeScript library
 # asks --print-bindir instead, so it never runs binaries of other pinned versions.
@@ -68,12 +68,12 @@ complete() {
 
 if [ "${1:-}" = "--print-bindir" ]; then
   if complete; then echo "$bindir"; exit 0; fi
-  echo "test/cluster/build.sh: control-plane binaries not built for key $key (expected $bindir); run: bash test/cluster/build.sh" >&2
+  echo "lab/cluster/build.sh: control-plane binaries not built for key $key (expected $bindir); run: bash lab/cluster/build.sh" >&2
   exit 3
 fi
 
 if ! command -v go >/dev/null 2>&1; then
-  echo "test/cluster/build.sh: ERROR: 'go' is not on PATH; Go >= 1.26 is needed to build the Kubernetes control plane for the tests" >&2
+  echo "lab/cluster/build.sh: ERROR: 'go' is not on PATH; Go >= 1.26 is needed to build the Kubernetes control plane for the tests" >&2
   exit 1
 fi
 
@@ -82,19 +82,19 @@ mkdir -p "$cache_root"
 # wait and then find the binaries ready.
 exec 9>"$cache_root/build.lock"
 if ! flock -n 9; then
-  echo "test/cluster/build.sh: another build holds $cache_root/build.lock, waiting..."
+  echo "lab/cluster/build.sh: another build holds $cache_root/build.lock, waiting..."
   flock 9
 fi
 
 if complete; then
   ln -sfn "$bindir" "$cache_root/current"
-  echo "test/cluster/build.sh: cached control-plane binaries (k8s $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION) in $bindir"
+  echo "lab/cluster/build.sh: cached control-plane binaries (k8s $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION) in $bindir"
   echo "$bindir"
   exit 0
 fi
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
-echo "test/cluster/build.sh: building control plane with $(go_version): k8s $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION -> $bindir"
+echo "lab/cluster/build.sh: building control plane with $(go_version): k8s $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION -> $bindir"
 staging="$bindir.tmp.$$"
 rm -rf "$staging"; mkdir -p "$staging"
 trap 'rm -rf "$staging"' EXIT
@@ -102,17 +102,17 @@ total_start=$(date +%s)
 for t in "${targets[@]}"; do
   IFS='|' read -r name mod pkg ldflags <<<"$t"
   start=$(date +%s)
-  echo "test/cluster/build.sh: building $name ($pkg)..."
+  echo "lab/cluster/build.sh: building $name ($pkg)..."
   if ! (cd "$tools/$mod" && go build -trimpath -ldflags "$ldflags" -o "$staging/$name" "$pkg"); then
-    echo "test/cluster/build.sh: ERROR: building $name from $tools/$mod failed (see the go errors above)" >&2
+    echo "lab/cluster/build.sh: ERROR: building $name from $tools/$mod failed (see the go errors above)" >&2
     exit 1
   fi
-  echo "test/cluster/build.sh: built $name in $(( $(date +%s) - start ))s"
+  echo "lab/cluster/build.sh: built $name in $(( $(date +%s) - start ))s"
 done
 touch "$staging/.complete"
 rm -rf "$bindir"
 mv "$staging" "$bindir"
 trap - EXIT
 ln -sfn "$bindir" "$cache_root/current"
-echo "test/cluster/build.sh: control plane built in $(( $(date +%s) - total_start ))s"
+echo "lab/cluster/build.sh: control plane built in $(( $(date +%s) - total_start ))s"
 echo "$bindir"

@@ -1,7 +1,7 @@
 // Runs the farm's application checkers on their intervals and reports when the node's
 // overall health (all checkers healthy) flips. A probe still in flight is never started twice.
-import type { CheckerConfig } from '../../common/src/types.js';
-import { initialCheckerState, nextCheckerState, type CheckerState } from './checker-state.js';
+import type { CheckerConfig } from '../../../common/src/types.js';
+import { initialCheckerState, nextCheckerState, type CheckerState } from '../core/checker-state.js';
 import { probe, type ProbeResult } from './probes.js';
 
 export type ProbeFn = (c: CheckerConfig) => Promise<ProbeResult>;

@@ -1,7 +1,7 @@
 // The agent's Prometheus metrics and its HTTP endpoint (/metrics, /healthz, /readyz).
 import http from 'node:http';
 import client from 'prom-client';
-import type { MemberState } from '../../common/src/types.js';
+import type { MemberState } from '../../../common/src/types.js';
 
 export interface PacketCounter {
   vip: string;

@@ -1,4 +1,4 @@
-// node dist/test/cluster/up.js: a local cluster for the demo and for trying kubectl.
+// node dist/lab/cluster/up.js: a local cluster for the demo and for trying kubectl.
 import { copyFileSync } from 'node:fs';
 import { createTestbed, type Testbed } from '../netns/testbed.js';
 import { startCluster } from './cluster.js';

@@ -2,7 +2,7 @@
 // Each agent server-side-applies only its entry (list map keyed by node), and only when
 // something a human or the operator acts on has changed, so 100 ms heartbeats never
 // become 100 ms API writes.
-import type { MemberState } from '../../common/src/types.js';
+import type { MemberState } from '../../../common/src/types.js';
 
 export interface MemberStatus {
   node: string;

@@ -14,8 +14,8 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 /** dist/ root of the compiled tree */
 export const distRoot = resolve(here, '../..');
 export const AGENT_MAIN = join(distRoot, 'agent/src/main.js');
-const ECHO = join(distRoot, 'test/netns/helpers/echo-server.js');
-const PROBER = join(distRoot, 'test/agent/helpers/prober.js');
+const ECHO = join(distRoot, 'lab/netns/helpers/echo-server.js');
+const PROBER = join(distRoot, 'lab/agent/helpers/prober.js');
 
 export const APP_PORT = 8080;
 export const HB_PORT = 7946;

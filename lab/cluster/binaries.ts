@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 export const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'helm'] as const;
 export type BinaryName = (typeof BINARIES)[number];
 
-/** Repo root, from dist/test/cluster/binaries.js or test/cluster/binaries.ts. */
+/** Repo root, from dist/lab/cluster/binaries.js or lab/cluster/binaries.ts. */
 export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, 'package.json'))) {
@@ -28,13 +28,13 @@ export function findBinDir(): string {
   const dir = override || askBuildScript();
   const missing = BINARIES.filter((b) => !existsSync(path.join(dir, b)));
   if (missing.length > 0) {
-    throw new Error(`control-plane binaries missing in ${dir}: ${missing.join(', ')}; run: bash test/cluster/build.sh`);
+    throw new Error(`control-plane binaries missing in ${dir}: ${missing.join(', ')}; run: bash lab/cluster/build.sh`);
   }
   return dir;
 }
 
 function askBuildScript(): string {
-  const script = path.join(repoRoot(), 'test/cluster/build.sh');
+  const script = path.join(repoRoot(), 'lab/cluster/build.sh');
   try {
     return execFileSync('bash', [script, '--print-bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (err) {

@@ -1,7 +1,7 @@
 // The Datapath over the native module: nft tables and bucket sets, the VIPs on lo with
 // their sysctls, and the ARP responder.
-import type { DataplaneFarm } from '../../common/src/types.js';
-import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../native/src/index.js';
+import type { DataplaneFarm } from '../../../common/src/types.js';
+import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../../native/src/index.js';
 import type { Datapath } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
 

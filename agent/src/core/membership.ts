@@ -1,7 +1,7 @@
 // Who is alive: the agent's view of its peers, built only from authenticated heartbeats
 // and the passage of (local) time. Pure: the runtime feeds heartbeats and calls tick()
 // every interval, and turns the returned events into logs and metrics.
-import type { MemberState, PeerSpec } from '../../common/src/types.js';
+import type { MemberState, PeerSpec } from '../../../common/src/types.js';
 import type { Heartbeat } from './heartbeat-codec.js';
 
 export interface PeerRecord {

@@ -4,15 +4,15 @@ import type { KubeletNode } from './kubelet.js';
 export interface UpArgs {
   nodes: KubeletNode[];
   kubeconfigOut?: string;
-  /** Create a test bed (test/netns/testbed.ts) with this many node hosts and use them. */
+  /** Create a test bed (lab/netns/testbed.ts) with this many node hosts and use them. */
   testbed?: number;
   help: boolean;
 }
 
-export const UP_USAGE = `usage: node dist/test/cluster/up.js [--node NAME=IP[@NETNS]]... [--testbed N] [--kubeconfig-out PATH]
+export const UP_USAGE = `usage: node dist/lab/cluster/up.js [--node NAME=IP[@NETNS]]... [--testbed N] [--kubeconfig-out PATH]
 
 Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler (built by
-test/cluster/build.sh), registers the nodes and runs the test kubelet for them, prints
+lab/cluster/build.sh), registers the nodes and runs the test kubelet for them, prints
 the kubeconfig path and stays up until Ctrl-C (SIGINT/SIGTERM), then removes everything.
 
   --node NAME=IP@NETNS   a node whose pods run in network namespace NETNS (must exist)

@@ -1,7 +1,7 @@
 // The agent's view of the kernel: program the farm, set what this node owns, read
 // counters, remove everything. The native implementation is the only one that touches
 // the kernel; tests of the agent's logic use a recording fake.
-import type { DataplaneFarm } from '../../common/src/types.js';
+import type { DataplaneFarm } from '../../../common/src/types.js';
 import type { PacketCounter } from './metrics.js';
 
 export interface Datapath {

@@ -39,7 +39,7 @@
 // - Partition: each side declares the other dead and serves everything; on heal, each
 //   side releases what the common assignment gives the other and keeps what it already
 //   holds, so every moved bucket changes hands once.
-import type { MemberState } from '../../common/src/types.js';
+import type { MemberState } from '../../../common/src/types.js';
 import { assignBuckets, hashString, type Member } from './assignment.js';
 import type { View } from './membership.js';
 

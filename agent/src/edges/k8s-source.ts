@@ -4,12 +4,12 @@
 // The data plane never waits on any of this: when the API server is away, the agent
 // keeps its last config and catches up when the watches come back.
 import * as k8s from '@kubernetes/client-node';
-import { labelSelectorString, agentSelector, objectNames, HEARTBEAT_KEY_FIELD } from '../../common/src/farm-objects.js';
-import type { PeerSpec } from '../../common/src/types.js';
-import type { Logger } from '../../common/src/log.js';
-import { memberStatusPatch, type MemberStatus } from './member-status.js';
-import { agentReporter, eventObject } from '../../common/src/farm-events.js';
-import type { FarmCluster } from '../../common/src/farmcluster-types.js';
+import { labelSelectorString, agentSelector, objectNames, HEARTBEAT_KEY_FIELD } from '../../../common/src/farm-objects.js';
+import type { PeerSpec } from '../../../common/src/types.js';
+import type { Logger } from '../../../common/src/log.js';
+import { memberStatusPatch, type MemberStatus } from '../core/member-status.js';
+import { agentReporter, eventObject } from '../../../common/src/farm-events.js';
+import type { FarmCluster } from '../../../common/src/farmcluster-types.js';
 
 const GROUP = 'vipfarm.io';
 const VERSION = 'v1alpha1';

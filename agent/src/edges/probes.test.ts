@@ -1,7 +1,7 @@
 import net from 'node:net';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CheckerConfig } from '../../common/src/types.js';
+import type { CheckerConfig } from '../../../common/src/types.js';
 import { probe } from './probes.js';
 
 function cfg(over: Partial<CheckerConfig>): CheckerConfig {
