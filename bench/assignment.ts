@@ -4,7 +4,7 @@
 // Everything is seeded: two runs print the same table (but for the compute times).
 import { assignBuckets, minimumMoves, movedBuckets, normalizeMembers, type Member } from '../agent/src/core/assignment.js';
 import { createRng, type Rng } from '../agent/src/core/prng.js';
-import { runRandomScenario, Simulation } from '../agent/src/simulation.js';
+import { runRandomScenario, Simulation } from '../lab/sim/simulation.js';
 import { writeSection } from './report.js';
 
 const NODES = [3, 16, 64];
@@ -197,7 +197,7 @@ export async function run(): Promise<Record<string, unknown>> {
   lines.push('');
   lines.push('### Convergence of 64 simulated agents');
   lines.push('');
-  lines.push('agent/src/simulation.ts: 64 agents built from the real membership/ownership modules, 1024 buckets, heartbeat');
+  lines.push('lab/sim/simulation.ts: 64 agents running the real agent core, 1024 buckets, heartbeat');
   lines.push('every 100 ms, failure threshold 500 ms, 1-4 ms links, virtual time. *Converged* = every agent has the same view');
   lines.push('and every bucket is accepted by exactly its assigned owner. Cold start includes the 500 ms startup grace.');
   lines.push('');
@@ -219,7 +219,7 @@ export async function run(): Promise<Record<string, unknown>> {
   lines.push('');
   lines.push('### Random scenarios');
   lines.push('');
-  lines.push(`\`runRandomScenario\` (agent/src/simulation.ts), seeds 1..${scenarios.length}: 2-10 agents, links of 0.2-90 ms with 0-10% loss,`);
+  lines.push(`\`runRandomScenario\` (lab/sim/simulation.ts), seeds 1..${scenarios.length}: 2-10 agents, links of 0.2-90 ms with 0-10% loss,`);
   lines.push('30 random kills, restarts, weight and state changes and event-loop stalls of up to 2 s, then all back.');
   lines.push('');
   lines.push('| runs | with a double owner | not converged | converge after the last action p50 / max ms |');

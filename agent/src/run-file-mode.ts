@@ -43,11 +43,13 @@ export async function runFileMode(o: AgentCliOptions): Promise<void> {
   const { agent, server } = await startAgent({ farm: cfg.farm, self: cfg.node, peers: cfg.peers, key, log });
   installSignalHandlers({
     agent, log, server, drainTimeoutSec: o.drainTimeoutSec, stopTimeoutSec: o.stopTimeoutSec,
+    // Everything is read and validated first, then the kernel is programmed, and only then
+    // are key and peers swapped: a refused reload leaves the running farm whole.
     reload: () => {
       const next = loadAgentFile(o.config!);
-      agent.setKey(loadKey(next.keyFile));
-      agent.setPeers(next.peers);
-      agent.reconfigure(next.farm, next.node);
+      const nextKey = loadKey(next.keyFile);
+      agent.reconfigure({ farm: next.farm, self: next.node, peers: next.peers, key: nextKey });
+      log.info('config reloaded', { event: 'reload', config: o.config });
     },
   });
 }

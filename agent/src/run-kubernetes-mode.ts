@@ -49,7 +49,7 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
 
   const apply = (a: Agent, f: FarmConfig): void => {
     try {
-      a.reconfigure(f, identity(f));
+      a.reconfigure({ farm: f, self: identity(f) });
     } catch (err) {
       // The tables are replaced atomically: a refused program leaves the running one.
       log.error('re-programming the farm failed, keeping the running config', { event: 'reconfigure_error', error: (err as Error).message });

@@ -1,20 +1,23 @@
-// An in-process farm: N agents built only from the pure modules (membership, ownership,
-// optionally the codec and replay window), exchanging heartbeats over a fake network with
-// per-link delay, jitter, loss and partitions, in virtual time. Tests use it to check
-// the ownership invariants (no double owner while views agree, every bucket owned again
-// soon after a failure, no flapping after a partition heals); bench/assignment.ts uses it
-// for the view convergence time of 64 agents. Deterministic for a given seed.
+// An in-process farm of N real agent cores (agent/src/core/agent-core.ts, the decision
+// step agent.ts runs) exchanging heartbeats over a fake network with per-link delay,
+// jitter, loss and partitions, in virtual time, each with a modelled kernel that accepts
+// what its core programmed until its lease ends. Tests use it to check the ownership
+// invariants (no double owner while views agree, every bucket owned again soon after a
+// failure, no flapping after a partition heals); bench/assignment.ts uses it for the view
+// convergence time of 64 agents. Deterministic for a given seed.
 //
-// What it models of the runtime: each agent ticks every intervalMs (with a random phase),
-// declares silent peers dead, decides ownership, and sends its heartbeat to every peer;
-// it also decides again when a received heartbeat changed its view, and sends at once when
-// its buckets changed (so the new owner does not wait a full interval). A killed agent's
-// kernel keeps accepting its buckets for leaseMs (the nft set timeout) after the kill.
+// The driver does what agent.ts does around the core: a loop (decide, program the
+// kernel, applied, send the heartbeat) every intervalMs with a random phase; a loop at
+// once (coalesced, like setImmediate) when a received heartbeat or a checker, weight or
+// drain change asks for one; a loop as soon as a live peer's silence passes the threshold
+// (agent.ts polls for it every 10 ms). Only the network, the clock and the kernel are
+// simulated.
 import type { MemberState } from '../../common/src/types.js';
-import { checkReplay, createReplayGuard, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type ReplayGuard } from './core/heartbeat-codec.js';
-import { applyHeartbeat, createView, tick, type MembershipEvent, type View } from './core/membership.js';
-import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipCarry } from './core/ownership.js';
-import { createRng, type Rng } from './core/prng.js';
+import * as core from '../../agent/src/core/agent-core.js';
+import { encodeHeartbeat, type Heartbeat } from '../../agent/src/core/heartbeat-codec.js';
+import type { MembershipEvent } from '../../agent/src/core/membership.js';
+import { createAssignmentCache, type AssignmentCache } from '../../agent/src/core/ownership.js';
+import { createRng, type Rng } from '../../agent/src/core/prng.js';
 
 export interface SimOptions {
   nodes: number | Array<{ name: string; weight?: number }>;
@@ -69,31 +72,36 @@ export interface SimStats {
   events: Array<MembershipEvent & { t: number; at: string }>;
 }
 
-interface Agent {
+interface SimAgent {
   name: string;
+  /** configured weight; the core's is 0 while in standby */
   weight: number;
+  /** the inputs that make a node other than ready: a drain, failing checkers, standby */
   state: MemberState;
   up: boolean;
-  startedAt: number;
+  /** the running agent's core (undefined before its first start) */
+  core?: core.CoreState;
   incarnation: number;
-  seq: number;
-  view: View;
-  held: number[];
-  guard: ReplayGuard;
-  /** bumps on restart, so ticks scheduled by a previous life are ignored */
+  /** what its kernel accepts new connections for */
+  kernel: number[];
+  /** bumps on restart, so events scheduled by a previous life are ignored */
   life: number;
-  /** after a kill: the kernel keeps `held` until this time */
+  /** after a kill: the kernel keeps `kernel` until this time */
   leaseUntil: number;
-  /** last time the kernel leases were refreshed (every tick, like the runtime's loop) */
+  /** last time the kernel leases were refreshed (every loop, like the runtime's) */
   refreshedAt: number;
   /** stalled (blocked event loop) until this time: timers and datagrams wait */
   pausedUntil: number;
-  carry: OwnershipCarry;
-  digest: number;
+  /** a loop is queued (setImmediate in the runtime) */
+  loopQueued: boolean;
+  /** time of the queued silence check, Infinity if none */
+  watchAt: number;
 }
 
 type Event =
   | { kind: 'tick'; agent: string; life: number }
+  | { kind: 'loop'; agent: string; life: number }
+  | { kind: 'watch'; agent: string; life: number }
   | { kind: 'deliver'; to: string; from: string; msg: Heartbeat | Buffer }
   | { kind: 'lease'; agent: string; life: number }
   | { kind: 'stallLease'; agent: string; life: number }
@@ -155,6 +163,8 @@ function less(a: Queued, b: Queued): boolean {
 
 const FARM = 'sim';
 const KEY = Buffer.from('simulation-key-simulation-key-32');
+/** agent.ts polls for silent peers this often */
+const WATCH_MS = 10;
 
 export class Simulation {
   readonly bucketCount: number;
@@ -166,7 +176,7 @@ export class Simulation {
   private readonly opts: Required<Omit<SimOptions, 'nodes'>>;
   private readonly rng: Rng;
   private readonly queue = new Queue();
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents = new Map<string, SimAgent>();
   private readonly names: string[];
   private readonly cache: AssignmentCache;
   private readonly cut = new Set<string>();
@@ -207,23 +217,19 @@ export class Simulation {
     this.since = new Float64Array(this.bucketCount);
     this.resetStats();
     for (const s of specs) {
-      const agent: Agent = {
+      const agent: SimAgent = {
         name: s.name,
         weight: s.weight ?? 1,
         state: 'ready',
         up: false,
-        startedAt: 0,
         incarnation: 0,
-        seq: 0,
-        view: createView(s.name),
-        held: [],
-        guard: createReplayGuard(),
+        kernel: [],
         life: 0,
         leaseUntil: 0,
         refreshedAt: 0,
         pausedUntil: 0,
-        carry: {},
-        digest: 0,
+        loopQueued: false,
+        watchAt: Infinity,
       };
       this.agents.set(s.name, agent);
       this.queue.push(this.rng.next() * this.opts.startSpreadMs, { kind: 'call', fn: () => this.start(agent) });
@@ -245,7 +251,7 @@ export class Simulation {
     a.up = false;
     a.life++;
     a.leaseUntil = a.refreshedAt + this.opts.leaseMs;
-    if (this.opts.leaseMs <= 0 || a.leaseUntil <= this.now) this.setHeld(a, []);
+    if (this.opts.leaseMs <= 0 || a.leaseUntil <= this.now) this.setKernel(a, []);
     else this.queue.push(a.leaseUntil, { kind: 'lease', agent: name, life: a.life });
   }
 
@@ -265,7 +271,7 @@ export class Simulation {
   restart(name: string): void {
     const a = this.agent(name);
     if (a.up) return;
-    this.setHeld(a, []);
+    this.setKernel(a, []);
     this.start(a);
   }
 
@@ -295,12 +301,17 @@ export class Simulation {
   }
 
   setWeight(name: string, weight: number): void {
-    this.agent(name).weight = weight;
+    const a = this.agent(name);
+    a.weight = weight;
+    this.pushInputs(a);
   }
 
-  /** 'draining' / 'standby' / 'down' take the agent's share away; 'ready' brings it back. */
+  /** The real inputs behind each state: 'draining' a drain, 'down' failing checkers,
+   *  'standby' weight 0 (the configured weight comes back with 'ready'); 'ready' undoes them. */
   setState(name: string, state: MemberState): void {
-    this.agent(name).state = state;
+    const a = this.agent(name);
+    a.state = state;
+    this.pushInputs(a);
   }
 
   // ---- running
@@ -340,7 +351,7 @@ export class Simulation {
   }
 
   heldBy(name: string): number[] {
-    return [...this.agent(name).held];
+    return [...this.agent(name).kernel];
   }
 
   /** Accepting owners of each bucket now (killed agents count while their lease lasts). */
@@ -348,7 +359,7 @@ export class Simulation {
     const out: string[][] = Array.from({ length: this.bucketCount }, () => []);
     for (const a of this.agents.values()) {
       if (!a.up && this.now >= a.leaseUntil) continue;
-      for (const b of a.held) out[b]!.push(a.name);
+      for (const b of a.kernel) out[b]!.push(a.name);
     }
     return out;
   }
@@ -360,11 +371,11 @@ export class Simulation {
       const a = this.agent(n);
       for (const m of this.names) {
         if (m === n) continue;
-        const p = a.view.peers.get(m);
+        const p = a.core!.view.peers.get(m);
         const other = this.agent(m);
         const alive = p?.alive ?? false;
         if (alive !== other.up) return false;
-        if (alive && (p!.weight !== other.weight || p!.state !== this.advertised(other))) return false;
+        if (alive && (p!.weight !== other.core!.weight || p!.state !== core.advertised(other.core!, this.now))) return false;
       }
     }
     return true;
@@ -374,10 +385,12 @@ export class Simulation {
   converged(): boolean {
     const up = this.upAgents();
     if (up.length === 0) return false;
-    if (up.some((n) => this.advertised(this.agent(n)) !== this.agent(n).state)) return false;
+    for (const n of up) {
+      const c = this.agent(n).core!;
+      if (core.advertised(c, this.now) !== core.wantedState(c)) return false;
+    }
     if (!this.viewsAgree()) return false;
-    const first = this.agent(up[0]!);
-    const assignment = this.decide(first).assignment;
+    const assignment = core.peekDecision(this.agent(up[0]!).core!, this.now).assignment;
     const owners = this.owners();
     for (let b = 0; b < this.bucketCount; b++) {
       const o = owners[b]!;
@@ -440,7 +453,7 @@ export class Simulation {
 
   // ---- internals
 
-  private agent(name: string): Agent {
+  private agent(name: string): SimAgent {
     const a = this.agents.get(name);
     if (!a) throw new Error(`no simulated agent ${name}`);
     return a;
@@ -465,51 +478,68 @@ export class Simulation {
       case 'tick':
         this.onTick(ev.agent, ev.life);
         break;
+      case 'loop':
+        this.onQueuedLoop(ev.agent, ev.life);
+        break;
+      case 'watch':
+        this.onWatch(ev.agent, ev.life);
+        break;
       case 'deliver':
         this.onDeliver(ev.to, ev.from, ev.msg);
         break;
       case 'lease': {
         const a = this.agent(ev.agent);
-        if (!a.up && a.life === ev.life) this.setHeld(a, []);
+        if (!a.up && a.life === ev.life) this.setKernel(a, []);
         break;
       }
       case 'stallLease': {
         const a = this.agent(ev.agent);
-        if (a.up && a.life === ev.life && this.now < a.pausedUntil && a.refreshedAt + this.opts.leaseMs <= this.now) this.setHeld(a, []);
+        if (a.up && a.life === ev.life && this.now < a.pausedUntil && a.refreshedAt + this.opts.leaseMs <= this.now) this.setKernel(a, []);
         break;
       }
     }
   }
 
-  private start(a: Agent): void {
+  private start(a: SimAgent): void {
     a.up = true;
     a.life++;
     a.pausedUntil = 0;
-    a.startedAt = this.now;
+    a.loopQueued = false;
+    a.watchAt = Infinity;
     // incarnation = start time in ms, kept strictly growing across fast restarts
     a.incarnation = Math.max(Math.floor(this.now), a.incarnation + 1);
-    a.seq = 0;
-    a.view = createView(a.name, [], this.now);
-    a.guard = createReplayGuard();
+    a.core = core.createCore({
+      config: {
+        farm: FARM,
+        bucketCount: this.bucketCount,
+        intervalMs: this.intervalMs,
+        failureThresholdMs: this.failureThresholdMs,
+        orphanHoldMs: this.opts.orphanHoldMs,
+        // 0: no lease, the kernel keeps the sets as long as the node lives
+        leaseMs: this.opts.leaseMs > 0 ? this.opts.leaseMs : Infinity,
+      },
+      name: a.name,
+      weight: a.weight,
+      peers: this.names.map((n) => ({ name: n, address: n })),
+      now: this.now,
+      incarnation: a.incarnation,
+      cache: this.cache,
+    });
+    this.pushInputs(a, false);
     a.leaseUntil = 0;
     this.queue.push(this.now, { kind: 'tick', agent: a.name, life: a.life });
   }
 
-  private advertised(a: Agent): MemberState {
-    return advertisedState(a.state, a.startedAt, this.now, this.failureThresholdMs);
-  }
-
-  private decide(a: Agent): ReturnType<typeof decideOwnership> {
-    return decideOwnership({
-      self: { name: a.name, weight: a.weight, state: a.state, startedAt: a.startedAt, held: a.held },
-      view: a.view,
-      bucketCount: this.bucketCount,
-      now: this.now,
-      failureThresholdMs: this.failureThresholdMs,
-      orphanHoldMs: this.opts.orphanHoldMs,
-      cache: this.cache,
-      carry: a.carry,
-    });
+  /** The sim's state and weight as the agent's inputs: a drain, the checkers, the weight. */
+  private pushInputs(a: SimAgent, loopNow = true): void {
+    if (!a.core) return;
+    let c = a.core;
+    c = core.setDraining(c, a.state === 'draining');
+    c = core.setCheckersHealthy(c, a.state !== 'down');
+    c = core.setWeight(c, a.state === 'standby' ? 0 : a.weight);
+    if (c === a.core) return;
+    a.core = c;
+    if (loopNow && a.up) this.queueLoop(a);
   }
 
   private onTick(name: string, life: number): void {
@@ -519,13 +549,59 @@ export class Simulation {
       this.queue.push(a.pausedUntil, { kind: 'tick', agent: name, life });
       return;
     }
-    const t = tick(a.view, this.now, this.failureThresholdMs);
-    a.view = t.view;
-    this.record(name, t.events);
-    this.decideAndApply(a);
-    a.refreshedAt = this.now;
-    this.broadcast(a);
+    this.loop(a, true);
     this.queue.push(this.now + this.intervalMs, { kind: 'tick', agent: name, life });
+  }
+
+  /** setImmediate: after what is already queued for this instant, at most one pending. */
+  private queueLoop(a: SimAgent): void {
+    if (a.loopQueued) return;
+    a.loopQueued = true;
+    this.queue.push(Math.max(this.now, a.pausedUntil), { kind: 'loop', agent: a.name, life: a.life });
+  }
+
+  private onQueuedLoop(name: string, life: number): void {
+    const a = this.agent(name);
+    if (!a.up || a.life !== life) return;
+    a.loopQueued = false;
+    this.loop(a, false);
+  }
+
+  /** The runtime's silence watch, polled every WATCH_MS: queued for when it would fire. */
+  private armWatch(a: SimAgent): void {
+    const due = core.nextSilenceAt(a.core!);
+    if (due === Infinity) return;
+    const at = Math.max(due + 1, this.now + WATCH_MS);
+    if (at >= a.watchAt) return;
+    a.watchAt = at;
+    this.queue.push(at, { kind: 'watch', agent: a.name, life: a.life });
+  }
+
+  private onWatch(name: string, life: number): void {
+    const a = this.agent(name);
+    if (!a.up || a.life !== life || this.now !== a.watchAt) return;
+    a.watchAt = Infinity;
+    if (this.now < a.pausedUntil) {
+      a.watchAt = a.pausedUntil;
+      this.queue.push(a.pausedUntil, { kind: 'watch', agent: name, life });
+      return;
+    }
+    if (core.silenceDue(a.core!, this.now)) this.queueLoop(a);
+    this.armWatch(a);
+  }
+
+  /** agent.ts's loop(): decide, program the kernel (it accepts), applied, send. */
+  private loop(a: SimAgent, timer: boolean): void {
+    const d = core.decide(a.core!, this.now);
+    this.record(a.name, d.intents);
+    this.setKernel(a, d.ownership.owned);
+    a.refreshedAt = this.now;
+    const r = core.applied(d.state, true, this.now, timer);
+    a.core = r.state;
+    this.record(a.name, r.intents);
+    // Without sendOnChange only the timer's loops reach the wire (an ablation).
+    if (r.heartbeat && (timer || this.opts.sendOnChange)) this.broadcast(a, r.heartbeat);
+    this.armWatch(a);
   }
 
   private onDeliver(to: string, from: string, raw: Heartbeat | Buffer): void {
@@ -536,46 +612,22 @@ export class Simulation {
       this.queue.push(a.pausedUntil + 0.001, { kind: 'deliver', to, from, msg: raw });
       return;
     }
-    let msg: Heartbeat;
-    if (Buffer.isBuffer(raw)) {
-      const d = decodeHeartbeat(raw, KEY, FARM);
-      if (!d.ok) {
-        this.stats.heartbeatsRejected++;
-        return;
-      }
-      const r = checkReplay(a.guard, d.msg, this.now, 5_000);
-      if (!r.ok) {
-        this.stats.heartbeatsRejected++;
-        return;
-      }
-      a.guard = r.guard;
-      msg = d.msg;
-    } else msg = raw;
+    const r = Buffer.isBuffer(raw) ? core.receiveDatagram(a.core!, raw, KEY, from, this.now) : core.receiveHeartbeat(a.core!, raw, from, this.now);
+    a.core = r.state;
+    if ('rejected' in r) {
+      this.stats.heartbeatsRejected++;
+      return;
+    }
     this.stats.heartbeatsDelivered++;
-    const before = a.view.peers.get(from);
-    const u = applyHeartbeat(a.view, msg, this.now, from);
-    if (u.view === a.view) return;
-    a.view = u.view;
-    this.record(to, u.events);
-    const after = a.view.peers.get(from)!;
-    if (u.events.length > 0 || !before || !sameBuckets(before.held, after.held)) this.decideAndApply(a);
+    this.record(to, r.intents);
+    if (r.decideNow) this.queueLoop(a);
+    this.armWatch(a);
   }
 
-  private decideAndApply(a: Agent): void {
-    const d = this.decide(a);
-    a.carry = d.carry;
-    a.digest = d.viewDigest;
-    if (d.acquired.length === 0 && d.released.length === 0) return;
-    this.setHeld(a, d.owned);
-    // Tell the peers now rather than at the next tick: a release halves a handoff's gap,
-    // an acquisition shows up in the others' claims sooner (the runtime sends a heartbeat
-    // after every decision too).
-    if (this.opts.sendOnChange) this.broadcast(a);
-  }
-
-  private setHeld(a: Agent, owned: number[]): void {
+  /** The modelled kernel: what it accepts, with the per-bucket owner counts kept up to date. */
+  private setKernel(a: SimAgent, owned: readonly number[]): void {
     const prev = new Uint8Array(this.bucketCount);
-    for (const b of a.held) prev[b] = 1;
+    for (const b of a.kernel) prev[b] = 1;
     const next = new Uint8Array(this.bucketCount);
     for (const b of owned) next[b] = 1;
     for (let b = 0; b < this.bucketCount; b++) {
@@ -586,7 +638,7 @@ export class Simulation {
       else this.stats.releases++;
       this.changeCount(b, next[b] ? 1 : -1);
     }
-    a.held = [...owned];
+    a.kernel = [...owned];
   }
 
   /** Keep per-bucket owner counts and close the gap/overlap interval a change ends. */
@@ -621,20 +673,9 @@ export class Simulation {
     for (let b = 0; b < this.bucketCount; b++) this.closeInterval(b, this.ownerCount[b]!);
   }
 
-  private broadcast(a: Agent): void {
-    a.seq++;
-    const msg: Heartbeat = {
-      farm: FARM,
-      node: a.name,
-      incarnation: a.incarnation,
-      seq: a.seq,
-      sentAt: Math.floor(this.now),
-      weight: a.weight,
-      state: this.advertised(a),
-      viewDigest: this.opts.useDigest ? a.digest : 0,
-      bucketCount: this.bucketCount,
-      held: [...a.held],
-    };
+  private broadcast(a: SimAgent, hb: Heartbeat): void {
+    // Without the digest (an ablation), as an older sender that does not give one.
+    const msg: Heartbeat = this.opts.useDigest ? hb : { ...hb, viewDigest: 0 };
     const wire = this.opts.useCodec ? encodeHeartbeat(msg, KEY) : msg;
     for (const to of this.names) {
       if (to === a.name) continue;
@@ -646,15 +687,9 @@ export class Simulation {
     }
   }
 
-  private record(at: string, events: MembershipEvent[]): void {
-    for (const e of events) this.stats.events.push({ ...e, t: this.now, at });
+  private record(at: string, intents: readonly core.CoreIntent[]): void {
+    for (const i of intents) if (i.kind === 'membership') this.stats.events.push({ ...i.event, t: this.now, at });
   }
-}
-
-function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export interface RandomScenarioResult {

@@ -1,0 +1,137 @@
+import * as core from './agent-core.js';
+import { encodeHeartbeat, type Heartbeat } from './heartbeat-codec.js';
+
+const CFG: core.CoreConfig = { farm: 'f', bucketCount: 8, intervalMs: 100, failureThresholdMs: 500, leaseMs: 300 };
+const KEY = Buffer.alloc(32, 3);
+
+function fresh(name = 'a', peers = ['a', 'b']): core.CoreState {
+  return core.createCore({ config: CFG, name, weight: 1, peers: peers.map((n) => ({ name: n, address: n })), now: 1000 });
+}
+
+/** One agent loop with a kernel that accepts (or refuses) what was decided. */
+function loop(s: core.CoreState, now: number, ok = true): core.Applied & { ownership: core.DesiredOwnership; all: core.CoreIntent[] } {
+  const d = core.decide(s, now);
+  const a = core.applied(d.state, ok, now);
+  return { ...a, ownership: d.ownership, all: [...d.intents, ...a.intents] };
+}
+
+/** Loops every interval from `from` to `to` (inclusive); the last loop's result. */
+function run(s: core.CoreState, from: number, to: number): core.CoreState {
+  for (let t = from; t <= to; t += CFG.intervalMs) s = loop(s, t).state;
+  return s;
+}
+
+function hb(over: Partial<Heartbeat>): Heartbeat {
+  return { farm: 'f', node: 'b', incarnation: 500, seq: 1, sentAt: 1000, weight: 1, state: 'ready', viewDigest: 0, bucketCount: 8, held: [], ...over };
+}
+
+describe('agent core', () => {
+  test('alone: standby during the startup grace, then every bucket, claimed only once the kernel took it', () => {
+    let s = fresh('a', ['a']);
+    let r = loop(s, 1000);
+    expect(r.heartbeat?.state).toBe('standby');
+    expect(r.ownership.owned).toEqual([]);
+    s = run(r.state, 1100, 1400);
+    r = loop(s, 1500);
+    expect(r.ownership).toEqual({ owned: [0, 1, 2, 3, 4, 5, 6, 7], orphans: [], leaseMs: 300 });
+    expect(r.heartbeat).toMatchObject({ state: 'ready', held: [0, 1, 2, 3, 4, 5, 6, 7], seq: 6 });
+    expect(r.all.map((i) => i.kind)).toEqual(['state', 'buckets']);
+  });
+
+  test('a kernel that refuses the sets: the heartbeat keeps claiming the previous ones, the next loop tries again', () => {
+    let s = run(fresh('a', ['a']), 1000, 1400);
+    const refused = loop(s, 1500, false);
+    expect(refused.ownership.owned).toHaveLength(8);
+    expect(refused.heartbeat?.held).toEqual([]);
+    expect(refused.all.some((i) => i.kind === 'buckets')).toBe(false);
+    s = refused.state;
+    const again = loop(s, 1600);
+    expect(again.heartbeat?.held).toHaveLength(8);
+  });
+
+  test('a loop between ticks sends a heartbeat only with news; the timer\'s loops always do', () => {
+    const s = run(fresh('a', ['a']), 1000, 1600);
+    const between = core.applied(core.decide(s, 1650).state, true, 1650, false);
+    expect(between.heartbeat).toBeUndefined();
+    expect(between.state.seq).toBe(s.seq);
+    expect(core.applied(core.decide(s, 1650).state, true, 1650, true).heartbeat).toMatchObject({ seq: s.seq + 1 });
+    const drained = core.applied(core.decide(core.setDraining(s, true), 1650).state, true, 1650, false);
+    expect(drained.heartbeat).toMatchObject({ state: 'draining', held: [] });
+  });
+
+  test('a loop later than the lease forgets what was held (the kernel dropped it)', () => {
+    let s = run(fresh('a', ['a']), 1000, 1600);
+    expect(s.held).toHaveLength(8);
+    const d = core.decide(s, 1600 + 301);
+    expect(d.intents.some((i) => i.kind === 'stall')).toBe(true);
+    // after a stall, acquire nothing for a while: it re-claims nothing from memory
+    expect(d.ownership.owned).toEqual([]);
+  });
+
+  test('heartbeats: a peer joining asks for a loop now; own heartbeats, other farms, other bucket counts and replays are refused', () => {
+    const s = fresh();
+    const join = core.receiveDatagram(s, encodeHeartbeat(hb({}), KEY), KEY, '10.0.0.2', 1000);
+    expect('rejected' in join).toBe(false);
+    const j = join as core.Received;
+    expect(j.accepted).toBe(true);
+    expect(j.decideNow).toBe(true);
+    expect(j.intents).toEqual([{ kind: 'membership', event: expect.objectContaining({ type: 'joined', node: 'b' }) }]);
+    expect(core.receiveDatagram(j.state, encodeHeartbeat(hb({}), KEY), KEY, '10.0.0.2', 1001)).toMatchObject({ rejected: expect.any(String) });
+    expect(core.receiveDatagram(s, encodeHeartbeat(hb({ bucketCount: 16 }), KEY), KEY, 'x', 1000)).toMatchObject({ rejected: 'bucket_count' });
+    expect(core.receiveDatagram(s, encodeHeartbeat(hb({ farm: 'g' }), KEY), KEY, 'x', 1000)).toMatchObject({ rejected: 'wrong_farm' });
+    expect(core.receiveDatagram(s, encodeHeartbeat(hb({}), Buffer.alloc(32, 4)), KEY, 'x', 1000)).toMatchObject({ rejected: 'bad_mac' });
+    const own = core.receiveDatagram(s, encodeHeartbeat(hb({ node: 'a' }), KEY), KEY, 'x', 1000);
+    expect(own).toMatchObject({ accepted: false, decideNow: false });
+  });
+
+  test('a steady heartbeat (same claims, nothing pending) does not ask for a loop', () => {
+    let s = core.receiveHeartbeat(fresh(), hb({ seq: 1 }), 'b', 1000).state;
+    s = loop(s, 1000).state;
+    const r = core.receiveHeartbeat(s, hb({ seq: 2, sentAt: 1100 }), 'b', 1100);
+    expect(r).toMatchObject({ accepted: true, decideNow: false, intents: [] });
+  });
+
+  test('a dead peer: silence is due after the threshold, its buckets are taken and the failover reported once', () => {
+    let s = fresh();
+    // b serves everything, then goes silent
+    s = core.receiveHeartbeat(s, hb({ held: [0, 1, 2, 3, 4, 5, 6, 7], viewDigest: 0 }), 'b', 1000).state;
+    for (let t = 1000; t <= 1500; t += 100) s = loop(s, t).state;
+    expect(core.nextSilenceAt(s)).toBe(1500);
+    expect(core.silenceDue(s, 1500)).toBe(false);
+    expect(core.silenceDue(s, 1501)).toBe(true);
+    const r = loop(s, 1510);
+    expect(r.all.find((i) => i.kind === 'membership')).toMatchObject({ event: { type: 'died', node: 'b' } });
+    expect(r.ownership.owned).toHaveLength(8);
+    expect(r.ownership.orphans).toHaveLength(8);
+    expect(r.all.find((i) => i.kind === 'failover')).toEqual({ kind: 'failover', peer: 'b', buckets: 8, sinceLastHeartbeatMs: 510 });
+    expect(loop(r.state, 1600).all.some((i) => i.kind === 'failover')).toBe(false);
+  });
+
+  test('drain and failing checkers take the share away; weight 0 is standby', () => {
+    let s = run(fresh('a', ['a']), 1000, 1600);
+    expect(loop(core.setDraining(s, true), 1700)).toMatchObject({ ownership: { owned: [] }, heartbeat: { state: 'draining', held: [] } });
+    expect(loop(core.setCheckersHealthy(s, false), 1700)).toMatchObject({ ownership: { owned: [] }, heartbeat: { state: 'down' } });
+    expect(loop(core.setWeight(s, 0), 1700)).toMatchObject({ ownership: { owned: [] }, heartbeat: { state: 'standby', weight: 0 } });
+  });
+
+  test('reconfigure: another bucket count is a new table (nothing held); the same keeps the claims', () => {
+    let s = run(fresh('a', ['a']), 1000, 1600);
+    expect(core.reconfigure(s, { ...CFG, intervalMs: 50 }, 2).held).toHaveLength(8);
+    const bigger = core.reconfigure(s, { ...CFG, bucketCount: 16 }, 1);
+    expect(bigger.held).toEqual([]);
+    expect(loop(bigger, 1700).ownership.owned).toHaveLength(16);
+  });
+
+  test('stop: after the kernel state is removed the goodbye claims nothing', () => {
+    let s = run(fresh('a', ['a']), 1000, 1600);
+    const bye = core.goodbye(core.removed(s), 1650);
+    expect(bye.heartbeat).toMatchObject({ state: 'down', held: [], seq: 8 });
+  });
+
+  test('peers: removed ones are forgotten, new ones known before they speak', () => {
+    let s = core.receiveHeartbeat(fresh(), hb({}), 'b', 1000).state;
+    s = core.setPeers(s, [{ name: 'a', address: 'a' }, { name: 'c', address: 'c' }]);
+    expect([...s.view.peers.keys()]).toEqual(['c']);
+    expect(core.setPeers(s, [{ name: 'c', address: 'c' }])).toBe(s);
+  });
+});

@@ -1,0 +1,373 @@
+// The agent's decision step as a pure state machine: heartbeats in, ticks, the kernel's
+// answer, checker, weight, peer and drain changes go in; the new state, the ownership the
+// kernel should have, the heartbeat to send and what to log or report come out. The agent
+// (agent.ts) wires it to timers, sockets, the datapath and metrics; the simulator
+// (lab/sim) wires it to virtual time and a fake network, so the simulator checks the
+// agent itself, not a model of it.
+//
+// One loop of the agent is two calls, because the kernel sits between them:
+//   const d = decide(state, now);            // membership tick + ownership decision
+//   ok = datapath.setOwnership(d.ownership)  // the kernel may refuse
+//   const r = applied(d.state, ok, now);     // held := owned only if the kernel took it
+//   send(r.heartbeat)                        // claims only what the kernel accepts
+import type { MemberState, PeerSpec } from '../../../common/src/types.js';
+import { checkReplay, createReplayGuard, decodeHeartbeat, pruneReplayGuard, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
+import { addPeer, applyHeartbeat, createView, removePeer, tick, type MembershipEvent, type View } from './membership.js';
+import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision } from './ownership.js';
+
+/** Heartbeats from a clock further off than this are refused as stale. */
+export const MAX_SKEW_MS = 30_000;
+/** The replay window forgets senders silent this long. */
+const GUARD_KEEP_MS = 10 * 60_000;
+
+export interface CoreConfig {
+  farm: string;
+  bucketCount: number;
+  intervalMs: number;
+  failureThresholdMs: number;
+  /** kernel lease of the owned sets, refreshed every loop (Infinity: the kernel never
+   *  drops them by itself) */
+  leaseMs: number;
+  orphanHoldMs?: number;
+  maxSkewMs?: number;
+}
+
+/** Shorter than the failure threshold by two intervals: by the time peers declare this
+ *  node dead, its kernel has stopped taking new connections even if its last heartbeat
+ *  was lost (the simulator found double owners with lease = threshold under loss). */
+export function defaultLeaseMs(heartbeat: { intervalMs: number; failureThresholdMs: number }): number {
+  return heartbeat.failureThresholdMs - 2 * heartbeat.intervalMs;
+}
+
+export interface Failover {
+  /** local time of the dead peer's last heartbeat */
+  since: number;
+  buckets: ReadonlySet<number>;
+}
+
+export interface CoreState {
+  readonly config: CoreConfig;
+  readonly name: string;
+  readonly weight: number;
+  readonly startedAt: number;
+  readonly incarnation: number;
+  readonly seq: number;
+  readonly view: View;
+  readonly guard: ReplayGuard;
+  /** buckets the kernel accepted last: what heartbeats claim */
+  readonly held: readonly number[];
+  readonly orphans: readonly number[];
+  readonly decision?: OwnershipDecision;
+  readonly draining: boolean;
+  readonly checkersHealthy: boolean;
+  /** 0 before the first loop */
+  readonly lastLoopAt: number;
+  /** what the last heartbeat sent said (a loop between timer ticks sends only news) */
+  readonly lastSent?: { state: MemberState; weight: number; viewDigest: number; held: readonly number[] };
+  /** peers declared dead whose buckets are not all served again yet */
+  readonly failovers: ReadonlyMap<string, Failover>;
+  /** memo of assignments (same input, same output): shared, not state */
+  readonly cache: AssignmentCache;
+}
+
+/** What to log, count or tell users; the runtime decides how. */
+export type CoreIntent =
+  | { kind: 'membership'; event: MembershipEvent }
+  | { kind: 'stall'; stalledMs: number; buckets: number }
+  | { kind: 'buckets'; owned: number; acquired: number[]; released: number[]; orphans: number[]; waiting: number }
+  | { kind: 'state'; state: MemberState; phase: OwnershipDecision['phase'] }
+  | { kind: 'failover'; peer: string; buckets: number; sinceLastHeartbeatMs: number };
+
+export interface DesiredOwnership {
+  owned: number[];
+  orphans: number[];
+  leaseMs: number;
+}
+
+export interface CoreInit {
+  config: CoreConfig;
+  name: string;
+  weight: number;
+  peers: readonly PeerSpec[];
+  now: number;
+  /** default `now`; must grow across restarts of the same node */
+  incarnation?: number;
+  cache?: AssignmentCache;
+}
+
+export function createCore(i: CoreInit): CoreState {
+  return {
+    config: i.config,
+    name: i.name,
+    weight: i.weight,
+    startedAt: i.now,
+    incarnation: i.incarnation ?? i.now,
+    seq: 0,
+    view: createView(i.name, i.peers, i.now),
+    guard: createReplayGuard(),
+    held: [],
+    orphans: [],
+    draining: false,
+    checkersHealthy: true,
+    lastLoopAt: 0,
+    failovers: new Map(),
+    cache: i.cache ?? createAssignmentCache(),
+  };
+}
+
+/** The state this node wants, before the startup grace (ownership decides what it advertises). */
+export function wantedState(s: CoreState): MemberState {
+  if (s.draining) return 'draining';
+  if (!s.checkersHealthy) return 'down';
+  return s.weight === 0 ? 'standby' : 'ready';
+}
+
+/** What this node advertises at `now` (its last decision's, or what one would say). */
+export function advertised(s: CoreState, now: number): MemberState {
+  return advertisedState(wantedState(s), s.startedAt, now, s.config.failureThresholdMs);
+}
+
+// ---- inputs that change the state between loops
+
+export interface Received {
+  state: CoreState;
+  /** false for our own heartbeat (looped back) */
+  accepted: boolean;
+  intents: CoreIntent[];
+  /** run a loop now, not at the next tick (a membership change, or a peer's claims or
+   *  view moved while a handoff waits on them) */
+  decideNow: boolean;
+}
+
+export type Rejected = { state: CoreState; rejected: string };
+
+/** An authenticated, decoded heartbeat from `from`: membership only (no replay window). */
+export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string, now: number): Received {
+  const prev = s.view.peers.get(msg.node);
+  const u = applyHeartbeat(s.view, msg, now, from);
+  // an older incarnation or a reordered datagram: nothing changed
+  if (u.view === s.view) return { state: s, accepted: true, intents: [], decideNow: false };
+  const next = u.view.peers.get(msg.node)!;
+  const heldChanged = !prev || !sameBuckets(prev.held, next.held);
+  const digestChanged = prev?.viewDigest !== next.viewDigest;
+  const last = s.decision;
+  const pending = last !== undefined && (last.waiting.length > 0 || last.deferred.length > 0 || last.disagreeing.length > 0);
+  const state = withFailovers({ ...s, view: u.view }, u.events, now);
+  return {
+    state,
+    accepted: true,
+    intents: u.events.map((event) => ({ kind: 'membership', event })),
+    decideNow: u.events.length > 0 || ((heldChanged || digestChanged) && pending),
+  };
+}
+
+/** A datagram off the wire: authenticated, for this farm and bucket count, not a replay. */
+export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: string, now: number): Received | Rejected {
+  const d = decodeHeartbeat(buf, key, s.config.farm);
+  if (!d.ok) return { state: s, rejected: d.reason };
+  const msg = d.msg;
+  if (msg.node === s.name) return { state: s, accepted: false, intents: [], decideNow: false };
+  if (msg.bucketCount !== s.config.bucketCount) return { state: s, rejected: 'bucket_count' };
+  const r = checkReplay(s.guard, msg, now, s.config.maxSkewMs ?? MAX_SKEW_MS);
+  if (!r.ok) return { state: s, rejected: r.reason };
+  return receiveHeartbeat({ ...s, guard: r.guard }, msg, from, now);
+}
+
+export function setCheckersHealthy(s: CoreState, healthy: boolean): CoreState {
+  return healthy === s.checkersHealthy ? s : { ...s, checkersHealthy: healthy };
+}
+
+/** Draining hands every bucket off at the next loop (the runtime leaves afterwards). */
+export function setDraining(s: CoreState, draining: boolean): CoreState {
+  return draining === s.draining ? s : { ...s, draining };
+}
+
+export function setWeight(s: CoreState, weight: number): CoreState {
+  return weight === s.weight ? s : { ...s, weight };
+}
+
+/** The configured peers: new ones are known before they speak, removed ones forgotten. */
+export function setPeers(s: CoreState, peers: readonly PeerSpec[]): CoreState {
+  const names = new Set(peers.map((p) => p.name));
+  let view = s.view;
+  for (const p of view.peers.keys()) if (!names.has(p)) view = removePeer(view, p);
+  for (const p of peers) view = addPeer(view, p);
+  return view === s.view ? s : { ...s, view };
+}
+
+/** A new farm configuration the kernel has already accepted. A different bucket count
+ *  means a new table: what was held in the old one is gone. */
+export function reconfigure(s: CoreState, config: CoreConfig, weight: number): CoreState {
+  const bucketsChanged = config.bucketCount !== s.config.bucketCount;
+  return {
+    ...s,
+    config,
+    weight,
+    ...(bucketsChanged ? { held: [], orphans: [], decision: undefined, failovers: new Map() } : {}),
+  };
+}
+
+/** After the kernel state was removed (stop): nothing is held any more. */
+export function removed(s: CoreState): CoreState {
+  return { ...s, held: [], orphans: [] };
+}
+
+// ---- the loop
+
+export interface Decided {
+  state: CoreState;
+  /** what the kernel should accept now; pass the answer to applied() */
+  ownership: DesiredOwnership;
+  intents: CoreIntent[];
+}
+
+/** First half of a loop: the membership tick and the ownership decision. */
+export function decide(s0: CoreState, now: number): Decided {
+  const cfg = s0.config;
+  let s = s0;
+  // Stalled past the lease: the kernel has already dropped our buckets and peers may have
+  // taken them; claiming them again from memory would make two owners.
+  if (s.lastLoopAt > 0 && now - s.lastLoopAt > cfg.leaseMs) s = { ...s, held: [], orphans: [] };
+  const t = tick(s.view, now, cfg.failureThresholdMs);
+  const intents: CoreIntent[] = [];
+  if (t.stalledMs !== undefined) intents.push({ kind: 'stall', stalledMs: t.stalledMs, buckets: s.held.length });
+  for (const event of t.events) intents.push({ kind: 'membership', event });
+  s = withFailovers({ ...s, view: t.view, lastLoopAt: now }, t.events, now);
+  const d = decideOwnership({
+    self: { name: s.name, weight: s.weight, state: wantedState(s), startedAt: s.startedAt, held: s.held },
+    view: s.view,
+    bucketCount: cfg.bucketCount,
+    now,
+    failureThresholdMs: cfg.failureThresholdMs,
+    ...(cfg.orphanHoldMs !== undefined ? { orphanHoldMs: cfg.orphanHoldMs } : {}),
+    cache: s.cache,
+    carry: s.decision?.carry,
+  });
+  const prev = s.decision;
+  if (prev?.advertise !== d.advertise) intents.push({ kind: 'state', state: d.advertise, phase: d.phase });
+  return { state: { ...s, decision: d }, ownership: { owned: d.owned, orphans: d.orphans, leaseMs: cfg.leaseMs }, intents };
+}
+
+export interface Applied {
+  state: CoreState;
+  /** to every peer, signed by the runtime; none from a loop between ticks with no news */
+  heartbeat?: Heartbeat;
+  intents: CoreIntent[];
+}
+
+/**
+ * Second half of a loop: the kernel accepted the decided ownership (ok) or refused it.
+ * Only what it accepted is held and claimed; a refusal keeps the previous claim (the
+ * kernel still has the previous sets, until their leases end).
+ *
+ * The timer's loops (`periodic`) always send a heartbeat: it is what keeps us alive in
+ * the peers' views. A loop run between ticks (a heartbeat or a checker asked for it)
+ * sends one only when its claims, view digest, state or weight changed: that is what a
+ * waiting peer needs at once. Sending after every such loop made each heartbeat trigger
+ * a heartbeat from every peer while a farm converged; the simulator counted a million
+ * datagrams for a cold start of 32 agents.
+ */
+export function applied(s0: CoreState, ok: boolean, now: number, periodic = true): Applied {
+  const d = s0.decision;
+  if (!d) throw new Error('applied() before decide()');
+  let s = s0;
+  const intents: CoreIntent[] = [];
+  if (ok) {
+    if (d.acquired.length > 0 || d.released.length > 0) {
+      intents.push({ kind: 'buckets', owned: d.owned.length, acquired: d.acquired, released: d.released, orphans: d.orphans, waiting: d.waiting.length });
+    }
+    s = { ...s, held: d.owned, orphans: d.orphans };
+  }
+  s = observeFailovers(s, now, intents);
+  const last = s.lastSent;
+  const news = !last || last.state !== d.advertise || last.weight !== s.weight || last.viewDigest !== d.viewDigest || !sameBuckets(last.held, s.held);
+  if (!periodic && !news) return { state: s, intents };
+  const hb = heartbeat(s, d.advertise, now);
+  s = hb.state;
+  if (s.seq % 100 === 0) s = { ...s, guard: pruneReplayGuard(s.guard, now, GUARD_KEEP_MS) };
+  return { state: s, heartbeat: hb.msg, intents };
+}
+
+/** The heartbeat of a node leaving: after removed(), it claims nothing. */
+export function goodbye(s: CoreState, now: number): { state: CoreState; heartbeat: Heartbeat } {
+  const hb = heartbeat(s, 'down', now);
+  return { state: hb.state, heartbeat: hb.msg };
+}
+
+/** When the next live peer's silence passes the threshold, counted as the membership tick
+ *  counts it (not before our own resumption after a stall); Infinity if none is alive. */
+export function nextSilenceAt(s: CoreState): number {
+  const awake = s.view.awakeSince ?? -Infinity;
+  let t = Infinity;
+  for (const p of s.view.peers.values()) if (p.alive) t = Math.min(t, Math.max(p.lastHeardAt, awake) + s.config.failureThresholdMs);
+  return t;
+}
+
+/** True when a live peer has been silent past the threshold: run a loop to declare it. */
+export function silenceDue(s: CoreState, now: number): boolean {
+  return now > nextSilenceAt(s);
+}
+
+/** The ownership decision one loop would make now, without changing anything. */
+export function peekDecision(s: CoreState, now: number): OwnershipDecision {
+  return decide(s, now).state.decision!;
+}
+
+function heartbeat(s: CoreState, state: MemberState, now: number): { state: CoreState; msg: Heartbeat } {
+  const seq = s.seq + 1;
+  const msg: Heartbeat = {
+    farm: s.config.farm,
+    node: s.name,
+    incarnation: s.incarnation,
+    seq,
+    sentAt: Math.floor(now),
+    weight: s.weight,
+    state,
+    bucketCount: s.config.bucketCount,
+    held: [...s.held],
+    viewDigest: s.decision?.viewDigest ?? 0,
+  };
+  return { state: { ...s, seq, lastSent: { state, weight: s.weight, viewDigest: msg.viewDigest, held: s.held } }, msg };
+}
+
+function withFailovers(s: CoreState, events: readonly MembershipEvent[], now: number): CoreState {
+  let f: Map<string, Failover> | undefined;
+  for (const e of events) {
+    if (e.type === 'died' && e.held.length > 0) {
+      f ??= new Map(s.failovers);
+      f.set(e.node, { since: now - e.silentMs, buckets: new Set(e.held) });
+    } else if (e.type === 'rejoined' && s.failovers.has(e.node)) {
+      f ??= new Map(s.failovers);
+      f.delete(e.node);
+    }
+  }
+  return f ? { ...s, failovers: f } : s;
+}
+
+/** A failover ends when every bucket of the dead peer is served again (by us or another node). */
+function observeFailovers(s: CoreState, now: number, intents: CoreIntent[]): CoreState {
+  const d = s.decision;
+  if (s.failovers.size === 0 || !d) return s;
+  const held = new Set(s.held);
+  let f: Map<string, Failover> | undefined;
+  for (const [node, fo] of s.failovers) {
+    let mine = 0;
+    let pending = 0;
+    for (const b of fo.buckets) {
+      if (d.assignment[b] !== s.name) continue;
+      if (held.has(b)) mine++;
+      else pending++;
+    }
+    if (pending > 0) continue;
+    f ??= new Map(s.failovers);
+    f.delete(node);
+    if (mine > 0) intents.push({ kind: 'failover', peer: node, buckets: mine, sinceLastHeartbeatMs: now - fo.since });
+  }
+  return f ? { ...s, failovers: f } : s;
+}
+
+function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
