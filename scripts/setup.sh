@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and builds everything vipfarm needs on a fresh Debian machine (buildah and
-# debootstrap are for the container image test). Idempotent:
+# debootstrap are for the container image; runc, the CNI plugins and busybox-static for the
+# test bed's real nodes: lab/cluster/realnodes.ts). Idempotent:
 # each step is skipped when its result is already there and up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,8 @@ step() { printf '[setup] %s\n' "$*"; }
 t0=$(date +%s)
 
 need_pkgs=()
-for p in nftables libnftnl-dev libmnl-dev iproute2 tcpdump openssl buildah debootstrap; do
+for p in nftables libnftnl-dev libmnl-dev iproute2 tcpdump openssl buildah debootstrap \
+         runc containernetworking-plugins busybox-static; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

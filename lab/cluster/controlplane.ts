@@ -36,6 +36,16 @@ export interface ControlPlaneOptions {
   readyTimeoutSec?: number;
   /** Keep the temp dir (logs) after stop(), for debugging. */
   keepDir?: boolean;
+  /**
+   * An address the nodes reach the apiserver at (a relay there, realnodes.ts): the apiserver
+   * advertises it, so it is the `kubernetes` Service's endpoint (kept by the lease
+   * reconciler), and it is in the serving certificate. Without it no endpoint is kept.
+   */
+  advertiseAddress?: string;
+  /** Unix socket of an HTTP CONNECT proxy through which the apiserver dials kubelets (egress "cluster"). */
+  egressProxySocket?: string;
+  /** Controllers besides CONTROLLERS (real nodes need node-lifecycle-controller). */
+  extraControllers?: string[];
 }
 
 export interface ControlPlane {
@@ -54,6 +64,22 @@ export interface ControlPlane {
   /** Runs kubectl against this control plane; rejects with its stderr on failure. */
   kubectl(args: string[], input?: string): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** The egress selector configuration that sends the apiserver's traffic to nodes through an HTTP CONNECT proxy. */
+export function egressSelectorYaml(socket: string): string {
+  return [
+    'apiVersion: apiserver.k8s.io/v1beta1',
+    'kind: EgressSelectorConfiguration',
+    'egressSelections:',
+    '- name: cluster',
+    '  connection:',
+    '    proxyProtocol: HTTPConnect',
+    '    transport:',
+    '      uds:',
+    `        udsName: ${socket}`,
+    '',
+  ].join('\n');
 }
 
 export function kubeconfigYaml(server: string, pki: Pick<Pki, 'caCert' | 'adminCert' | 'adminKey'>): string {
@@ -149,7 +175,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   process.on('exit', removeDirOnExit);
 
   try {
-    const pki = createPki(dir, ['127.0.0.1', '10.0.0.1']);
+    const pki = createPki(dir, ['127.0.0.1', '10.0.0.1', ...(opts.advertiseAddress ? [opts.advertiseAddress] : [])]);
     const [etcdPort, peerPort, apiPort] = await freePorts(3);
     const bin = (n: string): string => path.join(binDir, n);
     const log = (n: string): string => path.join(dir, `${n}.log`);
@@ -172,9 +198,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       }
     }, timeoutMs, procs, dir);
 
+    const egress: string[] = [];
+    if (opts.egressProxySocket) {
+      writeFileSync(path.join(dir, 'egress.yaml'), egressSelectorYaml(opts.egressProxySocket));
+      egress.push(`--egress-selector-config-file=${path.join(dir, 'egress.yaml')}`);
+    }
     procs.push(startProc('kube-apiserver', bin('kube-apiserver'), [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+      '--bind-address=127.0.0.1', `--advertise-address=${opts.advertiseAddress ?? '127.0.0.1'}`, `--secure-port=${apiPort}`,
       `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`,
       `--client-ca-file=${pki.caCert}`,
@@ -186,8 +217,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--kubelet-preferred-address-types=InternalDNS,InternalIP,Hostname',
       `--kubelet-certificate-authority=${pki.caCert}`,
       `--kubelet-client-certificate=${pki.adminCert}`, `--kubelet-client-key=${pki.adminKey}`,
-      // No kubelet serves the kubernetes Service's endpoints; do not try to reconcile them.
-      '--endpoint-reconciler-type=none',
+      // Without an address the nodes reach, the kubernetes Service has no useful endpoint.
+      `--endpoint-reconciler-type=${opts.advertiseAddress ? 'lease' : 'none'}`,
+      ...egress,
       '--v=1',
     ], log('kube-apiserver')));
 
@@ -198,7 +230,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     procs.push(startProc('kube-controller-manager', bin('kube-controller-manager'), [
       `--kubeconfig=${kubeconfigPath}`, '--leader-elect=false', '--secure-port=0',
-      `--controllers=${CONTROLLERS.join(',')}`,
+      `--controllers=${[...CONTROLLERS, ...(opts.extraControllers ?? [])].join(',')}`,
       `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`,
       '--v=1',
     ], log('kube-controller-manager')));

@@ -62,7 +62,7 @@ function ecKey(file: string): void {
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file]);
 }
 
-function issue(dir: string, name: string, req: CertRequest, caCert: string, caKey: string): { cert: string; key: string } {
+export function issue(dir: string, name: string, req: CertRequest, caCert: string, caKey: string): { cert: string; key: string } {
   const key = path.join(dir, `${name}.key`);
   const csr = path.join(dir, `${name}.csr`);
   const cert = path.join(dir, `${name}.crt`);

@@ -1,0 +1,148 @@
+// Real nodes on the test bed (lab/cluster/realnodes.ts): kubelet + containerd + runc +
+// kube-proxy in each network namespace, one shared cluster for the whole file.
+import { jest } from '@jest/globals';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { BUSYBOX_IMAGE, cniConflist, containerdToml, kubeletYaml, mountsUnder, startRealCluster, type RealCluster } from '../../lab/cluster/realnodes.js';
+
+jest.setTimeout(180_000);
+
+let rc: RealCluster;
+const shimSockets = (): string[] => (existsSync('/run/containerd/s') ? readdirSync('/run/containerd/s') : []);
+let socketsBefore: string[] = [];
+const kubectl = (args: string[], input?: string): Promise<string> => rc.controlPlane.kubectl(args, input);
+
+/** A busybox pod bound to a node; `command` is its shell script. */
+const podYaml = (name: string, node: string, script: string, labels: Record<string, string> = {}): string => JSON.stringify({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'default', labels: { app: name, ...labels } },
+  spec: {
+    nodeName: node,
+    terminationGracePeriodSeconds: 1,
+    containers: [{ name: 'main', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', script] }],
+  },
+});
+
+async function podIp(name: string): Promise<string> {
+  await kubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=90s']);
+  return (await kubectl(['get', 'pod', name, '-o', 'jsonpath={.status.podIP}'])).trim();
+}
+
+beforeAll(async () => {
+  socketsBefore = shimSockets();
+  rc = await startRealCluster({ nodes: 2, clients: 1 });
+  console.log(JSON.stringify({ event: 'real-cluster-up', nodes: 2, nodesReadyAndProxyingMs: rc.startupMs }));
+}, 240_000);
+
+afterAll(async () => {
+  await rc?.stop();
+});
+
+describe('the configuration files (pure)', () => {
+  test('containerd: restricted oom_score_adj, pinned pause image, per-node runc root and pod namespaces', () => {
+    const t = containerdToml({ dir: '/x/n1', socket: '/x/n1/c.sock', runcRoot: '/x/n1/runc', cniConfDir: '/x/n1/cni' });
+    expect(t).toContain('restrict_oom_score_adj = true');
+    expect(t).toContain('netns_mounts_under_state_dir = true');
+    expect(t).toContain('address = "/x/n1/c.sock"');
+    expect(t).toContain('Root = "/x/n1/runc"');
+    expect(t).toContain('sandbox = "localhost/vipfarm-lab/pause:1"');
+  });
+  test('kubelet: cgroup v1 allowed, private cgroup root and pod logs; CNI: the node range', () => {
+    const y = kubeletYaml({ name: 'n1', cgroupRoot: '/vf-n1', cert: 'c', key: 'k', caCert: 'ca', socket: '/s', podLogs: '/logs' });
+    expect(y).toMatch(/^failCgroupV1: false$/m);
+    expect(y).toMatch(/^cgroupRoot: \/vf-n1$/m);
+    expect(y).toMatch(/^podLogsDirectory: \/logs$/m);
+    const c = JSON.parse(cniConflist('10.244.2.0/24', '/ipam'));
+    expect(c.plugins[0].ipam.ranges).toEqual([[{ subnet: '10.244.2.0/24' }]]);
+  });
+  test('mountsUnder: deepest first, only below the folder, octal escapes decoded', () => {
+    const info = [
+      '1 0 0:1 / /tmp/vfnA rw - tmpfs x rw',
+      '2 1 0:2 / /tmp/vfnA/n1/kubelet/pods/a\\040b rw - tmpfs x rw',
+      '3 1 0:3 / /tmp/vfnAB rw - tmpfs x rw',
+      '4 1 0:4 / /tmp/vfnA/n1 rw - tmpfs x rw',
+    ].join('\n');
+    expect(mountsUnder(info, '/tmp/vfnA')).toEqual(['/tmp/vfnA/n1/kubelet/pods/a b', '/tmp/vfnA/n1', '/tmp/vfnA']);
+  });
+});
+
+describe('a cluster of real nodes', () => {
+  test('every node is registered by its kubelet, Ready, with containerd as its runtime', async () => {
+    const nodes = JSON.parse(await kubectl(['get', 'nodes', '-o', 'json'])).items;
+    expect(nodes.map((n: any) => n.metadata.name).sort()).toEqual(['n1', 'n2']);
+    for (const n of nodes) {
+      expect(n.status.nodeInfo.kubeletVersion).toBe('v1.36.3');
+      expect(n.status.nodeInfo.containerRuntimeVersion).toBe('containerd://2.4.2');
+      expect(n.status.addresses).toContainEqual({ type: 'InternalIP', address: rc.nodes.find((r) => r.name === n.metadata.name)!.ip });
+      expect(n.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
+    }
+  });
+
+  test('pods get addresses of their node\'s range and reach each other across nodes, directly and through a Service', async () => {
+    await kubectl(['apply', '-f', '-'], podYaml('web', 'n2', 'mkdir -p /www && echo hello-from-n2 > /www/index.html && exec httpd -f -p 8080 -h /www'));
+    await kubectl(['apply', '-f', '-'], podYaml('client', 'n1', 'exec sleep 3600'));
+    const webIp = await podIp('web');
+    const clientIp = await podIp('client');
+    expect(webIp).toMatch(/^10\.244\.2\.\d+$/);
+    expect(clientIp).toMatch(/^10\.244\.1\.\d+$/);
+    expect(await kubectl(['exec', 'client', '--', 'timeout', '5', 'wget', '-q', '-O', '-', `http://${webIp}:8080/`])).toBe('hello-from-n2\n');
+    await kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' },
+      spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
+    }));
+    const clusterIp = (await kubectl(['get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    // kube-proxy programs the Service once its EndpointSlice exists.
+    let got = '';
+    for (let i = 0; i < 60 && got !== 'hello-from-n2\n'; i++) {
+      got = await kubectl(['exec', 'client', '--', 'timeout', '3', 'wget', '-q', '-O', '-', `http://${clusterIp}/`]).catch(() => '');
+      if (got !== 'hello-from-n2\n') await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(got).toBe('hello-from-n2\n');
+    // and from a node itself (host network), as a hostNetwork agent would
+    const fromNode = await rc.nsExec(rc.nodes[0], ['timeout', '5', 'bash', '-c', `exec 3<>/dev/tcp/${clusterIp}/80; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3`]);
+    expect(fromNode).toContain('hello-from-n2');
+  });
+
+  test('in-cluster clients reach the API server through the kubernetes Service, with their service-account token', async () => {
+    // busybox has no TLS client: a connect to 10.0.0.1:443 and the mounted credentials.
+    const out = await kubectl(['exec', 'client', '--', 'sh', '-c',
+      'nc -w 3 "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT" </dev/null && echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT open"; ls /var/run/secrets/kubernetes.io/serviceaccount']);
+    expect(out).toContain('10.0.0.1:443 open');
+    expect(out).toMatch(/ca\.crt[\s\S]*namespace[\s\S]*token/);
+    // The same path answers TLS with the apiserver's certificate (checked from the node with openssl).
+    const tls = await rc.nsExec(rc.nodes[1], ['timeout', '5', 'openssl', 's_client', '-connect', '10.0.0.1:443', '-CAfile', rc.controlPlane.pki.caCert, '-servername', 'kubernetes.default.svc'])
+      .catch((e: { stdout?: string }) => e.stdout ?? '');
+    expect(tls).toMatch(/Verify return code: 0 \(ok\)/);
+  });
+
+  test('kubectl logs and exec reach the kubelets through the egress proxy', async () => {
+    await kubectl(['apply', '-f', '-'], podYaml('talker', 'n1', 'echo line-one; echo line-two; exec sleep 3600'));
+    await podIp('talker');
+    expect(await kubectl(['logs', 'talker'])).toBe('line-one\nline-two\n');
+    expect((await kubectl(['exec', 'talker', '--', 'hostname'])).trim()).toBe('talker');
+  });
+
+  test('stop() leaves no process, mount, cgroup, shim socket or namespace behind', async () => {
+    const base = rc.nodes[0].dir.replace(/\/n1$/, '');
+    const netnsPrefix = rc.nodes[0].netns.replace(/-n1$/, '-');
+    const cgroupName = readdirSync('/sys/fs/cgroup/pids').filter((d) => d.startsWith(`vipfarm-${rc.testbed.runId}-`));
+    expect(cgroupName.length).toBe(2);
+    const pids = rc.nodes.flatMap((n) => Object.values(n.pids()));
+    const shimsBefore = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(base);
+      } catch {
+        return false;
+      }
+    });
+    expect(shimsBefore.length).toBeGreaterThan(0);
+    await rc.stop();
+    for (const pid of [...pids, ...shimsBefore.map(Number)]) expect(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')).toBe(false);
+    expect(mountsUnder(readFileSync('/proc/self/mountinfo', 'utf8'), base)).toEqual([]);
+    expect(existsSync(base)).toBe(false);
+    expect(shimSockets().filter((s) => !socketsBefore.includes(s))).toEqual([]);
+    for (const h of readdirSync('/sys/fs/cgroup')) for (const c of cgroupName) expect(existsSync(`/sys/fs/cgroup/${h}/${c}`)).toBe(false);
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(netnsPrefix);
+  });
+});
