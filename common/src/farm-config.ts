@@ -5,6 +5,7 @@
 // a misspelt optional field would otherwise silently fall back to its default.
 import { createHash } from 'node:crypto';
 import yaml from 'js-yaml';
+import { parseAddressPool } from './address-pool.js';
 import type {
   Affinity,
   CheckerConfig,
@@ -64,6 +65,8 @@ const FARM_SPEC_FIELDS = [
   'checkers', 'weights', 'defaultWeight', 'nodeSelector', 'tolerations', 'agent',
 ] as const;
 const AGENT_FILE_FIELDS = ['name', 'node', 'peers', 'keyFile', 'metricsPort'] as const;
+// Only a FarmCluster hands out LoadBalancer addresses: the operator allocates them.
+const SERVICE_FIELDS = ['addresses', 'servicesWithoutClass'] as const;
 
 // ---------------------------------------------------------------------------------------
 // Small collector: every check appends to `errors` and returns undefined on failure, so a
@@ -545,6 +548,7 @@ function farmInto(
   parseStringMap(c, o.nodeSelector, join(path, 'nodeSelector'));
   parseTolerations(c, o.tolerations, join(path, 'tolerations'));
   const metricsPort = parseAgentSection(c, o.agent, join(path, 'agent'));
+  const loadBalancer = parseLoadBalancer(c, o, path, virtualIPs ?? []);
   if (c.errors.length !== before || nameProblem) return undefined;
   return {
     name: opts.name,
@@ -559,7 +563,28 @@ function farmInto(
     weights: weights!,
     defaultWeight: defaultWeight!,
     metricsPort: metricsPort!,
+    loadBalancer: loadBalancer!,
   };
+}
+
+function parseLoadBalancer(c: Collector, o: Record<string, unknown>, path: string, virtualIPs: string[]): FarmConfig['loadBalancer'] | undefined {
+  let servicesWithoutClass = false;
+  if (o.servicesWithoutClass !== undefined) {
+    if (typeof o.servicesWithoutClass !== 'boolean') c.err(join(path, 'servicesWithoutClass'), `must be true or false, got ${show(o.servicesWithoutClass)}`);
+    else servicesWithoutClass = o.servicesWithoutClass;
+  }
+  if (o.addresses === undefined) {
+    if (servicesWithoutClass) return c.err(join(path, 'servicesWithoutClass'), 'needs spec.addresses to hand out');
+    return { addresses: [], servicesWithoutClass };
+  }
+  const items = list(c, o.addresses, join(path, 'addresses'), true);
+  if (!items) return undefined;
+  const pool = parseAddressPool(items, virtualIPs);
+  if (!pool.ok) {
+    for (const e of pool.errors) c.err(join(join(path, 'addresses'), e.index), e.message);
+    return undefined;
+  }
+  return { addresses: pool.ranges, servicesWithoutClass };
 }
 
 /**
@@ -569,7 +594,7 @@ function farmInto(
  */
 export function parseFarmSpec(input: unknown, opts: { name: string; path?: string; nameField?: string }): Result<FarmConfig> {
   const c = new Collector();
-  const farm = farmInto(c, input, { name: opts.name, path: opts.path ?? 'spec', nameField: opts.nameField ?? 'metadata.name', extra: [] });
+  const farm = farmInto(c, input, { name: opts.name, path: opts.path ?? 'spec', nameField: opts.nameField ?? 'metadata.name', extra: SERVICE_FIELDS });
   if (!farm || c.errors.length > 0) return { ok: false, errors: c.errors, warnings: c.warnings };
   return { ok: true, value: farm, warnings: c.warnings };
 }

@@ -18,7 +18,7 @@ const asCrdSpec = (s: FarmSpec): Omit<FarmClusterSpec, 'tolerations' | 'agent'> 
 const farmSpecKeys: Record<keyof FarmSpec, true> = {
   virtualIPs: true, interface: true, virtualMAC: true, rules: true, bucketCount: true,
   hashSeed: true, heartbeat: true, checkers: true, weights: true, defaultWeight: true,
-  nodeSelector: true, tolerations: true, agent: true,
+  nodeSelector: true, tolerations: true, agent: true, addresses: true, servicesWithoutClass: true,
 };
 
 interface Schema {

@@ -2,6 +2,8 @@
 // the agent's standalone YAML; FarmConfig is what parseFarm() turns a spec into after
 // validation and defaulting. Every part (native, agent, operator) speaks these types.
 
+import type { AddressRange } from './address-pool.js';
+
 export type Protocol = 'tcp' | 'udp';
 export type Affinity = 'ClientIP' | 'ClientIPAndPort';
 
@@ -80,6 +82,10 @@ export interface FarmSpec {
   nodeSelector?: Record<string, string>;
   tolerations?: unknown[];
   agent?: { image?: string; resources?: unknown; metricsPort?: number };
+  /** LoadBalancer address pool: "10.0.0.200", "10.0.0.200-10.0.0.220", "10.0.1.0/28" */
+  addresses?: string[];
+  /** also serve type=LoadBalancer Services without spec.loadBalancerClass (default false) */
+  servicesWithoutClass?: boolean;
 }
 
 export interface CheckerConfig extends Required<Pick<CheckerSpec, 'name' | 'type' | 'intervalMs' | 'timeoutMs' | 'rise' | 'fall'>> {
@@ -98,6 +104,8 @@ export interface FarmConfig extends DataplaneFarm {
   weights: Record<string, number>;
   defaultWeight: number;
   metricsPort: number;
+  /** Service type=LoadBalancer: the pool the operator allocates from (empty: none) */
+  loadBalancer: { addresses: AddressRange[]; servicesWithoutClass: boolean };
 }
 
 export type MemberState = 'ready' | 'draining' | 'standby' | 'down';

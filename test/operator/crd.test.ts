@@ -57,6 +57,10 @@ describe('FarmCluster CRD', () => {
     ['checker-exec', { checkers: [{ name: 'x', type: 'exec' }] }, 'exec checkers need a command'],
     ['checker-dup', { checkers: [{ name: 'a', type: 'tcp', port: 1 }, { name: 'a', type: 'tcp', port: 2 }] }, 'names must be unique'],
     ['checker-timeout', { checkers: [{ name: 'a', type: 'tcp', port: 1, intervalMs: 1000, timeoutMs: 1000 }] }, 'timeoutMs must be less than intervalMs'],
+    ['pool-syntax', { addresses: ['10.99.0.200..10.99.0.210'] }, 'must be an IPv4 address, a range 10.0.0.200-10.0.0.220 or a CIDR'],
+    ['pool-prefix', { addresses: ['10.99.1.0/33'] }, 'must be an IPv4 address, a range 10.0.0.200-10.0.0.220 or a CIDR'],
+    ['pool-empty', { addresses: [] }, 'spec.addresses: Invalid value'],
+    ['unclassed-no-pool', { servicesWithoutClass: true }, 'spec.servicesWithoutClass needs spec.addresses'],
   ])('%s is refused with the CEL message, and by the shared parser', async (name, over, message) => {
     const r = await create(name, { ...base, ...over });
     expect(r.ok).toBe(false);
@@ -79,6 +83,8 @@ describe('FarmCluster CRD', () => {
         { name: 'c', type: 'exec', command: ['true'] },
       ],
       weights: { 'node-1.example': 0 },
+      addresses: ['10.99.0.200', '10.99.0.201-10.99.0.220', '10.99.1.0/28', '192.168.2.0/24'],
+      servicesWithoutClass: true,
     });
     expect(r).toEqual({ ok: true, out: expect.stringContaining('created') });
     expect(parseFarmSpec(JSON.parse(await cp!.kubectl(['get', 'fc', 'full', '-n', NS, '-o', 'json'])).spec, { name: 'full' }).ok).toBe(true);
