@@ -222,6 +222,10 @@ export interface FarmClusterStatusMember {
   peersReady?: number;
   /** When the agent last wrote its entry (refreshed periodically as a liveness stamp). */
   lastHeartbeat?: string;
+  /** metadata.generation of the spec this node's kernel runs. */
+  appliedGeneration?: number;
+  /** Set while this node refuses the current spec; it keeps serving appliedGeneration and retries a kernel refusal with backoff. Gone once a spec is applied. */
+  configRefused?: FarmClusterStatusMemberConfigRefused;
   /** State of the node's application checkers. */
   checkers?: FarmClusterStatusMemberChecker[];
 }
@@ -234,4 +238,16 @@ export interface FarmClusterStatusMemberChecker {
   healthy?: boolean;
   /** Last failure message, if any. */
   lastError?: string;
+}
+
+/** Set while this node refuses the current spec; it keeps serving appliedGeneration and retries a kernel refusal with backoff. Gone once a spec is applied. */
+export interface FarmClusterStatusMemberConfigRefused {
+  /** metadata.generation of the refused spec. */
+  generation: number;
+  /** KernelRefused (programming the kernel failed) or SpecInvalid (the agent's parser refused it). */
+  reason: string;
+  /** What was refused and why, as the kernel or the parser said it. */
+  message: string;
+  /** First refusal of this spec. */
+  since?: string;
 }

@@ -52,6 +52,16 @@ describe('aggregateStatus', () => {
     expect(c.Degraded.message).toBe('ready nodes own 251 buckets, expected 256');
   });
 
+  test('a node whose kernel refused the spec: Ready False and Degraded, naming the node, what and why', () => {
+    const refused = { generation: 3, reason: 'KernelRefused', message: 'interface eth9: No such device', since: EARLIER };
+    const s = aggregateStatus(input({ members: [member('n1', 86, { appliedGeneration: 3 }), member('n2', 85, { appliedGeneration: 2, configRefused: refused }), member('n3', 85)] }));
+    expect(s.ready).toBe('3/3');
+    const c = byType(s);
+    expect(c.Ready).toMatchObject({ status: 'False', reason: 'ConfigRefused' });
+    expect(c.Degraded).toMatchObject({ status: 'True', reason: 'ConfigRefused' });
+    expect(c.Degraded.message).toBe('nodes keep serving their last applied spec: n2 refused generation 3 (KernelRefused: interface eth9: No such device), runs generation 2');
+  });
+
   test('a standby node (weight 0, no buckets) is ready', () => {
     const s = aggregateStatus(input({ members: [member('n1', 128), member('n2', 128), member('n3', 0, { weight: 0, state: 'standby' })] }));
     expect(byType(s).Ready.status).toBe('True');

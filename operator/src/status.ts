@@ -88,10 +88,17 @@ export function aggregateStatus(i: AggregateInput): OperatorStatus {
     .map((p) => p.node)
     .filter((n) => !counted.some((m) => m.node === n))
     .sort();
+  // an agent whose kernel refused the current spec says so in its entry
+  const podNodes = new Set(i.pods.map((p) => p.node));
+  const refusals = i.members
+    .filter((m) => m.configRefused && podNodes.has(m.node))
+    .sort((a, b) => a.node.localeCompare(b.node))
+    .map((m) => `${m.node} refused generation ${m.configRefused!.generation} (${m.configRefused!.reason}: ${m.configRefused!.message})${m.appliedGeneration !== undefined ? `, runs generation ${m.appliedGeneration}` : ''}`);
   let problem: { reason: string; message: string } | undefined;
   if (totalNodes === 0 && !rollout) problem = { reason: 'NoNodes', message: 'no node matches the farm nodeSelector and tolerations' };
   else if (readyNodes < totalNodes) problem = { reason: 'NodesNotReady', message: `${readyNodes}/${totalNodes} nodes ready; not ready: ${notReady.join(', ') || 'pods missing'}` };
   else if (owned !== i.bucketCount) problem = { reason: 'BucketsMismatch', message: `ready nodes own ${owned} buckets, expected ${i.bucketCount}` };
+  else if (refusals.length > 0) problem = { reason: 'ConfigRefused', message: `nodes keep serving their last applied spec: ${refusals.join('; ')}` };
 
   const conditions: FarmClusterStatusCondition[] = [];
   if (!problem) {

@@ -1,6 +1,9 @@
 // Planned changes with real agents: an application checker failing and recovering, a
 // drain that keeps established connections, a node joining a running farm.
 import { jest } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AgentFarm } from '../../lab/agent/farm.js';
 import { Holder } from '../../lab/netns/procs.js';
 
@@ -133,5 +136,41 @@ describe('agent lifecycle', () => {
     const after = await f.owners();
     expect(after.unserved).toEqual([]);
     expect(Object.keys(after.shares).sort()).toEqual(['n1', 'n2']);
+  });
+
+  test('SIGHUP with a file the kernel refuses (no such interface, and a new key): farm, key and peers stay; the corrected file is applied', async () => {
+    const f = (farm = new AgentFarm({ nodes: 3 }));
+    const [n1, n2, n3] = f.tb.nodes;
+    for (const n of f.tb.nodes) await f.startApp(n);
+    f.startAgent(n1);
+    f.startAgent(n2);
+    const a3 = f.startAgent(n3);
+    await f.waitReady();
+    const newKey = join(f.dir, 'other.key');
+    writeFileSync(newKey, randomBytes(32), { mode: 0o600 });
+    const twoPorts = [{ port: 8080, protocol: 'tcp', affinity: 'ClientIPAndPort' }, { port: 8081, protocol: 'tcp', affinity: 'ClientIP' }];
+    f.writeConfig(n3, { interface: 'nosuch0', keyFile: newKey, rules: twoPorts });
+    a3.proc.kill('SIGHUP');
+    const refused = await f.waitLog(n3, (l) => l.event === 'reload_error');
+    expect(String(refused.error)).toMatch(/nosuch0/);
+    // Had the key been swapped before the refusal, n1 and n2 would reject n3's heartbeats
+    // and declare it dead after the threshold; had the farm been, its tables would be gone.
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const n of [n1, n2]) expect(f.agents.get(n.name)!.logs.filter((l) => l.event === 'peer_dead' || l.event === 'heartbeat_rejected')).toEqual([]);
+    const during = await f.owners();
+    expect(during.unserved).toEqual([]);
+    expect(Math.abs(during.shares.n3 - f.bucketCount / 3)).toBeLessThanOrEqual(1);
+    expect(f.tb.exec(n3.netns, ['nft', 'list', 'table', 'netdev', `vipfarm_${f.name}_in`])).toContain(n3.iface);
+    expect(a3.logs.some((l) => l.event === 'reconfigured')).toBe(false);
+
+    // corrected: the right interface and key, the new port: applied
+    f.writeConfig(n3, { rules: twoPorts });
+    a3.proc.kill('SIGHUP');
+    const applied = await f.waitLog(n3, (l) => l.event === 'reconfigured');
+    expect(JSON.stringify(applied.rules)).toContain('8081');
+    await f.waitLog(n3, (l) => l.event === 'reload');
+    expect(f.tb.exec(n3.netns, ['nft', 'list', 'table', 'inet', `vipfarm_${f.name}`])).toContain('8081');
+    const after = await f.owners();
+    expect(after.unserved).toEqual([]);
   });
 });

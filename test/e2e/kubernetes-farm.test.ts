@@ -121,6 +121,41 @@ describe('FarmCluster end to end', () => {
     expect(summary.filter((c) => c.error !== null || c.echoed < c.sent - 2)).toEqual([]);
   });
 
+  test('a spec the kernel refuses (no such interface): every node keeps serving, its status entry and describe say why; the corrected spec is applied', async () => {
+    const generation = async (): Promise<number> => JSON.parse(await kubectl(['get', 'farmcluster', FARM, '-n', NS, '-o', 'json'])).metadata.generation;
+    const weights = Object.fromEntries(((await farmStatus()).members ?? []).map((m: any) => [m.node, m.weight]));
+    await kubectl(['apply', '-f', '-'], farmYaml(FARM, NS, { ...spec, interface: 'nosuch0', weights: { n2: 2 } }));
+    const bad = await generation();
+    const refused = await until('every node refused', async () => {
+      const s = await farmStatus();
+      const ms = (s.members ?? []).filter((m: any) => m.configRefused?.generation === bad);
+      return ms.length === 3 ? s : undefined;
+    }, 60_000);
+    for (const m of refused.members) {
+      expect(m.configRefused).toMatchObject({ reason: 'KernelRefused', message: expect.stringMatching(/interface nosuch0/) });
+      expect(m.appliedGeneration).toBeLessThan(bad);
+      expect(m.weight).toBe(weights[m.node]); // still the running spec's weights
+    }
+    // the running config serves on, on every node
+    const by = await spread(150);
+    expect(by.failed).toBeUndefined();
+    expect(Object.keys(by).sort()).toEqual(['n1', 'n2', 'n3']);
+    const described = await until('refusal in describe', async () => {
+      const d = await kubectl(['describe', 'farmcluster', FARM, '-n', NS]);
+      return /ConfigRefused/.test(d) && /n2 refused generation/.test(d) ? d : undefined;
+    }, 30_000);
+    expect(described).toMatch(/Config Refused:[\s\S]*Reason:\s+KernelRefused/);
+
+    await kubectl(['apply', '-f', '-'], farmYaml(FARM, NS, { ...spec, weights: { n2: 2 } }));
+    const good = await generation();
+    await until('corrected spec applied everywhere', async () => {
+      const ms = (await farmStatus()).members ?? [];
+      return ms.length === 3 && ms.every((m: any) => m.configRefused === undefined && m.appliedGeneration === good) &&
+        ms.find((m: any) => m.node === 'n2')?.weight === 2;
+    }, 60_000);
+    await until('Ready again', async () => (await farmStatus()).conditions?.find((c: any) => c.type === 'Ready')?.status === 'True', 30_000);
+  });
+
   test('with the API server away the farm keeps serving, and catches up when it returns', async () => {
     const apiserver = cluster.controlPlane.pids['kube-apiserver'];
     expect(apiserver).toBeGreaterThan(0);

@@ -17,6 +17,10 @@ export interface MemberStatus {
   peersReady: number;
   checkers: { name: string; healthy: boolean; lastError?: string }[];
   lastHeartbeat: string;
+  /** metadata.generation of the spec the kernel runs (Kubernetes mode) */
+  appliedGeneration?: number;
+  /** the current spec, refused by this node: it keeps serving appliedGeneration */
+  configRefused?: { generation: number; reason: string; message: string; since: string };
 }
 
 /** Compact ranges of sorted or unsorted bucket numbers. */

@@ -10,23 +10,50 @@ export class NativeDatapath implements Datapath {
   private farm?: DataplaneFarm;
   private arp?: ArpResponder;
 
+  /** All or nothing: if any step is refused, what it changed is put back and the previous
+   *  farm keeps serving (the caller keeps its config and may retry). */
   program(farm: DataplaneFarm): void {
     const prev = this.farm;
     // Tables first: until they exist, a VIP on lo would accept every client on every node.
+    // The tables are one atomic batch, checked (interface included) before it is sent.
     this.nft.apply(farm);
-    bindVips(farm.name, farm.interface, farm.virtualIPs);
+    let bound = false;
+    try {
+      bindVips(farm.name, farm.interface, farm.virtualIPs);
+      bound = true;
+      const arpChanged = !prev || prev.interface !== farm.interface || prev.virtualMAC !== farm.virtualMAC ||
+        prev.virtualIPs.join(',') !== farm.virtualIPs.join(',');
+      if (arpChanged) {
+        // the new responder first: for a moment both answer, never neither
+        const arp = new ArpResponder({ iface: farm.interface, vips: farm.virtualIPs, mac: farm.virtualMAC });
+        arp.start();
+        this.arp?.stop();
+        this.arp = arp;
+      }
+    } catch (err) {
+      this.rollback(farm, prev, bound);
+      throw err;
+    }
     if (prev) {
       const gone = prev.virtualIPs.filter((v) => !farm.virtualIPs.includes(v));
       if (gone.length > 0 || prev.interface !== farm.interface) unbindVips(prev.name, prev.interface, gone);
     }
-    const arpChanged = !prev || prev.interface !== farm.interface || prev.virtualMAC !== farm.virtualMAC ||
-      prev.virtualIPs.join(',') !== farm.virtualIPs.join(',');
-    if (arpChanged) {
-      this.arp?.stop();
-      this.arp = new ArpResponder({ iface: farm.interface, vips: farm.virtualIPs, mac: farm.virtualMAC });
-      this.arp.start();
-    }
     this.farm = farm;
+  }
+
+  /** Best effort: the refusal is what the caller must hear, not a failure to undo. The
+   *  addresses of VIPs new in `farm` stay on lo until the next program() or remove(): no
+   *  table and no ARP reply leads traffic to them. */
+  private rollback(farm: DataplaneFarm, prev: DataplaneFarm | undefined, bound: boolean): void {
+    try {
+      if (prev) this.nft.apply(prev);
+      else {
+        this.nft.remove(farm.name);
+        if (bound) unbindVips(farm.name, farm.interface, farm.virtualIPs);
+      }
+    } catch {
+      // the next program() or remove() replaces whatever is left
+    }
   }
 
   setOwnership(owned: number[], orphans: number[], leaseMs: number): void {
