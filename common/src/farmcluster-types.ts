@@ -244,7 +244,7 @@ export interface FarmClusterStatusMemberChecker {
 export interface FarmClusterStatusMemberConfigRefused {
   /** metadata.generation of the refused spec. */
   generation: number;
-  /** KernelRefused (programming the kernel failed) or SpecInvalid (the agent's parser refused it). */
+  /** KernelRefused (programming the kernel failed), StartFailed (the agent could not start on it; nothing of the farm is in the kernel) or SpecInvalid (the agent's parser refused it). */
   reason: string;
   /** What was refused and why, as the kernel or the parser said it. */
   message: string;
