@@ -15,9 +15,12 @@ export function agentReporter(node: string): Reporter {
   return { component: 'vipfarm-agent', reportingComponent: 'vipfarm.io/agent', host: node };
 }
 
-/** The core/v1 Event for `fc`. */
+/** What an Event can be about: a FarmCluster, or a Service the operator allocates for. */
+export type Involved = Pick<FarmCluster, 'metadata'> & { apiVersion?: string; kind?: string };
+
+/** The core/v1 Event for `fc` (a FarmCluster unless it says otherwise). */
 export function eventObject(
-  fc: FarmCluster, type: 'Normal' | 'Warning', reason: string, message: string, now: Date, instance: string,
+  fc: Involved, type: 'Normal' | 'Warning', reason: string, message: string, now: Date, instance: string,
   reporter: Reporter = OPERATOR_REPORTER,
 ): Record<string, unknown> & { metadata: Record<string, unknown> } {
   const ts = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -26,8 +29,8 @@ export function eventObject(
     kind: 'Event',
     metadata: { name: '', generateName: `${fc.metadata!.name}.`, namespace: fc.metadata!.namespace },
     involvedObject: {
-      apiVersion: FARMCLUSTER_API_VERSION,
-      kind: FARMCLUSTER_KIND,
+      apiVersion: fc.apiVersion ?? FARMCLUSTER_API_VERSION,
+      kind: fc.kind ?? FARMCLUSTER_KIND,
       name: fc.metadata!.name,
       namespace: fc.metadata!.namespace,
       uid: fc.metadata!.uid,

@@ -7,7 +7,9 @@ import { AGENT_APP, FARM_LABEL, FIELD_MANAGER } from './desired-objects.js';
 import type { Kube, ObjectRef } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { Caches, DaemonSetLike, PodLike, Reconciler } from './reconciler.js';
-import { WorkQueue } from './workqueue.js';
+import type { FarmCluster } from '../../common/src/farmcluster-types.js';
+import type { ServiceObject, ServiceSync } from './service-sync.js';
+import { WorkQueue, type Outcome } from './workqueue.js';
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -16,7 +18,12 @@ export interface ControllerOptions {
   concurrency: number;
   /** every farm is reconciled at least this often (default 5 min) */
   resyncMs?: number;
+  /** allocates LoadBalancer Service addresses from the farms' pools */
+  services?: ServiceSync;
 }
+
+// The Service allocation is one computation over every farm and Service: one queue key.
+const SERVICES_KEY = 'services';
 
 /** Work-queue key of the farm that owns `o` (by its farm label), if any. */
 export function ownerKey(o: KubernetesObject): string | undefined {
@@ -31,7 +38,10 @@ export class Controller {
   private readonly farms: Cached<KubernetesObject>;
   private readonly daemonSets: Cached<KubernetesObject>;
   private readonly pods: Cached<KubernetesObject>;
+  private readonly services?: Cached<KubernetesObject>;
+  private readonly serviceQueue?: WorkQueue;
   private stopping = false;
+  private synced = false;
   private resync: NodeJS.Timeout | undefined;
 
   constructor(
@@ -66,6 +76,34 @@ export class Controller {
       enqueueOwner(o);
     });
     this.pods.on('change', enqueueOwner);
+
+    const sync = opts.services;
+    if (sync) {
+      const services = this.informer(kc, { apiVersion: 'v1', kind: 'Service', namespace: ns });
+      const queue = new WorkQueue(
+        () =>
+          sync.sync(this.farms.list() as FarmCluster[], services.list() as ServiceObject[]).then(
+            (): Outcome => ({ kind: 'done' }),
+            (err: Error): Outcome => {
+              this.metrics.errors.inc({ kind: 'service_status' });
+              this.log.warn('service sync failed', { event: 'service_sync_error', error: err.message });
+              return { kind: 'retry', error: err };
+            },
+          ),
+        { baseDelayMs: 200, maxDelayMs: 30_000, concurrency: 1 },
+      );
+      // Not before every cache holds its first list: with the farms not yet listed, every
+      // Service would look like it had lost its farm and be released.
+      const enqueue = (): void => {
+        if (this.synced) queue.add(SERVICES_KEY);
+      };
+      services.on('add', enqueue);
+      services.on('update', enqueue);
+      services.on('delete', enqueue);
+      for (const ev of ['add', 'update', 'delete'] as const) this.farms.on(ev, enqueue);
+      this.services = services;
+      this.serviceQueue = queue;
+    }
   }
 
   caches(): Caches {
@@ -95,8 +133,10 @@ export class Controller {
   /** Starts the watches; resolves once every cache holds its first list. */
   async start(): Promise<void> {
     // Owned objects first, so the first farm reconciles see their DaemonSets and pods.
-    await Promise.all([this.daemonSets.start(), this.pods.start()]);
+    await Promise.all([this.daemonSets.start(), this.pods.start(), this.services?.start()]);
     await this.farms.start();
+    this.synced = true;
+    this.serviceQueue?.add(SERVICES_KEY);
     this.log.info('caches synced', { event: 'caches_synced', farms: this.farms.list().length });
     // Periodic resync: what no watch reports (hand edits of Roles, Secrets...) is repaired too.
     this.resync = setInterval(() => {
@@ -110,5 +150,6 @@ export class Controller {
     clearInterval(this.resync);
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.queue.shutDown();
+    await this.serviceQueue?.shutDown();
   }
 }

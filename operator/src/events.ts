@@ -1,14 +1,13 @@
-// Kubernetes Events on a FarmCluster, for what users must see in `kubectl describe`.
+// Kubernetes Events on a FarmCluster or a Service, for what users must see in `kubectl describe`.
 // Best effort: an Event that cannot be written is logged, never a reconcile failure.
-import type { FarmCluster } from '../../common/src/farmcluster-types.js';
-import { eventObject, OPERATOR_REPORTER } from '../../common/src/farm-events.js';
+import { eventObject, OPERATOR_REPORTER, type Involved } from '../../common/src/farm-events.js';
 import type { Logger } from '../../common/src/log.js';
 import type { KubeObject } from './desired-objects.js';
 
 export { eventObject } from '../../common/src/farm-events.js';
 
 export interface EventRecorder {
-  record(fc: FarmCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  record(fc: Involved, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
 export class KubeEventRecorder implements EventRecorder {
@@ -18,12 +17,12 @@ export class KubeEventRecorder implements EventRecorder {
     private readonly log: Logger,
   ) {}
 
-  async record(fc: FarmCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async record(fc: Involved, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const o = eventObject(fc, type, reason, message, new Date(), this.instance, OPERATOR_REPORTER) as KubeObject;
     delete (o.metadata as { name?: string }).name;
     try {
       await this.create(o);
-      this.log.info('event', { event: 'k8s_event', farm: fc.metadata?.name, type, reason, message });
+      this.log.info('event', { event: 'k8s_event', object: `${fc.kind ?? 'FarmCluster'} ${fc.metadata?.namespace}/${fc.metadata?.name}`, type, reason, message });
     } catch (err) {
       this.log.warn('could not record event', { event: 'k8s_event_error', farm: fc.metadata?.name, reason, error: (err as Error).message });
     }

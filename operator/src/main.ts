@@ -12,6 +12,7 @@ import { Kube } from './kube.js';
 import { LeaderElector, type Lease } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { ServiceSync } from './service-sync.js';
 
 async function main(): Promise<number> {
   const parsed = parseArgs(process.argv.slice(2), process.env);
@@ -61,7 +62,8 @@ async function main(): Promise<number> {
 
   const lead = async (): Promise<void> => {
     metrics.leader.set(1);
-    controller = new Controller(kc, kube, reconciler, { namespace: o.namespace, concurrency: o.concurrency }, metrics, log);
+    const services = new ServiceSync(kube, events, log);
+    controller = new Controller(kc, kube, reconciler, { namespace: o.namespace, concurrency: o.concurrency, services }, metrics, log);
     try {
       await controller.start();
       synced = true;

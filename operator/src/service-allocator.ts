@@ -1,0 +1,235 @@
+// Which LoadBalancer Service gets which farm IP: a pure function of the farms' pools and
+// the Services as the API server holds them. It is recomputed from scratch on every
+// change, and the Services' own status.loadBalancer.ingress is the only memory, so an
+// operator restart rebuilds exactly the allocation it had (no IP moves), and a refusal
+// (pool exhausted, address outside the pool, port clash) never disturbs another Service.
+import { firstFree, ipToInt, poolContains, type AddressRange } from '../../common/src/address-pool.js';
+import { unicastIPv4Problem } from '../../common/src/farm-config.js';
+import type { Affinity, Protocol, Rule } from '../../common/src/types.js';
+
+export const LB_CLASS = 'vipfarm.io/farm';
+export const SERVICE_ANNOTATIONS = {
+  /** "name" (a FarmCluster in the Service's namespace) or "namespace/name" */
+  farm: 'vipfarm.io/farm',
+  /** the address wanted; spec.loadBalancerIP is honoured too (deprecated upstream) */
+  ip: 'vipfarm.io/ip',
+  /** Services with the same key may share one IP on different ports (MetalLB's allow-shared-ip) */
+  sharing: 'vipfarm.io/allow-shared-ip',
+} as const;
+
+export interface FarmPool {
+  /** "namespace/name" */
+  key: string;
+  addresses: AddressRange[];
+  servicesWithoutClass: boolean;
+  /**
+   * The spec is invalid right now: what its Services hold they keep (a typo in the farm must
+   * not take every address away), nothing new is handed out.
+   */
+  frozen?: boolean;
+}
+
+/** The fields of a core/v1 Service the allocator reads. */
+export interface ServiceView {
+  /** "namespace/name" */
+  key: string;
+  namespace: string;
+  created: string;
+  annotations: Record<string, string>;
+  type?: string;
+  loadBalancerClass?: string;
+  loadBalancerIP?: string;
+  sessionAffinity?: string;
+  externalTrafficPolicy?: string;
+  ports: { port: number; protocol?: string }[];
+  /** status.loadBalancer.ingress[].ip */
+  ingressIPs: string[];
+  /** status.loadBalancer was written by this operator */
+  heldByUs: boolean;
+}
+
+export type RefusalReason = 'NoFarm' | 'InvalidRequest' | 'AddressOutsidePool' | 'AddressInUse' | 'PortClash' | 'PoolExhausted' | 'UnsupportedProtocol';
+
+export type Decision =
+  | { kind: 'allocated'; farm: string; ip: string; rules: Rule[]; externalTrafficPolicy: 'Cluster' | 'Local' }
+  | { kind: 'refused'; reason: RefusalReason; message: string }
+  /** not (or no longer) ours, but its status carries an IP we wrote */
+  | { kind: 'release' }
+  /** not ours and nothing of ours on it: never touched */
+  | { kind: 'ignore' };
+
+interface IpUse {
+  farm: string;
+  sharing?: string;
+  ports: Set<string>;
+  services: string[];
+}
+
+function portKeys(s: ServiceView): string[] {
+  return s.ports.map((p) => `${p.port}/${(p.protocol ?? 'TCP').toLowerCase()}`);
+}
+
+/** Is the Service of a class we serve, given the farms? (Other classes are never touched.) */
+function ours(s: ServiceView, farms: readonly FarmPool[]): boolean {
+  if (s.type !== 'LoadBalancer') return false;
+  if (s.loadBalancerClass === LB_CLASS) return true;
+  return s.loadBalancerClass === undefined && farms.some((f) => f.servicesWithoutClass && f.addresses.length > 0);
+}
+
+function pickFarm(s: ServiceView, farms: readonly FarmPool[]): { farm: FarmPool } | { message: string } {
+  const wanted = s.annotations[SERVICE_ANNOTATIONS.farm];
+  if (wanted !== undefined) {
+    const key = wanted.includes('/') ? wanted : `${s.namespace}/${wanted}`;
+    const farm = farms.find((f) => f.key === key);
+    if (!farm) return { message: `FarmCluster ${key} (annotation ${SERVICE_ANNOTATIONS.farm}) does not exist or its spec is invalid` };
+    if (farm.addresses.length === 0 && !farm.frozen) return { message: `FarmCluster ${key} has no spec.addresses to allocate from` };
+    return { farm };
+  }
+  const offering = farms.filter((f) => f.addresses.length > 0 && (s.loadBalancerClass === LB_CLASS || f.servicesWithoutClass));
+  if (offering.length === 1) return { farm: offering[0]! };
+  if (offering.length === 0) return { message: 'no FarmCluster offers addresses (spec.addresses)' };
+  return { message: `${offering.length} FarmClusters offer addresses (${offering.map((f) => f.key).join(', ')}): choose one with the annotation ${SERVICE_ANNOTATIONS.farm}` };
+}
+
+function rulesOf(s: ServiceView): Rule[] {
+  // sessionAffinity ClientIP keeps a client on one node (and kube-proxy on one endpoint);
+  // None spreads a client's connections by source port too.
+  const affinity: Affinity = s.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'ClientIPAndPort';
+  return s.ports.map((p) => ({ port: p.port, protocol: (p.protocol ?? 'TCP').toLowerCase() as Protocol, affinity }));
+}
+
+const byAge = (a: ServiceView, b: ServiceView): number => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** The decision for every Service, by key. */
+export function allocate(farms: readonly FarmPool[], services: readonly ServiceView[]): Map<string, Decision> {
+  const out = new Map<string, Decision>();
+  const uses = new Map<string, IpUse>();
+  const refuse = (s: ServiceView, reason: RefusalReason, message: string): void => void out.set(s.key, { kind: 'refused', reason, message });
+
+  const mine: ServiceView[] = [];
+  for (const s of services) {
+    if (ours(s, farms)) mine.push(s);
+    else out.set(s.key, s.heldByUs && s.ingressIPs.length > 0 ? { kind: 'release' } : { kind: 'ignore' });
+  }
+  // Those already holding an address are placed first, oldest first: what they hold they keep.
+  const holding = mine.filter((s) => s.ingressIPs.length > 0).sort(byAge);
+  const rest = mine.filter((s) => s.ingressIPs.length === 0).sort(byAge);
+
+  for (const s of [...holding, ...rest]) {
+    const f = pickFarm(s, farms);
+    if ('message' in f) {
+      refuse(s, 'NoFarm', f.message);
+      continue;
+    }
+    const farm = f.farm;
+    if (farm.frozen) {
+      const held = s.ingressIPs[0];
+      const use = held === undefined ? undefined : uses.get(held);
+      if (held !== undefined && (!use || use.farm === farm.key)) {
+        const u = use ?? { farm: farm.key, sharing: s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined, ports: new Set<string>(), services: [] };
+        for (const p of portKeys(s)) u.ports.add(p);
+        u.services.push(s.key);
+        uses.set(held, u);
+        out.set(s.key, { kind: 'allocated', farm: farm.key, ip: held, rules: rulesOf(s), externalTrafficPolicy: s.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' });
+      } else refuse(s, 'NoFarm', `the spec of FarmCluster ${farm.key} is invalid: addresses it handed out are kept, no new ones until it is fixed`);
+      continue;
+    }
+    const sctp = s.ports.find((p) => p.protocol !== undefined && p.protocol !== 'TCP' && p.protocol !== 'UDP');
+    if (sctp) {
+      refuse(s, 'UnsupportedProtocol', `port ${sctp.port}/${sctp.protocol}: vipfarm serves TCP and UDP only`);
+      continue;
+    }
+    const ports = portKeys(s);
+    const dup = ports.find((p, i) => ports.indexOf(p) !== i);
+    if (dup !== undefined) {
+      refuse(s, 'InvalidRequest', `port ${dup} is listed twice`);
+      continue;
+    }
+    const annotated = s.annotations[SERVICE_ANNOTATIONS.ip];
+    const requested = annotated ?? (s.loadBalancerIP || undefined);
+    if (annotated !== undefined && s.loadBalancerIP && s.loadBalancerIP !== annotated) {
+      refuse(s, 'InvalidRequest', `annotation ${SERVICE_ANNOTATIONS.ip} (${annotated}) and spec.loadBalancerIP (${s.loadBalancerIP}) disagree`);
+      continue;
+    }
+    if (requested !== undefined) {
+      const problem = unicastIPv4Problem(requested);
+      if (problem) {
+        refuse(s, 'InvalidRequest', `requested address ${problem}`);
+        continue;
+      }
+    }
+    const sharing = s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined;
+    const want = requested ?? s.ingressIPs[0];
+    let ip: string | undefined;
+    if (want !== undefined) {
+      if (!poolContains(farm.addresses, want)) {
+        refuse(s, 'AddressOutsidePool', `${want} is not in the address pool of FarmCluster ${farm.key} (${farm.addresses.map((r) => r.text).join(', ')})`);
+        continue;
+      }
+      const use = uses.get(want);
+      if (use) {
+        const problem = shareProblem(use, farm.key, sharing, ports, want);
+        if (problem) {
+          refuse(s, problem.reason, problem.message);
+          continue;
+        }
+      }
+      ip = want;
+    } else {
+      if (sharing !== undefined) {
+        for (const [candidate, use] of uses) {
+          if (poolContains(farm.addresses, candidate) && !shareProblem(use, farm.key, sharing, ports, candidate)) {
+            ip = candidate;
+            break;
+          }
+        }
+      }
+      ip ??= firstFree(farm.addresses, (a) => uses.has(a));
+      if (ip === undefined) {
+        refuse(s, 'PoolExhausted', `every address of FarmCluster ${farm.key}'s pool (${farm.addresses.map((r) => r.text).join(', ')}) is in use`);
+        continue;
+      }
+    }
+    const use = uses.get(ip) ?? { farm: farm.key, sharing, ports: new Set<string>(), services: [] };
+    for (const p of ports) use.ports.add(p);
+    use.services.push(s.key);
+    uses.set(ip, use);
+    out.set(s.key, { kind: 'allocated', farm: farm.key, ip, rules: rulesOf(s), externalTrafficPolicy: s.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' });
+  }
+  return out;
+}
+
+function shareProblem(use: IpUse, farm: string, sharing: string | undefined, ports: string[], ip: string): { reason: RefusalReason; message: string } | undefined {
+  const holders = use.services.join(', ');
+  if (use.farm !== farm) return { reason: 'AddressInUse', message: `${ip} is in use by ${holders} of FarmCluster ${use.farm}` };
+  if (sharing === undefined || use.sharing !== sharing) {
+    return { reason: 'AddressInUse', message: `${ip} is in use by ${holders}; Services share an address only with the same ${SERVICE_ANNOTATIONS.sharing} annotation` };
+  }
+  const clash = ports.filter((p) => use.ports.has(p));
+  if (clash.length > 0) return { reason: 'PortClash', message: `${ip} is shared with ${holders}, which already use port ${clash.join(', ')}` };
+  return undefined;
+}
+
+/** One Service IP as the farm serves it: the rules of every Service sharing it. */
+export interface ServiceAddress {
+  ip: string;
+  rules: Rule[];
+  /** the Services behind the IP, "namespace/name" */
+  services: string[];
+  externalTrafficPolicy: 'Cluster' | 'Local';
+}
+
+/** What farm `farm` must serve for Services, IPs in address order. */
+export function farmServiceAddresses(farm: string, decisions: ReadonlyMap<string, Decision>): ServiceAddress[] {
+  const byIp = new Map<string, ServiceAddress>();
+  for (const [key, d] of [...decisions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (d.kind !== 'allocated' || d.farm !== farm) continue;
+    const a = byIp.get(d.ip) ?? { ip: d.ip, rules: [], services: [], externalTrafficPolicy: d.externalTrafficPolicy };
+    a.rules.push(...d.rules);
+    a.services.push(key);
+    // One Local Service on a shared IP makes the whole IP Local: never send a client to a node without its endpoint.
+    if (d.externalTrafficPolicy === 'Local') a.externalTrafficPolicy = 'Local';
+    byIp.set(d.ip, a);
+  }
+  return [...byIp.values()].sort((x, y) => ipToInt(x.ip)! - ipToInt(y.ip)!);
+}

@@ -1,0 +1,164 @@
+// Writes the allocator's decisions to the API server: status.loadBalancer of each Service
+// (server-side apply under the operator's field manager, so "held by us" is visible in
+// managedFields after a restart), and Events saying why a Service got no address.
+// Everything is recomputed from the informers' caches on every change; a failed write
+// fails the sync and the work queue retries it with backoff.
+import type { FarmCluster } from '../../common/src/farmcluster-types.js';
+import { parseFarmSpec } from '../../common/src/farm-config.js';
+import { FIELD_MANAGER } from '../../common/src/farm-objects.js';
+import type { Logger } from '../../common/src/log.js';
+import type { EventRecorder } from './events.js';
+import type { Kube } from './kube.js';
+import { allocate, farmServiceAddresses, type Decision, type FarmPool, type ServiceAddress, type ServiceView } from './service-allocator.js';
+
+/** The fields of a core/v1 Service read here. */
+export interface ServiceObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    creationTimestamp?: string | Date;
+    annotations?: Record<string, string>;
+    managedFields?: { manager?: string; subresource?: string; fieldsV1?: Record<string, unknown> }[];
+  };
+  spec?: {
+    type?: string;
+    loadBalancerClass?: string;
+    loadBalancerIP?: string;
+    sessionAffinity?: string;
+    externalTrafficPolicy?: string;
+    ports?: { port: number; protocol?: string }[];
+  };
+  status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string }[] } };
+}
+
+/**
+ * The farms' pools. `lastValid` remembers each farm's last valid pool, so a farm whose spec
+ * turned invalid is frozen with it rather than taking its Services' addresses away.
+ */
+export function farmPools(farms: readonly FarmCluster[], lastValid: Map<string, FarmPool>): FarmPool[] {
+  const out: FarmPool[] = [];
+  for (const fc of farms) {
+    const name = fc.metadata?.name;
+    if (!name || !fc.metadata?.namespace || fc.metadata.deletionTimestamp) continue;
+    const key = `${fc.metadata.namespace}/${name}`;
+    // An invalid spec is reported on the FarmCluster by its reconcile.
+    const r = parseFarmSpec(fc.spec, { name });
+    if (r.ok) {
+      const pool = { key, ...r.value.loadBalancer };
+      lastValid.set(key, pool);
+      out.push(pool);
+    } else out.push({ ...(lastValid.get(key) ?? { key, addresses: [], servicesWithoutClass: false }), frozen: true });
+  }
+  return out;
+}
+
+function heldByUs(s: ServiceObject): boolean {
+  return (s.metadata?.managedFields ?? []).some((m) => m.manager === FIELD_MANAGER && m.subresource === 'status' && JSON.stringify(m.fieldsV1 ?? {}).includes('f:loadBalancer'));
+}
+
+export function serviceView(s: ServiceObject): ServiceView {
+  const ns = s.metadata?.namespace ?? '';
+  const created = s.metadata?.creationTimestamp;
+  return {
+    key: `${ns}/${s.metadata?.name ?? ''}`,
+    namespace: ns,
+    created: created instanceof Date ? created.toISOString() : created ?? '',
+    annotations: s.metadata?.annotations ?? {},
+    type: s.spec?.type,
+    loadBalancerClass: s.spec?.loadBalancerClass,
+    loadBalancerIP: s.spec?.loadBalancerIP,
+    sessionAffinity: s.spec?.sessionAffinity,
+    externalTrafficPolicy: s.spec?.externalTrafficPolicy,
+    ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol })),
+    ingressIPs: (s.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : [])),
+    heldByUs: heldByUs(s),
+  };
+}
+
+export class ServiceSync {
+  /** per Service uid: the last Event recorded, so a refusal is reported once, not every sync */
+  private readonly reported = new Map<string, string>();
+  private addresses = new Map<string, ServiceAddress[]>();
+  private readonly lastValid = new Map<string, FarmPool>();
+
+  constructor(
+    private readonly kube: Pick<Kube, 'apply'>,
+    private readonly events: EventRecorder,
+    private readonly log: Logger,
+  ) {}
+
+  /** What each farm ("namespace/name") serves for Services after the last sync. */
+  farmAddresses(farm: string): ServiceAddress[] {
+    return this.addresses.get(farm) ?? [];
+  }
+
+  async sync(farms: readonly FarmCluster[], services: readonly ServiceObject[]): Promise<void> {
+    const pools = farmPools(farms, this.lastValid);
+    const decisions = allocate(pools, services.map(serviceView));
+    const errors: string[] = [];
+    const live = new Set<string>();
+    for (const s of services) {
+      const uid = s.metadata?.uid ?? '';
+      live.add(uid);
+      const view = serviceView(s);
+      const d = decisions.get(view.key);
+      if (!d) continue;
+      try {
+        await this.act(s, view, d);
+      } catch (err) {
+        errors.push(`${view.key}: ${(err as Error).message}`);
+      }
+    }
+    for (const uid of this.reported.keys()) if (!live.has(uid)) this.reported.delete(uid);
+    const addresses = new Map<string, ServiceAddress[]>();
+    for (const p of pools) addresses.set(p.key, farmServiceAddresses(p.key, decisions));
+    this.addresses = addresses;
+    if (errors.length > 0) throw new Error(`could not write Service status: ${errors.join('; ')}`);
+  }
+
+  private async act(s: ServiceObject, view: ServiceView, d: Decision): Promise<void> {
+    const ingress = s.status?.loadBalancer?.ingress ?? [];
+    if (d.kind === 'ignore') return;
+    if (d.kind === 'allocated') {
+      const current = ingress.length === 1 && ingress[0]!.ip === d.ip && ingress[0]!.ipMode === 'VIP' && view.heldByUs;
+      // Only a write is news: after a restart the kept addresses are not announced again.
+      if (current) return void this.reported.set(s.metadata?.uid ?? '', 'allocated');
+      await this.writeStatus(s, [{ ip: d.ip, ipMode: 'VIP' }]);
+      this.log.info('service address allocated', { event: 'service_allocated', service: view.key, farm: d.farm, ip: d.ip });
+      await this.report(s, 'Normal', 'AddressAllocated', `${d.ip} from FarmCluster ${d.farm}`);
+      return;
+    }
+    if (view.heldByUs && ingress.length > 0) {
+      await this.writeStatus(s, undefined);
+      this.log.info('service address released', { event: 'service_released', service: view.key, ip: view.ingressIPs.join(','), reason: d.kind === 'refused' ? d.reason : 'not ours' });
+    }
+    if (d.kind === 'refused') {
+      await this.report(s, 'Warning', d.reason, d.message);
+      this.log.warn('service address refused', { event: 'service_refused', service: view.key, reason: d.reason, message: d.message });
+    } else {
+      await this.report(s, 'Normal', 'AddressReleased', `${view.ingressIPs.join(', ')} released`);
+    }
+  }
+
+  private async writeStatus(s: ServiceObject, ingress: { ip: string; ipMode: string }[] | undefined): Promise<void> {
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: s.metadata!.name, namespace: s.metadata!.namespace },
+      // Applying no loadBalancer field gives up ours: the API server removes what only we owned.
+      status: ingress ? { loadBalancer: { ingress } } : {},
+    };
+    await this.kube.apply(body, FIELD_MANAGER, { subresource: 'status' });
+  }
+
+  private async report(s: ServiceObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const uid = s.metadata?.uid ?? '';
+    const key = `${type}/${reason}/${message}`;
+    if (this.reported.get(uid) === key) return;
+    this.reported.set(uid, key);
+    await this.events.record({ apiVersion: 'v1', kind: 'Service', metadata: s.metadata as FarmCluster['metadata'] }, type, reason, message);
+  }
+}
