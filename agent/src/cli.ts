@@ -3,7 +3,7 @@
 export const USAGE = `Usage:
   vipfarm-agent --config FILE [options]           standalone: farm, node and peers from a YAML file
   vipfarm-agent --kubernetes --farm NAME [options] the farm is a FarmCluster; peers from its pods
-  vipfarm-agent --check-config FILE               validate a YAML file and exit
+  vipfarm-agent --check-config FILE               check a file as --config would (key, interface), exit
 
 Options:
   --config FILE          agent YAML (same shape as the FarmCluster spec, plus node, peers, keyFile)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // vipfarm-agent: wiring only. See cli.ts for the flags, agent.ts for the loop.
 import { parseAgentArgs, USAGE } from './cli.js';
-import { loadAgentFile, runFileMode } from './run-file-mode.js';
+import { preflightFile, runFileMode } from './run-file-mode.js';
 
 async function main(): Promise<number> {
   const r = parseAgentArgs(process.argv.slice(2), process.env);
@@ -15,7 +15,7 @@ async function main(): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     case 'check': {
-      const c = loadAgentFile(o.config!);
+      const { cfg: c } = preflightFile(o.config!);
       process.stdout.write(`${o.config}: valid (farm ${c.farm.name}, node ${c.node.name}, ${c.farm.bucketCount} buckets)\n`);
       return 0;
     }

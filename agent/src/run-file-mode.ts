@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../../common/src/log.js';
 import { formatErrors, parseAgentFile, type AgentConfig } from '../../common/src/farm-config.js';
+import { checkIfaceExists } from '../../native/src/index.js';
 import type { AgentCliOptions } from './cli.js';
 import { installSignalHandlers } from './signals.js';
 import { startAgent } from './start-agent.js';
@@ -31,13 +32,24 @@ export function loadKey(path: string): Buffer {
   return key;
 }
 
+/**
+ * Everything --config refuses before it changes anything, in one place: --check-config runs
+ * exactly this, so a file it passes does not fail at start for a reason it could have seen.
+ * The kernel-side part only reads (does the interface exist in this network namespace).
+ */
+export function preflightFile(path: string): { cfg: AgentConfig; key: Buffer } {
+  const cfg = loadAgentFile(path);
+  const key = loadKey(cfg.keyFile);
+  checkIfaceExists(`config ${path}`, cfg.farm.interface);
+  return { cfg, key };
+}
+
 function indent(s: string): string {
   return s.split('\n').map((l) => `  ${l}`).join('\n');
 }
 
 export async function runFileMode(o: AgentCliOptions): Promise<void> {
-  const cfg = loadAgentFile(o.config!);
-  const key = loadKey(cfg.keyFile);
+  const { cfg, key } = preflightFile(o.config!);
   const log = createLogger('agent', { farm: cfg.farm.name, node: cfg.node.name });
   log.level = o.logLevel;
   const { agent, server } = await startAgent({ farm: cfg.farm, self: cfg.node, peers: cfg.peers, key, log });
@@ -46,8 +58,7 @@ export async function runFileMode(o: AgentCliOptions): Promise<void> {
     // Everything is read and validated first, then the kernel is programmed, and only then
     // are key and peers swapped: a refused reload leaves the running farm whole.
     reload: () => {
-      const next = loadAgentFile(o.config!);
-      const nextKey = loadKey(next.keyFile);
+      const { cfg: next, key: nextKey } = preflightFile(o.config!);
       agent.reconfigure({ farm: next.farm, self: next.node, peers: next.peers, key: nextKey });
       log.info('config reloaded', { event: 'reload', config: o.config });
     },

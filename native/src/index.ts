@@ -1,6 +1,6 @@
 // The data plane API the agent builds on.
 export { NftDataplane, type BucketSet } from './nft-dataplane.js';
-export { bindVips, unbindVips, sysctlPlan } from './vip-binding.js';
+export { bindVips, checkIfaceExists, unbindVips, sysctlPlan } from './vip-binding.js';
 export { ArpResponder, type ArpStats } from './arp-responder.js';
 export type { RuleCounter, StageCounter, Stage } from './counters.js';
 export { DataplaneInputError } from './validate.js';

@@ -87,7 +87,9 @@ function writeSysctl(key: string, value: string): void {
   writeFileSync(join(sysctlRoot(), key), value);
 }
 
-function checkIfaceExists(op: string, iface: string): void {
+/** Read-only: throws ENODEV when the interface does not exist in this network namespace
+ *  (what bindVips and the nft apply would refuse; --check-config asks the same). */
+export function checkIfaceExists(op: string, iface: string): void {
   if (!existsSync(join(sysctlRoot(), 'net/ipv4/conf', iface))) {
     const err = new Error(`${op}: interface ${iface}: No such device`) as Error & { code: string };
     err.code = 'ENODEV';

@@ -91,6 +91,12 @@ describe('configuration errors', () => {
     return p;
   };
 
+  const keyOf = (bytes: number): string => {
+    const p = join(farm.dir, `key-${bytes}.key`);
+    writeFileSync(p, randomBytes(bytes));
+    return p;
+  };
+
   const cases: [string, () => string, RegExp][] = [
     ['a missing file', () => join(farm.dir, 'nope.yaml'), /cannot read config .*nope\.yaml: ENOENT/],
     ['broken YAML', () => {
@@ -105,6 +111,10 @@ describe('configuration errors', () => {
     ['a misspelt field', () => withConfig((c) => (c.virtualIP = c.virtualIPs)), /virtualIP\b/],
     ['a threshold below two intervals', () => withConfig((c) => (c.heartbeat = { intervalMs: 100, failureThresholdMs: 150 })), /heartbeat\.failureThresholdMs/],
     ['a key file too short', () => withConfig((c) => (c.keyFile = shortKey())), /heartbeat key .*want at least 16/],
+    ['a missing key file', () => withConfig((c) => (c.keyFile = join(farm.dir, 'absent.key'))), /cannot read heartbeat key .*absent\.key: ENOENT/],
+    ['an empty key file', () => withConfig((c) => (c.keyFile = keyOf(0))), /heartbeat key .*: 0 bytes, want at least 16/],
+    ['an 8-byte key file', () => withConfig((c) => (c.keyFile = keyOf(8))), /heartbeat key .*: 8 bytes, want at least 16/],
+    ['an interface that does not exist', () => withConfig((c) => (c.interface = 'nosuch0')), /interface nosuch0: No such device/],
     ['a malformed MAC', () => withConfig((c) => (c.virtualMAC = '02:fa:zz:00:00:01')), /virtualMAC/],
   ];
 
@@ -113,6 +123,11 @@ describe('configuration errors', () => {
     const r = runAgent(['--config', path]);
     expect(r.stderr).toMatch(message);
     expect(r.status).toBe(1);
+    // --check-config refuses the same file with the same words
+    const check = runAgent(['--check-config', path]);
+    expect(check.stderr).toMatch(message);
+    expect(check.status).toBe(1);
+    expect(check.stdout).not.toMatch(/valid/);
     const n1 = farm.tb.nodes[0];
     expect(farm.tb.exec(n1.netns, ['nft', 'list', 'tables'])).not.toMatch(/vipfarm/);
     expect(farm.tb.exec(n1.netns, ['ip', '-4', 'addr', 'show', 'dev', 'lo'])).not.toContain(farm.vip);
