@@ -14,6 +14,15 @@ export interface Rule {
   affinity: Affinity;
 }
 
+/**
+ * How frames for the VIPs reach the nodes. Flooding: ARP answers name the virtual MAC,
+ * which the switch floods to every node (it never learns it). Directed: ARP answers name
+ * one node's own MAC (spread by requester) and that node forwards, at L2, the frames of
+ * buckets another node owns; for networks that do not flood an unknown unicast MAC.
+ */
+export type FarmMode = 'Flooding' | 'Directed';
+export const FARM_MODES: readonly FarmMode[] = ['Flooding', 'Directed'];
+
 /** What the kernel needs: consumed by native/ apply() and remove(). */
 export interface DataplaneFarm {
   /** Farm name: lowercase DNS label; kernel objects are named after it. */
@@ -29,6 +38,8 @@ export interface DataplaneFarm {
   bucketCount: number;
   /** jhash seed; the same on every node of a farm. */
   hashSeed: number;
+  /** absent: Flooding */
+  mode?: FarmMode;
 }
 
 export type CheckerType = 'tcp' | 'http' | 'exec';

@@ -50,6 +50,13 @@ export interface Testbed {
 export interface TestbedOptions {
   nodes: number;
   clients?: number;
+  /**
+   * false: the switch does not flood unknown unicast (every port `flood off`, learning
+   * on), like a vSwitch port group without promiscuous mode or a switch with unknown-
+   * unicast flood control: frames to a MAC no port has sent from reach no host.
+   * Default true (a plain learning bridge that floods).
+   */
+  floodUnknownUnicast?: boolean;
 }
 
 let seq = 0;
@@ -118,6 +125,7 @@ export function createTestbed(opts: TestbedOptions): Testbed {
     created.push(netns);
     ip(['-n', bridgeNetns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
     ip(['-n', bridgeNetns, 'link', 'set', name, 'master', 'br0', 'up']);
+    if (opts.floodUnknownUnicast === false) execFileSync('bridge', ['-n', bridgeNetns, 'link', 'set', 'dev', name, 'flood', 'off', 'learning', 'on']);
     ip(['-n', netns, '-batch', '-'], `link set lo up\naddr add ${hostIp}/16 dev eth0\nlink set eth0 up\n`);
     // no IPv6 chatter (router solicitations, DAD) in the captures
     execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);

@@ -80,6 +80,8 @@ Napi::Value NftApply(const Napi::CallbackInfo& info) {
   }
   spec.buckets = o.Get("bucketCount").As<Napi::Number>().Uint32Value();
   spec.seed = o.Get("hashSeed").As<Napi::Number>().Uint32Value();
+  Napi::Value mode = o.Get("mode");
+  spec.directed = mode.IsString() && mode.As<Napi::String>().Utf8Value() == "Directed";
   guarded(env, [&] { nftApply(spec); });
   return env.Undefined();
 }
@@ -92,6 +94,29 @@ Napi::Value NftSetElems(const Napi::CallbackInfo& info) {
   auto buckets = parseU32s(info[2].As<Napi::Array>());
   auto lease = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
   guarded(env, [&] { nftSetElems(farm, set, buckets, lease); });
+  return env.Undefined();
+}
+
+// nftSetOwnedAndForwarding(farm, owned[], leaseMs, [[bucket, mac], ...], nodeMacs[])
+Napi::Value NftSetOwnedAndForwarding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string farm = info[0].As<Napi::String>();
+  auto owned = parseU32s(info[1].As<Napi::Array>());
+  auto lease = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+  Napi::Array fwd = info[3].As<Napi::Array>();
+  std::vector<ForwardEntry> forward;
+  forward.reserve(fwd.Length());
+  for (uint32_t i = 0; i < fwd.Length(); ++i) {
+    Napi::Array pair = fwd.Get(i).As<Napi::Array>();
+    ForwardEntry fe{};
+    fe.bucket = pair.Get(0u).As<Napi::Number>().Uint32Value();
+    parseMac(env, pair.Get(1u).As<Napi::String>(), fe.mac);
+    forward.push_back(fe);
+  }
+  Napi::Array nodeArr = info[4].As<Napi::Array>();
+  std::vector<std::array<uint8_t, 6>> nodes(nodeArr.Length());
+  for (uint32_t i = 0; i < nodeArr.Length(); ++i) parseMac(env, nodeArr.Get(i).As<Napi::String>(), nodes[i].data());
+  guarded(env, [&] { nftSetOwnedAndForwarding(farm, owned, lease, forward, nodes); });
   return env.Undefined();
 }
 
@@ -252,6 +277,7 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nftApply", Napi::Function::New(env, NftApply));
   exports.Set("nftSetElems", Napi::Function::New(env, NftSetElems));
+  exports.Set("nftSetOwnedAndForwarding", Napi::Function::New(env, NftSetOwnedAndForwarding));
   exports.Set("nftGetElems", Napi::Function::New(env, NftGetElems));
   exports.Set("nftCounters", Napi::Function::New(env, NftCounters));
   exports.Set("nftRemove", Napi::Function::New(env, NftRemove));

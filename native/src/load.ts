@@ -13,8 +13,10 @@ export interface NativeBinding {
     rules: { port: number; protocol: string; affinity: string }[];
     bucketCount: number;
     hashSeed: number;
+    mode?: string;
   }): void;
   nftSetElems(farm: string, set: string, buckets: number[], leaseMs: number): void;
+  nftSetOwnedAndForwarding(farm: string, owned: number[], leaseMs: number, forward: [number, string][], nodeMacs: string[]): void;
   nftGetElems(farm: string, set: string): number[];
   nftCounters(farm: string): { comment: string; packets: number; bytes: number }[];
   nftRemove(farm: string): void;

@@ -3,9 +3,17 @@
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { aggregateCounters, stageCounters, type RuleCounter, type StageCounter } from './counters.js';
 import { native } from './load.js';
-import { checkBuckets, checkFarm, checkFarmName, checkLease, MAX_BUCKETS } from './validate.js';
+import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeMac, fail, MAX_BUCKETS } from './validate.js';
 
 export type BucketSet = 'owned' | 'orphan';
+
+/** Directed mode: who owns the buckets this node does not, and every farm node's MAC */
+export interface Forwarding {
+  /** bucket -> the owner's own MAC; buckets this node owns or nobody owns are absent */
+  owners: ReadonlyMap<number, string>;
+  /** the own MACs of all farm nodes (this one too): frames from them are never forwarded again */
+  nodeMacs: string[];
+}
 
 export class NftDataplane {
   /** bucket counts of the farms applied through this instance, to range-check buckets */
@@ -24,6 +32,26 @@ export class NftDataplane {
   /** owned = the full desired set, each with a fresh lease of leaseMs (one batch). */
   setBuckets(farmName: string, owned: number[], leaseMs: number): void {
     this.setElems('setBuckets', farmName, 'owned', owned, leaseMs);
+  }
+
+  /** Directed mode: the owned set and the forwarding map + node MACs, in one batch, so
+   *  no frame is forwarded for a bucket this node already accepts or vice versa. The
+   *  forwarding entries carry the same lease as the owned buckets. */
+  setBucketsAndForwarding(farmName: string, owned: number[], leaseMs: number, forwarding: Forwarding): void {
+    const op = 'setBucketsAndForwarding';
+    const name = checkFarmName(op, farmName);
+    const count = this.bucketCounts.get(name) ?? MAX_BUCKETS;
+    const list = checkBuckets(op, owned, count);
+    const lease = checkLease(op, leaseMs);
+    const mine = new Set(list);
+    const forward: [number, string][] = [];
+    for (const [bucket, mac] of forwarding.owners) {
+      checkBuckets(op, [bucket], count);
+      if (mine.has(bucket)) fail(op, `bucket ${bucket} is both owned here and forwarded to ${mac}`);
+      forward.push([bucket, checkNodeMac(op, mac)]);
+    }
+    const nodeMacs = [...new Set(forwarding.nodeMacs.map((m) => checkNodeMac(op, m)))];
+    native().nftSetOwnedAndForwarding(name, list, lease, forward, nodeMacs);
   }
 
   /** the takeover set: a dead node's buckets, accepted on every packet for leaseMs */

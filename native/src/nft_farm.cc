@@ -11,11 +11,15 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 #include <linux/if_arp.h>
+#include <linux/if_ether.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -35,6 +39,7 @@ namespace {
 // `nft list ruleset` can print the bucket numbers. The CLI refuses to *create* such a
 // set by name in 1.0.6, but listing one works.
 constexpr uint32_t kTypeMark = 19;
+constexpr uint32_t kTypeEtherAddr = 9;
 constexpr const char* kChain = "pre";
 constexpr const char* kIngress = "ingress";
 
@@ -129,9 +134,41 @@ class RuleBuilder {
     nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, setId);
     return add(e);
   }
-  RuleBuilder& immediate(const void* data, uint32_t len) {
+  RuleBuilder& lookupNot(const char* set, uint32_t setId) {
+    auto* e = expr("lookup");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, setId);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+    return add(e);
+  }
+  /** map lookup: key in reg 1, value into dreg; no match ends the rule */
+  RuleBuilder& mapLookup(const char* map, uint32_t setId, uint32_t dreg) {
+    auto* e = expr("lookup");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, map);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, setId);
+    return add(e);
+  }
+  RuleBuilder& payloadWrite(uint32_t base, uint32_t offset, uint32_t len, uint32_t sreg) {
+    auto* e = expr("payload");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_SREG, sreg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_CSUM_TYPE, NFT_PAYLOAD_CSUM_NONE);
+    return add(e);
+  }
+  /** transmit on the device whose ifindex is in sreg (netdev ingress/egress only) */
+  RuleBuilder& fwd(uint32_t sreg) {
+    auto* e = expr("fwd");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FWD_SREG_DEV, sreg);
+    return add(e);
+  }
+  RuleBuilder& immediate(const void* data, uint32_t len, uint32_t dreg = NFT_REG_1) {
     auto* e = expr("immediate");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
     nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
     return add(e);
   }
@@ -218,6 +255,88 @@ void queueDeleteTable(NftBatch& batch, const std::string& name, uint32_t family)
   batch.add(NFT_MSG_DELTABLE, family, 0, t.get(), "delete table " + name);
 }
 
+constexpr uint32_t kForwardId = 11, kNodesId = 12;
+constexpr const char* kForwardMap = "forward";
+constexpr const char* kNodesSet = "nodes";
+
+void readIfMac(const std::string& iface, const std::string& op, uint8_t mac[6]) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throwErrno(op + ": socket for SIOCGIFHWADDR");
+  struct ifreq ifr {};
+  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
+  int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
+  int err = errno;
+  ::close(fd);
+  if (rc < 0) throw OsError(op + ": read MAC address of " + iface, err);
+  std::memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+}
+
+SetPtr makeMacKeyedSet(const std::string& table, const char* name, uint32_t id, bool isMap) {
+  SetPtr s(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_NETDEV);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
+  std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(64)));
+  if (isMap) {
+    // bucket (host-order mark, like the owned set) -> owner's ether address, with the lease
+    nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_TIMEOUT);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeMark);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 4);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, kTypeEtherAddr);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, 6);
+    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+  } else {
+    nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, 0);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeEtherAddr);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 6);
+  }
+  nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
+  return s;
+}
+
+// Directed mode, per VIP x rule, in netdev ingress (before conntrack and the IP stack):
+//   meta iiftype ether  ether saddr != @nodes  ip daddr VIP  <proto> dport PORT
+//   ether daddr set <bucket hash> map @forward  ether saddr set <own MAC>  counter  fwd to <iface>
+// Buckets this node owns (or that nobody owns) have no map entry: the rule stops at the
+// lookup and the frame goes up to the inet table as usual. The source MAC becomes ours so
+// the switch never learns the client's MAC on our port. Frames from another farm node
+// were forwarded once already and are never forwarded again: nodes that briefly disagree
+// about an owner cannot bounce a frame between them forever (L2 has no TTL).
+void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::string& table) {
+  std::string op = "apply " + inetTableName(spec.name);
+  uint8_t ownMac[6];
+  readIfMac(spec.iface, op, ownMac);
+  auto forward = makeMacKeyedSet(table, kForwardMap, kForwardId, true);
+  auto nodes = makeMacKeyedSet(table, kNodesSet, kNodesId, false);
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_NETDEV, NLM_F_CREATE, forward.get(), "add map forward");
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_NETDEV, NLM_F_CREATE, nodes.get(), "add set nodes");
+
+  uint32_t ifindex = if_nametoindex(spec.iface.c_str());
+  uint16_t ether = ARPHRD_ETHER;
+  uint16_t ethIp = htons(ETH_P_IP);
+  for (uint32_t vip : spec.vips) {
+    for (const FarmRule& rule : spec.rules) {
+      RuleBuilder b(table, NFPROTO_NETDEV, kIngress);
+      uint8_t l4 = rule.proto == Proto::Tcp ? IPPROTO_TCP : IPPROTO_UDP;
+      uint16_t port = htons(rule.port);
+      b.meta(NFT_META_IIFTYPE, NFT_REG_1).cmp(NFT_CMP_EQ, &ether, 2);
+      b.meta(NFT_META_PROTOCOL, NFT_REG_1).cmp(NFT_CMP_EQ, &ethIp, 2);
+      b.payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1).cmp(NFT_CMP_EQ, &vip, 4);
+      b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &l4, 1);
+      b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1).cmp(NFT_CMP_EQ, &port, 2);
+      b.payload(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1).lookupNot(kNodesSet, kNodesId);
+      bucketHash(b, rule, spec);
+      b.mapLookup(kForwardMap, kForwardId, NFT_REG_2).payloadWrite(NFT_PAYLOAD_LL_HEADER, 0, 6, NFT_REG_2);
+      b.immediate(ownMac, 6, NFT_REG_3).payloadWrite(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_3);
+      b.counter().immediate(&ifindex, 4, NFT_REG_1).fwd(NFT_REG_1);
+      b.comment(ruleComment(vip, rule, "forward"));
+      batch.add(NFT_MSG_NEWRULE, NFPROTO_NETDEV, NLM_F_CREATE | NLM_F_APPEND, b.get(),
+                "add forward rule " + ipString(vip) + " " + protoName(rule.proto) + "/" + std::to_string(rule.port));
+    }
+  }
+}
+
 void queueNetdevTable(NftBatch& batch, const FarmSpec& spec) {
   std::string table = netdevTableName(spec.name);
   auto t = makeTable(table, NFPROTO_NETDEV);
@@ -234,6 +353,10 @@ void queueNetdevTable(NftBatch& batch, const FarmSpec& spec) {
   nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
   batch.add(NFT_MSG_NEWCHAIN, NFPROTO_NETDEV, NLM_F_CREATE, c.get(), "add ingress chain on device " + spec.iface);
 
+  if (spec.directed) {
+    queueForwardingRules(batch, spec, table);
+    return;
+  }
   // ether daddr VMAC meta pkttype set host counter
   RuleBuilder b(table, NFPROTO_NETDEV, kIngress);
   uint16_t ether = ARPHRD_ETHER;
@@ -438,23 +561,76 @@ void nftApply(const FarmSpec& spec) {
   batch.commit(nl);
 }
 
+namespace {
+
+// flush + re-add in one transaction: re-adding an element that exists does not move its
+// timeout on this kernel; flushing first does, without a gap for packets.
+void queueReplaceElems(NftBatch& batch, const std::string& table, const std::string& set,
+                       const std::vector<uint32_t>& buckets, uint64_t leaseMs) {
+  SetPtr flush(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, set.c_str());
+  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_INET, 0, flush.get(), "flush set " + set);
+  std::vector<LiveElem> elems;
+  elems.reserve(buckets.size());
+  for (uint32_t b : buckets) elems.push_back({b, leaseMs});
+  queueElems(batch, table, set, elems);
+}
+
+void queueFlushNetdev(NftBatch& batch, const std::string& table, const char* set) {
+  SetPtr flush(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, set);
+  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_NETDEV, 0, flush.get(), std::string("flush ") + set);
+}
+
+}  // namespace
+
 void nftSetElems(const std::string& farm, const std::string& set, const std::vector<uint32_t>& buckets,
                  uint64_t leaseMs) {
   std::string table = inetTableName(farm);
   std::string op = "set " + set + " buckets of " + table;
   NlSocket& nl = nftSocket(op);
   NftBatch batch(op, nl.nextSeq());
-  SetPtr flush(checked(nftnl_set_alloc()));
-  nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
-  nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, set.c_str());
-  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_INET, 0, flush.get(), "flush set " + set);
+  queueReplaceElems(batch, table, set, buckets, leaseMs);
+  batch.commit(nl);
+}
 
-  // Re-adding an element that exists does not move its timeout on this kernel;
-  // flushing first in the same transaction does, without a gap for packets.
-  std::vector<LiveElem> elems;
-  elems.reserve(buckets.size());
-  for (uint32_t b : buckets) elems.push_back({b, leaseMs});
-  queueElems(batch, table, set, elems);
+void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
+                              const std::vector<ForwardEntry>& forward, const std::vector<std::array<uint8_t, 6>>& nodes) {
+  std::string op = "set owned buckets and forwarding of " + inetTableName(farm);
+  std::string netdev = netdevTableName(farm);
+  NlSocket& nl = nftSocket(op);
+  NftBatch batch(op, nl.nextSeq());
+  queueReplaceElems(batch, inetTableName(farm), "owned", owned, leaseMs);
+  queueFlushNetdev(batch, netdev, kForwardMap);
+  queueFlushNetdev(batch, netdev, kNodesSet);
+  constexpr size_t kPerMessage = 512;
+  for (size_t i = 0; i < forward.size(); i += kPerMessage) {
+    SetPtr s(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, netdev.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, kForwardMap);
+    for (size_t j = i; j < forward.size() && j < i + kPerMessage; ++j) {
+      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+      uint32_t key = forward[j].bucket;
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key));
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, forward[j].mac, 6);
+      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, leaseMs);
+      nftnl_set_elem_add(s.get(), e);
+    }
+    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_NETDEV, NLM_F_CREATE, s.get(), "add elements to map forward");
+  }
+  if (!nodes.empty()) {
+    SetPtr s(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, netdev.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, kNodesSet);
+    for (const auto& mac : nodes) {
+      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, mac.data(), 6);
+      nftnl_set_elem_add(s.get(), e);
+    }
+    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_NETDEV, NLM_F_CREATE, s.get(), "add elements to set nodes");
+  }
   batch.commit(nl);
 }
 

@@ -2,6 +2,7 @@
 // "for this host", and an inet table whose rules accept only the owned hash buckets.
 // Plain C++ (no N-API): the wrapper validated every field before we get here.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,6 +26,15 @@ struct FarmSpec {
   std::vector<FarmRule> rules;
   uint32_t buckets;
   uint32_t seed;
+  // Directed mode: no virtual MAC; the netdev table forwards frames of buckets owned by
+  // another node to that node's MAC (map "forward", set "nodes"), see nftSetForwarding.
+  bool directed = false;
+};
+
+/** one bucket owned by another node: frames of it go to that node's MAC */
+struct ForwardEntry {
+  uint32_t bucket;
+  uint8_t mac[6];
 };
 
 struct RuleCounter {
@@ -41,6 +51,10 @@ void nftApply(const FarmSpec& spec);
 /** set = "owned" | "orphan": flush + add every bucket with timeout leaseMs (one batch) */
 void nftSetElems(const std::string& farm, const std::string& set, const std::vector<uint32_t>& buckets,
                  uint64_t leaseMs);
+/** Directed mode: the owned set (as nftSetElems) plus the forwarding map and the set of
+ *  farm node MACs, all three replaced in one batch so ownership and forwarding agree */
+void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
+                              const std::vector<ForwardEntry>& forward, const std::vector<std::array<uint8_t, 6>>& nodes);
 /** live elements of the set */
 std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& set);
 /** every rule of the farm's chain that carries a counter and a comment */

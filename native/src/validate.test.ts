@@ -1,5 +1,5 @@
 import type { DataplaneFarm } from '../../common/src/types.js';
-import { checkBuckets, checkFarm, checkLease, DataplaneInputError, isIPv4 } from './validate.js';
+import { checkBuckets, checkFarm, checkLease, checkMode, checkNodeMac, DataplaneInputError, isIPv4 } from './validate.js';
 
 const good: DataplaneFarm = {
   name: 'web',
@@ -94,4 +94,23 @@ describe('checkLease', () => {
 describe('isIPv4', () => {
   it.each(['0.0.0.0', '255.255.255.255', '10.1.2.3'])('accepts %s', (ip) => expect(isIPv4(ip)).toBe(true));
   it.each(['1.2.3', '1.2.3.4.5', '1.2.3.a', '', ' 1.2.3.4', '1.2.3.256'])('rejects %j', (ip) => expect(isIPv4(ip)).toBe(false));
+});
+
+describe('checkMode', () => {
+  it('defaults to Flooding and keeps Directed', () => {
+    expect(checkMode('apply', undefined)).toBe('Flooding');
+    expect(checkFarm('apply', good).mode).toBe('Flooding');
+    expect(checkFarm('apply', { ...good, mode: 'Directed' }).mode).toBe('Directed');
+  });
+  it.each(['directed', 'Auto', '', 1, null])('rejects %p', (m) => {
+    expect(() => checkMode('apply', m)).toThrow(/mode .* must be Flooding or Directed/);
+  });
+});
+
+describe('checkNodeMac', () => {
+  // a node's own MAC is usually a vendor (globally administered) address
+  it.each(['00:50:56:AB:CD:EF', '02:42:ac:11:00:02'])('accepts %s', (m) => expect(checkNodeMac('x', m)).toBe(m.toLowerCase()));
+  it.each(['01:00:5e:00:00:01', '00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff', '00:50:56:ab:cd', 42])('rejects %p', (m) => {
+    expect(() => checkNodeMac('x', m)).toThrow(DataplaneInputError);
+  });
 });

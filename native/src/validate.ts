@@ -1,6 +1,6 @@
 // Input checks run before any native call, so a bad value never half-applies a change.
 // Pure functions: each throws DataplaneInputError naming the field and the value.
-import type { Affinity, DataplaneFarm, Protocol } from '../../common/src/types.js';
+import { FARM_MODES, type Affinity, type DataplaneFarm, type FarmMode, type Protocol } from '../../common/src/types.js';
 
 export class DataplaneInputError extends Error {
   readonly code = 'EINVAL';
@@ -17,7 +17,7 @@ export const MAX_BUCKETS = 4096;
 /** a lease longer than a day is a unit mistake (seconds passed as ms, or worse) */
 export const MAX_LEASE_MS = 86_400_000;
 
-function fail(op: string, msg: string): never {
+export function fail(op: string, msg: string): never {
   throw new DataplaneInputError(`${op}: ${msg}`);
 }
 
@@ -60,6 +60,20 @@ export function checkMac(op: string, mac: unknown): string {
   return mac.toLowerCase();
 }
 
+/** a node's own MAC (Directed mode forwarding targets): any unicast address */
+export function checkNodeMac(op: string, mac: unknown): string {
+  if (typeof mac !== 'string' || !MAC.test(mac.toLowerCase())) fail(op, `node MAC ${JSON.stringify(mac)} is not aa:bb:cc:dd:ee:ff`);
+  if (parseInt(mac.slice(0, 2), 16) & 1) fail(op, `node MAC ${mac} is a multicast address`);
+  if (/^0{2}(:0{2}){5}$/.test(mac)) fail(op, 'node MAC 00:00:00:00:00:00 is not an address');
+  return mac.toLowerCase();
+}
+
+export function checkMode(op: string, mode: unknown): FarmMode {
+  if (mode === undefined) return 'Flooding';
+  if (!FARM_MODES.includes(mode as FarmMode)) fail(op, `mode ${JSON.stringify(mode)} must be Flooding or Directed`);
+  return mode as FarmMode;
+}
+
 export function checkBucketCount(op: string, n: unknown): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 2 || n > MAX_BUCKETS || (n & (n - 1)) !== 0) {
     fail(op, `bucketCount ${JSON.stringify(n)} must be a power of two from 2 to ${MAX_BUCKETS}`);
@@ -87,6 +101,7 @@ export function checkFarm(op: string, farm: unknown): DataplaneFarm {
   const virtualMAC = checkMac(op, f.virtualMAC);
   const bucketCount = checkBucketCount(op, f.bucketCount);
   const hashSeed = checkSeed(op, f.hashSeed);
+  const mode = checkMode(op, f.mode);
   if (!Array.isArray(f.rules) || f.rules.length === 0) fail(op, 'at least one rule is needed');
   const seen = new Set<string>();
   const rules = f.rules.map((r: unknown, i: number) => {
@@ -104,7 +119,7 @@ export function checkFarm(op: string, farm: unknown): DataplaneFarm {
     seen.add(key);
     return { port, protocol: protocol as Protocol, affinity: affinity as Affinity };
   });
-  return { name, interface: iface, virtualIPs, virtualMAC, rules, bucketCount, hashSeed };
+  return { name, interface: iface, virtualIPs, virtualMAC, rules, bucketCount, hashSeed, mode };
 }
 
 /** Sorted, de-duplicated buckets, each an integer in [0, bucketCount). */

@@ -1,0 +1,136 @@
+// Directed mode's data plane on a switch that does not flood unknown unicast (bridge
+// ports `flood off`, learning on: a vSwitch without promiscuous mode) and on a flooding
+// one. Flooding mode cannot work on the first; Directed must work on both: the client
+// sends every frame to ONE node's own MAC, and that node forwards, at L2 in netdev
+// ingress, the frames of buckets other nodes own. Every connection must land on the node
+// bucketOf() predicts, whichever node received it.
+import { bucketOf } from '../../common/src/jhash.js';
+import type { DataplaneFarm } from '../../common/src/types.js';
+import { contiguousSplit, ownerIndex, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { Driver, runClient, startEcho } from '../../lab/netns/procs.js';
+import { createTestbed, type Host, type Testbed } from '../../lab/netns/testbed.js';
+
+const LEASE = 600_000;
+
+/** the farm's Directed data plane on every node: bindVips, apply, owned + forwarding */
+async function startDirected(tb: Testbed, farm: DataplaneFarm, split: number[][]): Promise<Driver[]> {
+  const drivers = tb.nodes.map((n) => Driver.start(tb, n));
+  const nodeMacs = tb.nodes.map((n) => n.mac);
+  await Promise.all(
+    drivers.map(async (d, i) => {
+      await d.call('bindVips', farm.name, farm.interface, farm.virtualIPs);
+      await d.call('apply', farm);
+      const owners: [number, string][] = [];
+      split.forEach((share, j) => {
+        if (j !== i) for (const b of share) owners.push([b, tb.nodes[j].mac]);
+      });
+      await d.call('setBucketsAndForwarding', farm.name, split[i], LEASE, owners, nodeMacs);
+    }),
+  );
+  return drivers;
+}
+
+/** packets the forward rule of node's netdev table sent on to another node */
+function forwardedPackets(tb: Testbed, node: Host, farm: DataplaneFarm): number {
+  const out = JSON.parse(tb.exec(node.netns, ['nft', '-j', 'list', 'table', 'netdev', `vipfarm_${farm.name}_in`])) as {
+    nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[];
+  };
+  let total = 0;
+  for (const item of out.nftables) {
+    if (item.rule?.comment?.endsWith(' forward') !== true) continue;
+    for (const e of item.rule.expr) total += e.counter?.packets ?? 0;
+  }
+  return total;
+}
+
+function vipfarmTables(tb: Testbed, node: Host): string[] {
+  return tb
+    .exec(node.netns, ['nft', 'list', 'tables'])
+    .split('\n')
+    .filter((l) => l.includes('vipfarm'));
+}
+
+test('Flooding mode on a switch that does not flood unknown unicast: ARP resolves the virtual MAC, no connection gets through', async () => {
+  const tb = createTestbed({ nodes: 3, clients: 1, floodUnknownUnicast: false });
+  const farm = testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }]);
+  let drivers: Driver[] | undefined;
+  try {
+    drivers = await startFarm(tb, farm, contiguousSplit(farm.bucketCount, [1, 1, 1]), LEASE);
+    await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs[0], [80])));
+    const { results } = await runClient(tb, tb.clients[0], { vip: farm.virtualIPs[0], port: 80, protocol: 'tcp', count: 30, concurrency: 10, timeoutMs: 1500 });
+    // ARP still works (broadcast), so the client has the virtual MAC...
+    const neigh = JSON.parse(tb.exec(tb.clients[0].netns, ['ip', '-j', 'neigh', 'show', farm.virtualIPs[0]])) as { lladdr?: string }[];
+    expect(neigh.map((n) => n.lladdr)).toEqual([farm.virtualMAC]);
+    // ...but the switch never learned it and delivers its frames to no node
+    expect(results.filter((r) => r.node !== null)).toEqual([]);
+  } finally {
+    try {
+      if (drivers !== undefined) await stopFarm(drivers, farm);
+    } finally {
+      tb.destroy();
+    }
+  }
+}, 60_000);
+
+describe.each([
+  { flood: false, what: 'a switch that does not flood unknown unicast' },
+  { flood: true, what: 'a flooding switch' },
+])('Directed mode on $what', ({ flood }) => {
+  let tb: Testbed;
+  let farm: DataplaneFarm;
+  let drivers: Driver[] | undefined;
+  const split = contiguousSplit(256, [1, 1, 1]);
+
+  beforeAll(async () => {
+    tb = createTestbed({ nodes: 3, clients: 1, floodUnknownUnicast: flood });
+    farm = { ...testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }]), mode: 'Directed' };
+    drivers = await startDirected(tb, farm, split);
+    await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs[0], [80])));
+    // the switch learns each node's MAC from its first frame; a real node's heartbeats do this
+    for (const n of tb.nodes) tb.exec(n.netns, ['ip', 'neigh', 'replace', tb.clients[0].ip, 'lladdr', tb.clients[0].mac, 'dev', 'eth0']);
+    await Promise.all(tb.nodes.map((n) => runClient(tb, n, { vip: tb.clients[0].ip, port: 9, protocol: 'udp', count: 1, timeoutMs: 100 })));
+  }, 60_000);
+
+  afterAll(async () => {
+    try {
+      if (drivers !== undefined) await stopFarm(drivers, farm);
+    } finally {
+      tb?.destroy();
+    }
+  });
+
+  test.each([0, 2])('600 connections sent to node %i are spread over every node, each on the node its bucket names', async (receiver) => {
+    const client = tb.clients[0];
+    const vip = farm.virtualIPs[0];
+    tb.exec(client.netns, ['ip', 'neigh', 'replace', vip, 'lladdr', tb.nodes[receiver].mac, 'dev', 'eth0', 'nud', 'permanent']);
+    const before = tb.nodes.map((n) => forwardedPackets(tb, n, farm));
+    const { results } = await runClient(tb, client, { vip, port: 80, protocol: 'tcp', count: 600, concurrency: 20 });
+    expect(results.filter((r) => r.error !== null)).toEqual([]);
+    const perNode = tb.nodes.map((n) => results.filter((r) => r.node === n.name).length);
+    for (const c of perNode) expect(c).toBeGreaterThan(100);
+    const misplaced = results.filter((r) => {
+      const owner = ownerIndex(split, bucketOf(r.laddr, r.lport, 'ClientIPAndPort', farm.bucketCount, farm.hashSeed));
+      return r.node !== tb.nodes[owner].name;
+    });
+    expect(misplaced).toEqual([]);
+    // every packet of the other nodes' connections went through the receiver's forward rule
+    const forwarded = tb.nodes.map((n, i) => forwardedPackets(tb, n, farm) - before[i]);
+    const others = perNode.reduce((a, b) => a + b, 0) - perNode[receiver];
+    expect(forwarded[receiver]).toBeGreaterThanOrEqual(others * 3); // SYN, ACK, FIN/ACK at least
+    forwarded.forEach((f, i) => {
+      if (i !== receiver) expect(f).toBe(0); // forwarded frames are never forwarded again
+    });
+  }, 60_000);
+
+  test('stop removes every table, the forwarding map and the node set', async () => {
+    expect(drivers).toBeDefined();
+    const d = drivers as Driver[];
+    for (const n of tb.nodes) {
+      const listed = tb.exec(n.netns, ['nft', 'list', 'table', 'netdev', `vipfarm_${farm.name}_in`]);
+      expect(listed).toContain('map forward');
+      expect(listed).toContain('set nodes');
+    }
+    await Promise.all(d.map((x) => x.call('remove', farm.name)));
+    for (const n of tb.nodes) expect(vipfarmTables(tb, n)).toEqual([]);
+  });
+});
