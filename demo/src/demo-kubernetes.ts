@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     say();
     say(bold(`4. Client traffic to the VIP, per 2 s window (Ctrl-C ${Number.isFinite(duration) ? `or ${duration} s ` : ''}ends the demo):`));
     const names = tb.nodes.map((n) => n.name);
-    traffic = new Traffic(tb, tb.clients[0], tb.vip(0), (w) => say(`   ${new Date(w.at).toISOString().slice(11, 19)}  ${bar(w.answers, w.failed, names)}`), 2000);
+    traffic = new Traffic(tb, tb.clients[0], tb.vip(0), (w) => say(`   ${new Date(w.at).toISOString().slice(11, 19)}  ${bar(w.answers, w.failed, names, w.clientErrors)}`), 2000);
     await Promise.race([interrupt, Number.isFinite(duration) ? sleep(duration * 1000) : new Promise(() => {})]);
     say();
     say('5. Stopping: operator, agents (each removes its tables, VIP and sysctls), control plane, namespaces.');

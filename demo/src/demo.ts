@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     say(bold('2. Traffic: the client opens connections to the VIP; each lands on exactly one node'));
     let live = true;
     const traffic = new Traffic(farm.tb, farm.client, farm.vip, (w) => {
-      if (live) say(`   ${new Date(w.at).toISOString().slice(17, 23)}  ${bar(w.answers, w.failed, names)}`);
+      if (live) say(`   ${new Date(w.at).toISOString().slice(17, 23)}  ${bar(w.answers, w.failed, names, w.clientErrors)}`);
     });
     await sleep(1500);
     say();
@@ -69,7 +69,8 @@ async function main(): Promise<void> {
     say(`   it rejoined and took its share back in ${rejoinMs} ms: ${Object.entries(back.shares).sort().map(([n, c]) => `${n} ${c}`).join(', ')}`);
     const total = traffic.windows.reduce((a, w) => a + Object.values(w.answers).reduce((x, y) => x + y, 0), 0);
     const failed = traffic.windows.reduce((a, w) => a + w.failed, 0);
-    say(`   traffic over the whole demo: ${total} connections answered, ${failed} got no answer within 500 ms`);
+    const own = traffic.windows.reduce((a, w) => a + Object.values(w.clientErrors).reduce((x, y) => x + y, 0), 0);
+    say(`   traffic over the whole demo: ${total} connections answered, ${failed} got no answer within 500 ms` + (own ? `, ${own} the client could not open itself` : ''));
     say(`   (SYNs that arrived while a bucket was changing hands; a real client's TCP retransmits them)`);
     say();
   } finally {
