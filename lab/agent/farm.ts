@@ -52,6 +52,8 @@ export interface ProbeResult {
   owners: Record<number, string>;
   unserved: number[];
   served: { bucket: number; node: string; atMs: number }[];
+  /** attempts the client could not start itself, by errno code (not a sign of the farm) */
+  clientErrors: Record<string, number>;
 }
 
 export class AgentFarm {

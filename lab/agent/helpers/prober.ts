@@ -5,6 +5,7 @@
 //                 attemptTimeoutMs?, roundMs?, maxMs? }
 import { connect } from 'node:net';
 import { bucketOf } from '../../../common/src/jhash.js';
+import { clientSideCode } from '../../netns/connect-error.js';
 
 interface Opts {
   vip: string;
@@ -28,6 +29,8 @@ const maxMs = o.maxMs ?? 10_000;
 const wanted = o.buckets ?? Array.from({ length: o.bucketCount }, (_, i) => i);
 
 // Source ports per bucket; rotating through them avoids reusing a 4-tuple still in TIME_WAIT.
+// Each prober starts at a random point of each bucket's list: probes run one after another
+// within 60 s would otherwise begin with the ports the previous one left in TIME_WAIT.
 const ports = new Map<number, number[]>();
 for (let p = 20000; p < 60000; p++) {
   const b = bucketOf(o.clientIp, p, 'ClientIPAndPort', o.bucketCount, o.seed);
@@ -39,10 +42,14 @@ const cursor = new Map<number, number>();
 
 function nextPort(bucket: number): number {
   const l = ports.get(bucket)!;
-  const i = cursor.get(bucket) ?? 0;
+  const i = cursor.get(bucket) ?? Math.floor(Math.random() * l.length);
   cursor.set(bucket, (i + 1) % l.length);
   return l[i];
 }
+
+// Attempts the client could not even start (a port still in TIME_WAIT: EADDRINUSE), by code;
+// reported with the result so that they are not mistaken for a bucket nobody serves.
+const clientErrors: Record<string, number> = {};
 
 function attempt(bucket: number): Promise<string | null> {
   return new Promise((resolve) => {
@@ -58,7 +65,11 @@ function attempt(bucket: number): Promise<string | null> {
         sock.end();
       }
     });
-    sock.on('error', () => sock.destroy());
+    sock.on('error', (err) => {
+      const own = clientSideCode(err);
+      if (own !== undefined) clientErrors[own] = (clientErrors[own] ?? 0) + 1;
+      sock.destroy();
+    });
     sock.on('close', () => {
       clearTimeout(timer);
       resolve(answered);
@@ -78,7 +89,7 @@ function round(): void {
     const check = setInterval(() => {
       if (inFlightTotal() > 0) return;
       clearInterval(check);
-      process.stdout.write(JSON.stringify({ event: 'done', elapsedMs: Date.now() - t0, unserved: [...pending], owners }) + '\n');
+      process.stdout.write(JSON.stringify({ event: 'done', elapsedMs: Date.now() - t0, unserved: [...pending], owners, clientErrors }) + '\n');
     }, 5);
     return;
   }
