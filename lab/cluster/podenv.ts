@@ -13,23 +13,24 @@ export interface PodContext {
 
 /** Names of the Secrets and ConfigMaps a pod reads (env, envFrom, volumes), to fetch first. */
 export function referencedObjects(pod: k8s.V1Pod): { secrets: string[]; configMaps: string[] } {
-  const secrets = new Set<string>();
-  const configMaps = new Set<string>();
-  for (const c of pod.spec?.containers ?? []) {
-    for (const e of c.env ?? []) {
-      if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name);
-      if (e.valueFrom?.configMapKeyRef?.name) configMaps.add(e.valueFrom.configMapKeyRef.name);
-    }
-    for (const f of c.envFrom ?? []) {
-      if (f.secretRef?.name) secrets.add(f.secretRef.name);
-      if (f.configMapRef?.name) configMaps.add(f.configMapRef.name);
-    }
-  }
+  const refs = { secrets: new Set<string>(), configMaps: new Set<string>() };
+  for (const c of pod.spec?.containers ?? []) containerRefs(c, refs);
   for (const v of pod.spec?.volumes ?? []) {
-    if (v.secret?.secretName) secrets.add(v.secret.secretName);
-    if (v.configMap?.name) configMaps.add(v.configMap.name);
+    if (v.secret?.secretName) refs.secrets.add(v.secret.secretName);
+    if (v.configMap?.name) refs.configMaps.add(v.configMap.name);
   }
-  return { secrets: [...secrets].sort(), configMaps: [...configMaps].sort() };
+  return { secrets: [...refs.secrets].sort(), configMaps: [...refs.configMaps].sort() };
+}
+
+function containerRefs(c: k8s.V1Container, refs: { secrets: Set<string>; configMaps: Set<string> }): void {
+  for (const e of c.env ?? []) {
+    if (e.valueFrom?.secretKeyRef?.name) refs.secrets.add(e.valueFrom.secretKeyRef.name);
+    if (e.valueFrom?.configMapKeyRef?.name) refs.configMaps.add(e.valueFrom.configMapKeyRef.name);
+  }
+  for (const f of c.envFrom ?? []) {
+    if (f.secretRef?.name) refs.secrets.add(f.secretRef.name);
+    if (f.configMapRef?.name) refs.configMaps.add(f.configMapRef.name);
+  }
 }
 
 /** metadata.labels['a'] -> ['labels', 'a'] */
@@ -38,25 +39,22 @@ function mapKey(path: string, prefix: string): string | undefined {
   return m?.[1];
 }
 
+/** The downward API's fixed field paths. */
+const FIELDS: Record<string, (pod: k8s.V1Pod, ctx: PodContext) => string> = {
+  'metadata.name': (pod) => pod.metadata?.name ?? '',
+  'metadata.namespace': (pod) => pod.metadata?.namespace ?? '',
+  'metadata.uid': (pod) => pod.metadata?.uid ?? '',
+  'spec.nodeName': (_pod, ctx) => ctx.nodeName,
+  'spec.serviceAccountName': (pod) => pod.spec?.serviceAccountName ?? 'default',
+  'status.hostIP': (_pod, ctx) => ctx.hostIP,
+  'status.hostIPs': (_pod, ctx) => ctx.hostIP,
+  'status.podIP': (_pod, ctx) => ctx.podIP,
+  'status.podIPs': (_pod, ctx) => ctx.podIP,
+};
+
 export function fieldRefValue(pod: k8s.V1Pod, fieldPath: string, ctx: PodContext): string {
-  switch (fieldPath) {
-    case 'metadata.name':
-      return pod.metadata?.name ?? '';
-    case 'metadata.namespace':
-      return pod.metadata?.namespace ?? '';
-    case 'metadata.uid':
-      return pod.metadata?.uid ?? '';
-    case 'spec.nodeName':
-      return ctx.nodeName;
-    case 'spec.serviceAccountName':
-      return pod.spec?.serviceAccountName ?? 'default';
-    case 'status.hostIP':
-    case 'status.hostIPs':
-      return ctx.hostIP;
-    case 'status.podIP':
-    case 'status.podIPs':
-      return ctx.podIP;
-  }
+  const field = Object.prototype.hasOwnProperty.call(FIELDS, fieldPath) ? FIELDS[fieldPath] : undefined;
+  if (field) return field(pod, ctx);
   const label = mapKey(fieldPath, 'labels');
   if (label !== undefined) return pod.metadata?.labels?.[label] ?? '';
   const annotation = mapKey(fieldPath, 'annotations');

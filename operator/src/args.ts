@@ -54,31 +54,24 @@ function int(v: string, flag: string, min: number, max: number): number | string
   return /^\d+$/.test(v) && n >= min && n <= max ? n : `--${flag} must be an integer ${min}..${max}, got ${JSON.stringify(v)}`;
 }
 
+type Flag = (typeof FLAGS)[number];
+type Values = Partial<Record<Flag, string>>;
+type Failure = Extract<ParseResult, { ok: false }>;
+const fail = (error: string): Failure => ({ ok: false, help: false, error });
+
 export function parseArgs(argv: string[], env: Record<string, string | undefined> = {}): ParseResult {
-  const v: Partial<Record<(typeof FLAGS)[number], string>> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') return { ok: false, help: true };
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    const flag = m?.[1] as (typeof FLAGS)[number] | undefined;
-    if (!m || !flag || !FLAGS.includes(flag)) return { ok: false, help: false, error: `unknown argument ${JSON.stringify(a)} (see --help)` };
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) return { ok: false, help: false, error: `--${flag} needs a value` };
-    v[flag] = value;
-  }
-  const httpPort = int(v['http-port'] ?? '8080', 'http-port', 0, 65535);
-  const concurrency = int(v.concurrency ?? '2', 'concurrency', 1, 64);
-  const timeout = int(v['finalizer-timeout'] ?? '300', 'finalizer-timeout', 0, 86400);
-  const grace = int(v['member-grace'] ?? '60', 'member-grace', 0, 86400);
-  for (const x of [httpPort, concurrency, timeout, grace]) if (typeof x === 'string') return { ok: false, help: false, error: x };
+  const v = readFlags(argv);
+  if ('ok' in v) return v;
+  const numbers = readNumbers(v);
+  if (typeof numbers === 'string') return fail(numbers);
   const pull = v['image-pull-policy'] ?? DEFAULT_SETTINGS.imagePullPolicy;
   if (pull !== 'Always' && pull !== 'IfNotPresent' && pull !== 'Never') {
-    return { ok: false, help: false, error: `--image-pull-policy must be Always, IfNotPresent or Never, got ${JSON.stringify(pull)}` };
+    return fail(`--image-pull-policy must be Always, IfNotPresent or Never, got ${JSON.stringify(pull)}`);
   }
   const le = v['leader-elect'] ?? 'true';
-  if (le !== 'true' && le !== 'false') return { ok: false, help: false, error: `--leader-elect must be true or false, got ${JSON.stringify(le)}` };
+  if (le !== 'true' && le !== 'false') return fail(`--leader-elect must be true or false, got ${JSON.stringify(le)}`);
   const level = v['log-level'] ?? 'info';
-  if (!['error', 'warn', 'info', 'debug'].includes(level)) return { ok: false, help: false, error: `--log-level must be error, warn, info or debug, got ${JSON.stringify(level)}` };
+  if (!['error', 'warn', 'info', 'debug'].includes(level)) return fail(`--log-level must be error, warn, info or debug, got ${JSON.stringify(level)}`);
   return {
     ok: true,
     options: {
@@ -90,15 +83,43 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
         nodeBinary: v['node-binary'] ?? DEFAULT_SETTINGS.nodeBinary,
         imagePullPolicy: pull,
       },
-      httpPort: httpPort as number,
+      ...numbers,
       leaderElect: le === 'true',
-      leaseNamespace: v['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'vipfarm-system',
-      leaseName: v['leader-election-id'] ?? 'vipfarm-operator',
-      identity: v.identity ?? env.POD_NAME ?? `${os.hostname()}-${process.pid}`,
-      concurrency: concurrency as number,
-      finalizerTimeoutMs: (timeout as number) * 1000,
-      memberGraceMs: (grace as number) * 1000,
+      ...lease(v, env),
       logLevel: level,
     },
+  };
+}
+
+/** --flag VALUE and --flag=VALUE into a map; --help and unknown flags end it. */
+function readFlags(argv: string[]): Values | Failure {
+  const v: Values = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') return { ok: false, help: true };
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    const flag = m?.[1] as Flag | undefined;
+    if (!m || !flag || !FLAGS.includes(flag)) return fail(`unknown argument ${JSON.stringify(a)} (see --help)`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) return fail(`--${flag} needs a value`);
+    v[flag] = value;
+  }
+  return v;
+}
+
+function readNumbers(v: Values): Pick<OperatorOptions, 'httpPort' | 'concurrency' | 'finalizerTimeoutMs' | 'memberGraceMs'> | string {
+  const httpPort = int(v['http-port'] ?? '8080', 'http-port', 0, 65535);
+  const concurrency = int(v.concurrency ?? '2', 'concurrency', 1, 64);
+  const timeout = int(v['finalizer-timeout'] ?? '300', 'finalizer-timeout', 0, 86400);
+  const grace = int(v['member-grace'] ?? '60', 'member-grace', 0, 86400);
+  for (const x of [httpPort, concurrency, timeout, grace]) if (typeof x === 'string') return x;
+  return { httpPort: httpPort as number, concurrency: concurrency as number, finalizerTimeoutMs: (timeout as number) * 1000, memberGraceMs: (grace as number) * 1000 };
+}
+
+function lease(v: Values, env: Record<string, string | undefined>): Pick<OperatorOptions, 'leaseNamespace' | 'leaseName' | 'identity'> {
+  return {
+    leaseNamespace: v['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'vipfarm-system',
+    leaseName: v['leader-election-id'] ?? 'vipfarm-operator',
+    identity: v.identity ?? env.POD_NAME ?? `${os.hostname()}-${process.pid}`,
   };
 }
