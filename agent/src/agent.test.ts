@@ -9,18 +9,21 @@ import type { HeartbeatTransport } from './edges/transport.js';
 
 const KEY = Buffer.alloc(32, 7);
 
-function farm(): FarmConfig {
-  const r = parseFarmSpec({ virtualIPs: ['10.9.0.100'], interface: 'eth0', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }], bucketCount: 16 }, { name: 'unit' });
+function farm(extra: Record<string, unknown> = {}): FarmConfig {
+  const r = parseFarmSpec({ virtualIPs: ['10.9.0.100'], interface: 'eth0', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }], bucketCount: 16, ...extra }, { name: 'unit' });
   if (!r.ok) throw new Error('bad test farm');
   return r.value;
 }
 
-function rig(): { agent: Agent; calls: string[]; sent: Buffer[]; owned: () => number[] } {
+function rig(f: FarmConfig = farm(), refuse?: (f: DataplaneFarm) => boolean): { agent: Agent; calls: string[]; sent: Buffer[]; owned: () => number[] } {
   const calls: string[] = [];
   const sent: Buffer[] = [];
   let owned: number[] = [];
   const datapath: Datapath = {
-    program: (f: DataplaneFarm) => void calls.push(`program ${f.name}`),
+    program: (f: DataplaneFarm) => {
+      if (refuse?.(f)) throw new Error(`interface ${f.interface}: No such device`);
+      calls.push(`program ${f.name}`);
+    },
     setOwnership: (o) => {
       owned = o;
       calls.push(`own ${o.length}`);
@@ -39,10 +42,19 @@ function rig(): { agent: Agent; calls: string[]; sent: Buffer[]; owned: () => nu
   const log = createLogger('test');
   log.silent = true;
   const agent = new Agent({
-    farm: farm(), self: { name: 'n1', address: '10.9.0.1', weight: 1 }, peers: [{ name: 'n1', address: '10.9.0.1' }],
+    farm: f, self: { name: 'n1', address: '10.9.0.1', weight: 1 }, peers: [{ name: 'n1', address: '10.9.0.1' }],
     key: KEY, datapath, transport, metrics: new AgentMetrics('unit', 'n1'), log, established: () => 0,
+    probe: async () => ({ ok: true }),
   });
   return { agent, calls, sent, owned: () => owned };
+}
+
+async function until(pred: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((res) => setTimeout(res, 20));
+  }
 }
 
 describe('Agent (fake kernel and network)', () => {
@@ -84,6 +96,42 @@ describe('Agent (fake kernel and network)', () => {
       expect(res.remaining).toBe(0);
       expect(r.owned()).toEqual([]);
       expect(r.agent.ready()).toEqual({ ready: false, reason: 'draining' });
+    } finally {
+      await r.agent.stop();
+    }
+  });
+
+  test('a reconfiguration the kernel refuses changes nothing: farm, key and claims stay', async () => {
+    const r = rig(farm(), (f) => f.interface === 'nosuch0');
+    await r.agent.start();
+    try {
+      await until(() => r.owned().length === 16);
+      const before = r.agent.current();
+      expect(() => r.agent.reconfigure({ farm: farm({ interface: 'nosuch0' }), self: { name: 'n1', address: '10.9.0.1', weight: 3 }, key: Buffer.alloc(32, 9) })).toThrow(/nosuch0/);
+      expect(r.agent.current()).toBe(before);
+      const sentBefore = r.sent.length;
+      // the heartbeats that follow are still signed with the old key and claim the old weight
+      await until(() => r.sent.length > sentBefore + 2);
+      for (const buf of r.sent.slice(sentBefore)) {
+        const hb = decodeHeartbeat(buf, KEY, 'unit');
+        expect(hb.ok && hb.msg.weight).toBe(1);
+      }
+    } finally {
+      await r.agent.stop();
+    }
+  });
+
+  test('a spec edit keeps the state of unchanged checkers: the node does not leave the farm until they rise again', async () => {
+    const checker = { name: 'app', type: 'tcp', port: 80, intervalMs: 100, timeoutMs: 50, rise: 3, fall: 3 };
+    const r = rig(farm({ checkers: [checker] }));
+    await r.agent.start();
+    try {
+      await until(() => r.owned().length === 16);
+      r.calls.length = 0;
+      r.agent.reconfigure({ farm: farm({ checkers: [checker], rules: [{ port: 81, protocol: 'tcp', affinity: 'ClientIP' }] }), self: { name: 'n1', address: '10.9.0.1', weight: 1 } });
+      await new Promise((res) => setTimeout(res, 150));
+      expect(r.calls.filter((c) => c === 'own 0')).toEqual([]);
+      expect(r.agent.ready().ready).toBe(true);
     } finally {
       await r.agent.stop();
     }

@@ -115,7 +115,7 @@ export class Agent {
     if (next.key) this.key = next.key;
     if (next.peers) this.setPeers(next.peers);
     this.checkers.stop();
-    this.checkers = this.makeCheckers(farm.checkers);
+    this.checkers = this.makeCheckers(farm.checkers, this.checkers);
     this.state = core.setCheckersHealthy(this.state, this.checkers.healthy());
     this.checkers.start();
     clearInterval(this.timer);
@@ -209,7 +209,7 @@ export class Agent {
     };
   }
 
-  private makeCheckers(configs: CheckerConfig[]): CheckerRunner {
+  private makeCheckers(configs: CheckerConfig[], carry?: CheckerRunner): CheckerRunner {
     const runner: CheckerRunner = new CheckerRunner(configs, (name, s) => {
       this.deps.metrics.checkerUp.set({ checker: name }, s.healthy ? 1 : 0);
       this.log.warn(s.healthy ? 'checker recovered' : 'checker failed', { event: s.healthy ? 'checker_up' : 'checker_down', checker: name, error: s.lastError });
@@ -217,7 +217,7 @@ export class Agent {
       if (runner !== this.checkers) return;
       this.state = core.setCheckersHealthy(this.state, runner.healthy());
       this.scheduleLoop();
-    }, this.deps.probe);
+    }, this.deps.probe, carry);
     return runner;
   }
 

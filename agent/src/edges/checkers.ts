@@ -11,12 +11,19 @@ export class CheckerRunner {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly inFlight = new Set<string>();
 
+  /** `carry`: a runner being replaced (a reconfiguration); checkers it ran with the same
+   *  settings keep their state, so a spec edit does not take every node out at once until
+   *  its checkers rise again. */
   constructor(
     private readonly checkers: CheckerConfig[],
     private readonly onChange: (name: string, state: CheckerState) => void,
     private readonly probeFn: ProbeFn = probe,
+    carry?: CheckerRunner,
   ) {
-    for (const c of checkers) this.states.set(c.name, initialCheckerState());
+    for (const c of checkers) {
+      const same = carry?.checkers.find((o) => o.name === c.name && JSON.stringify(o) === JSON.stringify(c));
+      this.states.set(c.name, (same ? carry?.states.get(c.name) : undefined) ?? initialCheckerState());
+    }
   }
 
   start(): void {
