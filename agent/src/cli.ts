@@ -36,65 +36,66 @@ export type CliResult = { ok: true; options: AgentCliOptions } | { ok: false; er
 
 const LEVELS = ['error', 'warn', 'info', 'debug'];
 
+interface Parsed {
+  o: AgentCliOptions;
+  kubernetes: boolean;
+  check?: string;
+}
+
+/** Flags that take a word, and what each sets. */
+const WORD_FLAGS: Record<string, (p: Parsed, v: string) => void> = {
+  '--config': (p, v) => (p.o.config = v),
+  '--farm': (p, v) => (p.o.farm = v),
+  '--namespace': (p, v) => (p.o.namespace = v),
+  '--node': (p, v) => (p.o.node = v),
+  '--check-config': (p, v) => (p.check = v),
+  '--log-level': (p, v) => (p.o.logLevel = v),
+};
+/** Flags that take seconds (>= 0). */
+const SECONDS_FLAGS: Record<string, (p: Parsed, n: number) => void> = {
+  '--drain-timeout': (p, n) => (p.o.drainTimeoutSec = n),
+  '--stop-timeout': (p, n) => (p.o.stopTimeoutSec = n),
+};
+const own = <T>(table: Record<string, T>, key: string): T | undefined => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined);
+
 export function parseAgentArgs(argv: string[], env: Record<string, string | undefined> = {}): CliResult {
-  const o: AgentCliOptions = {
-    mode: 'file',
-    drainTimeoutSec: 300,
-    stopTimeoutSec: 5,
-    logLevel: env.VIPFARM_LOG_LEVEL ?? 'info',
-    namespace: env.POD_NAMESPACE,
-    node: env.NODE_NAME,
+  const p: Parsed = {
+    o: {
+      mode: 'file',
+      drainTimeoutSec: 300,
+      stopTimeoutSec: 5,
+      logLevel: env.VIPFARM_LOG_LEVEL ?? 'info',
+      namespace: env.POD_NAMESPACE,
+      node: env.NODE_NAME,
+    },
+    kubernetes: false,
   };
-  let kubernetes = false;
-  let check: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const value = (): string | undefined => {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) return undefined;
-      i++;
-      return v;
-    };
-    const need = (name: string): string | CliResult => value() ?? { ok: false, error: `${name} needs a value` };
-    const seconds = (name: string): number | CliResult => {
-      const v = need(name);
-      if (typeof v !== 'string') return v;
-      const n = Number(v);
-      return Number.isFinite(n) && n >= 0 ? n : { ok: false, error: `${name}: want seconds >= 0, got "${v}"` };
-    };
-    let v: string | number | CliResult;
-    switch (a) {
-      case '-h':
-      case '--help':
-        return { ok: true, options: { ...o, mode: 'help' } };
-      case '--kubernetes':
-        kubernetes = true;
-        continue;
-      case '--config':
-      case '--farm':
-      case '--namespace':
-      case '--node':
-      case '--check-config':
-      case '--log-level':
-        v = need(a);
-        break;
-      case '--drain-timeout':
-      case '--stop-timeout':
-        v = seconds(a);
-        break;
-      default:
-        return { ok: false, error: `unknown argument "${a}" (see --help)` };
+    if (a === '-h' || a === '--help') return { ok: true, options: { ...p.o, mode: 'help' } };
+    if (a === '--kubernetes') {
+      p.kubernetes = true;
+      continue;
     }
-    if (typeof v === 'object') return v;
-    if (a === '--config') o.config = v as string;
-    else if (a === '--farm') o.farm = v as string;
-    else if (a === '--namespace') o.namespace = v as string;
-    else if (a === '--node') o.node = v as string;
-    else if (a === '--check-config') check = v as string;
-    else if (a === '--log-level') o.logLevel = v as string;
-    else if (a === '--drain-timeout') o.drainTimeoutSec = v as number;
-    else o.stopTimeoutSec = v as number;
+    const setWord = own(WORD_FLAGS, a);
+    const setSeconds = own(SECONDS_FLAGS, a);
+    if (!setWord && !setSeconds) return { ok: false, error: `unknown argument "${a}" (see --help)` };
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) return { ok: false, error: `${a} needs a value` };
+    i++;
+    if (setWord) {
+      setWord(p, v);
+      continue;
+    }
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n >= 0)) return { ok: false, error: `${a}: want seconds >= 0, got "${v}"` };
+    setSeconds!(p, n);
   }
+  return finish(p);
+}
+
+/** The mode the flags add up to, or why they do not. */
+function finish({ o, kubernetes, check }: Parsed): CliResult {
   if (!LEVELS.includes(o.logLevel)) return { ok: false, error: `--log-level: want one of ${LEVELS.join(', ')}, got "${o.logLevel}"` };
   if (check !== undefined) return { ok: true, options: { ...o, mode: 'check', config: check } };
   if (kubernetes) {
