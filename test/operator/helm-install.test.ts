@@ -103,6 +103,9 @@ test('helm install, a FarmCluster converges, helm uninstall leaves nothing but t
   expect(installed).toContain('kubectl get farmclusters');
   expect(installed).toContain(`vf-vipfarm-metrics:${httpPort}/metrics`);
   expect(installed).toContain('delete your FarmClusters');
+  // Which image it runs, and how to make one (no registry publishes it).
+  expect(installed).toContain('Image: ghcr.io/vipfarm/vipfarm:0.1.0 (the operator and the agents)');
+  expect(installed).toContain('scripts/build-image.sh --push REGISTRY/REPO:TAG');
 
   const lease = await until('operator holds the Lease', async () => (await getJson(['get', 'lease', 'vf-vipfarm', '-n', RELEASE_NS])).spec.holderIdentity);
   expect(lease).toMatch(/^vf-vipfarm-/);

@@ -1,10 +1,15 @@
-// Builds the Dockerfile with buildah from a local Debian base (test/operator/build-image.sh)
-// and runs both programs from the image: the native module must load with the runtime
-// stage's libraries. Needs buildah and debootstrap (Debian packages); without them the test
-// is reported as skipped with the reason, since there is nothing else it could check.
+// Builds the image the way users do (scripts/build-image.sh, with buildah and a local Debian
+// base since no registry is reachable here), renders the Helm chart with the --set lines the
+// script printed, and runs both programs from the image reference the chart renders: the
+// native module must load with the runtime stage's libraries. Needs buildah and debootstrap
+// (Debian packages); without them the test is reported as skipped with the reason, since
+// there is nothing else it could check.
 import { execFile, execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import yaml from 'js-yaml';
+import { findBinDir } from '../../lab/cluster/binaries.js';
 import { root } from './helpers.js';
 
 const execFileP = promisify(execFile);
@@ -30,10 +35,22 @@ afterAll(async () => {
 }, 60_000);
 
 (tools ? describe : describe.skip)(`container image (buildah${tools ? '' : ': install buildah and debootstrap to run'})`, () => {
-  test('builds from the Dockerfile and runs the agent and the operator', async () => {
-    const out = await execFileP('bash', [path.join(root, 'test/operator/build-image.sh'), tag], { encoding: 'utf8', timeout: 1_500_000, maxBuffer: 16 << 20 });
-    flags = out.stdout.trim().split('\n').at(-1)!.split(' ');
-    ctr = (await buildah(['from', '-q', tag])).trim();
+  test('scripts/build-image.sh builds it, the chart renders that image, and it runs the agent and the operator', async () => {
+    const store = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'vipfarm/image');
+    const out = await execFileP('bash', [path.join(root, 'scripts/build-image.sh'), '--tag', tag, '--node-image', 'local'], {
+      encoding: 'utf8', timeout: 1_500_000, maxBuffer: 16 << 20, env: { ...process.env, VIPFARM_BUILDER: 'buildah', VIPFARM_IMAGE_STORE: store },
+    });
+    const kv = Object.fromEntries(out.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    expect(kv.image).toBe(tag);
+    expect(kv.builder).toBe('buildah');
+    flags = kv.buildah_flags!.split(' ');
+    // The chart with the script's --set lines: operator and agents use the image just built.
+    const rendered = execFileSync(path.join(findBinDir(), 'helm'), ['template', 'vf', path.join(root, 'helm/vipfarm'), '--kube-version', '1.36.0', ...kv.helm_set!.split(' ')], { encoding: 'utf8' });
+    const deployment = (yaml.loadAll(rendered) as { kind?: string; spec?: any }[]).find((o) => o?.kind === 'Deployment')!;
+    const container = deployment.spec.template.spec.containers[0];
+    expect(container.image).toBe(tag);
+    expect(container.command).toContain(`--agent-image=${tag}`);
+    ctr = (await buildah(['from', '-q', container.image])).trim();
     const run = (argv: string[]): Promise<string> => buildah(['run', '--isolation', 'chroot', ctr!, '--', ...argv]);
     expect(await run(['node', '/app/dist/agent/src/main.js', '--help'])).toContain('vipfarm-agent --kubernetes --farm NAME');
     expect(await run(['node', '/app/dist/operator/src/main.js', '--help'])).toContain('vipfarm-operator');
