@@ -337,6 +337,42 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
   });
   const nsenter = (netns: string, cmd: string, args: string[]): [string, string[]] => ['nsenter', [`--net=/run/netns/${netns}`, cmd, ...args]];
 
+  // One node's processes, containers, shims, sockets and cgroups; what could not be removed.
+  const cleanupNodeSync = (n: (typeof nodesInfo)[number]): string[] => {
+    const left: string[] = [];
+    const ps = nodeProcs.get(n.name);
+    for (const p of [ps?.kubeProxy, ps?.kubelet]) if (p && p.exitCode === null) tryKillGroup(p.pid);
+    // Containers (and pause): every one is in the node's cgroup root.
+    const roots = hierarchies().map((h) => path.join(h, n.cgroupRoot.slice(1)));
+    for (let i = 0; i < 50; i++) {
+      const pids = roots.flatMap(cgroupPids);
+      if (pids.length === 0) break;
+      killAll(pids);
+      sleepSync(100);
+    }
+    const sockets = shimSockets(path.join(n.dir, 'containerd/state'));
+    if (ps?.containerd && ps.containerd.exitCode === null) tryKillGroup(ps.containerd.pid);
+    for (let i = 0; i < 30; i++) {
+      const shims = shimPids(n.socket);
+      if (shims.length === 0) break;
+      killAll(shims);
+      sleepSync(100);
+    }
+    for (const s of sockets) rmSync(s, { force: true });
+    // The shims' folder is fixed (/run/containerd/s); remove it only if we made it empty.
+    for (const d of ['/run/containerd/s', '/run/containerd']) {
+      try {
+        rmdirSync(d);
+      } catch {
+        /* not empty (another containerd) or absent */
+      }
+    }
+    for (const r of roots) {
+      rmCgroupTree(r);
+      if (existsSync(r)) left.push(`cgroup ${r}`);
+    }
+    return left;
+  };
   // Synchronous, so the process 'exit' hook can run it too: by then procs.ts has SIGKILLed
   // our process groups, so nothing here relies on containerd answering.
   const cleanupSync = (): string[] => {
@@ -344,39 +380,7 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
     cleaned = true;
     process.off('exit', onExit);
     const left: string[] = [];
-    for (const n of nodesInfo) {
-      const ps = nodeProcs.get(n.name);
-      for (const p of [ps?.kubeProxy, ps?.kubelet]) if (p && p.exitCode === null) tryKillGroup(p.pid);
-      // Containers (and pause): every one is in the node's cgroup root.
-      const roots = hierarchies().map((h) => path.join(h, n.cgroupRoot.slice(1)));
-      for (let i = 0; i < 50; i++) {
-        const pids = roots.flatMap(cgroupPids);
-        if (pids.length === 0) break;
-        killAll(pids);
-        sleepSync(100);
-      }
-      const sockets = shimSockets(path.join(n.dir, 'containerd/state'));
-      if (ps?.containerd && ps.containerd.exitCode === null) tryKillGroup(ps.containerd.pid);
-      for (let i = 0; i < 30; i++) {
-        const shims = shimPids(n.socket);
-        if (shims.length === 0) break;
-        killAll(shims);
-        sleepSync(100);
-      }
-      for (const s of sockets) rmSync(s, { force: true });
-      // The shims' folder is fixed (/run/containerd/s); remove it only if we made it empty.
-      for (const d of ['/run/containerd/s', '/run/containerd']) {
-        try {
-          rmdirSync(d);
-        } catch {
-          /* not empty (another containerd) or absent */
-        }
-      }
-      for (const r of roots) {
-        rmCgroupTree(r);
-        if (existsSync(r)) left.push(`cgroup ${r}`);
-      }
-    }
+    for (const n of nodesInfo) left.push(...cleanupNodeSync(n));
     for (const p of procs) if (p.exitCode === null) tryKillGroup(p.pid);
     for (const m of mountsUnder(readFileSync('/proc/self/mountinfo', 'utf8'), base)) tryRun('umount', ['-l', m]);
     const stillMounted = mountsUnder(readFileSync('/proc/self/mountinfo', 'utf8'), base);
