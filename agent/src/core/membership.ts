@@ -106,6 +106,14 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     held: msg.held,
     alive: true,
   };
+  const events = heartbeatEvents(prev, msg, next, now, address);
+  const peers = new Map(view.peers);
+  peers.set(msg.node, next);
+  return { view: { ...view, peers }, events };
+}
+
+/** What a newer heartbeat from a peer tells: it joined, rejoined, or changed weight, state or address. */
+function heartbeatEvents(prev: PeerRecord | undefined, msg: Heartbeat, next: PeerRecord, now: number, address: string | undefined): MembershipEvent[] {
   const events: MembershipEvent[] = [];
   if (!prev || !prev.heard) {
     events.push({ type: 'joined', node: msg.node, incarnation: msg.incarnation, weight: msg.weight, state: msg.state, ...(next.address ? { address: next.address } : {}) });
@@ -126,9 +134,7 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     if (address !== undefined && prev.address !== address) changed.address = { ...(prev.address ? { from: prev.address } : {}), to: address };
     if (changed.weight || changed.state || changed.address) events.push(changed);
   }
-  const peers = new Map(view.peers);
-  peers.set(msg.node, next);
-  return { view: { ...view, peers }, events };
+  return events;
 }
 
 /**
