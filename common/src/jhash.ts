@@ -55,7 +55,7 @@ export function reciprocalScale(h: number, n: number): number {
   return Math.floor((h * n) / 2 ** 32);
 }
 
-function ipv4Bytes(ip: string): number[] {
+export function ipv4Bytes(ip: string): number[] {
   const parts = ip.split('.');
   const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN));
   if (bytes.length !== 4 || bytes.some((b) => !(b >= 0 && b <= 255))) throw new Error(`bucketOf: invalid IPv4 address "${ip}"`);

@@ -1,29 +1,53 @@
 // Answers ARP for the VIPs with the virtual MAC (AF_PACKET socket, polled by libuv on
 // the JS thread's loop: no busy loop, no blocking) and sends gratuitous ARP on start.
 import { native, type NativeArpResponder } from './load.js';
-import { checkIface, checkMac, checkVips } from './validate.js';
+import { ARP_SLOTS } from '../../common/src/arp-slot.js';
+import { checkBuckets, checkIface, checkMac, checkNodeMac, checkVips } from './validate.js';
+
+function checkSlots(op: string, slots: unknown): number[] {
+  return checkBuckets(`ArpResponder.${op}`, slots, ARP_SLOTS);
+}
 
 export interface ArpStats {
   requests: number;
   replies: number;
   gratuitous: number;
   sendErrors: number;
+  /** Directed mode: requests of a slot another node answers */
+  notMine: number;
+  /** unicast replies sent unasked to known requesters (announce) */
+  announcements: number;
 }
 
 export class ArpResponder {
   private readonly impl: NativeArpResponder;
 
-  constructor(opts: { iface: string; vips: string[]; mac: string }) {
+  /** mac: the virtual MAC (Flooding) or, with ownMac, this node's own MAC (Directed) */
+  constructor(opts: { iface: string; vips: string[]; mac: string; ownMac?: boolean }) {
     const op = 'ArpResponder';
     const iface = checkIface(op, opts.iface);
     const vips = checkVips(op, opts.vips);
-    const mac = checkMac(op, opts.mac);
+    const mac = opts.ownMac === true ? checkNodeMac(op, opts.mac) : checkMac(op, opts.mac);
     this.impl = new (native().ArpResponder)(iface, vips, mac);
   }
 
-  /** opens the socket, starts answering, sends one gratuitous ARP per VIP; idempotent */
+  /** opens the socket, starts answering, sends one gratuitous ARP per VIP (not when answer
+   *  slots are set: Directed); idempotent */
   start(): void {
     this.impl.start();
+  }
+
+  /** Directed mode: answer only requesters in these slots (common/src/arp-slot.ts); null:
+   *  answer every request (Flooding). Kept across stop/start. */
+  setAnswerSlots(slots: number[] | null): void {
+    this.impl.setAnswerSlots(slots === null ? null : checkSlots('setAnswerSlots', slots));
+  }
+
+  /** unicast "VIP is-at <mac>" to every requester seen in these slots (every node sees
+   *  every broadcast request); re-points a dead node's requesters at once. Returns the
+   *  number of replies sent. */
+  announce(slots: number[]): number {
+    return this.impl.announce(checkSlots('announce', slots));
   }
 
   sendGratuitous(): void {

@@ -113,16 +113,52 @@ void ArpSocket::onReadable() {
     if (req.spa == req.tpa) continue;
     if (std::find(vips_.begin(), vips_.end(), req.tpa) == vips_.end()) continue;
     ++stats_.requests;
-    ArpFrame rep{};
-    std::memcpy(rep.dst, req.sha, 6);
-    std::memcpy(rep.src, ifmac_, 6);
-    fillHeader(rep, ARPOP_REPLY);
-    std::memcpy(rep.sha, vmac_, 6);
-    rep.spa = req.tpa;
-    std::memcpy(rep.tha, req.sha, 6);
-    rep.tpa = req.spa;
-    if (send(reinterpret_cast<const uint8_t*>(&rep), sizeof(rep))) ++stats_.replies;
+    constexpr size_t kMaxRequesters = 65536;
+    if (req.spa != 0 && (requesters_.size() < kMaxRequesters || requesters_.count(req.spa) != 0)) {
+      std::array<uint8_t, 6> mac;
+      std::memcpy(mac.data(), req.sha, 6);
+      requesters_[req.spa] = mac;
+    }
+    if (filtered_ && !answer_.test(arpSlotOf(ntohl(req.spa)))) {
+      ++stats_.notMine;
+      continue;
+    }
+    if (reply(req.sha, req.spa, req.tpa)) ++stats_.replies;
   }
+}
+
+bool ArpSocket::reply(const uint8_t* toMac, uint32_t toIp, uint32_t vip) {
+  ArpFrame rep{};
+  std::memcpy(rep.dst, toMac, 6);
+  std::memcpy(rep.src, ifmac_, 6);
+  fillHeader(rep, ARPOP_REPLY);
+  std::memcpy(rep.sha, vmac_, 6);
+  rep.spa = vip;
+  std::memcpy(rep.tha, toMac, 6);
+  rep.tpa = toIp;
+  return send(reinterpret_cast<const uint8_t*>(&rep), sizeof(rep));
+}
+
+void ArpSocket::setAnswerSlots(const std::vector<uint32_t>* slots) {
+  filtered_ = slots != nullptr;
+  answer_.reset();
+  if (slots != nullptr)
+    for (uint32_t s : *slots) answer_.set(s % kArpSlots);
+}
+
+uint64_t ArpSocket::announceTo(const std::vector<uint32_t>& slots) {
+  if (fd_ < 0) throw OsError("ARP announcement on " + iface_, EBADF);
+  std::bitset<kArpSlots> want;
+  for (uint32_t s : slots) want.set(s % kArpSlots);
+  uint64_t sent = 0;
+  for (const auto& [ip, mac] : requesters_) {
+    if (!want.test(arpSlotOf(ntohl(ip)))) continue;
+    for (uint32_t vip : vips_) {
+      if (reply(mac.data(), ip, vip)) ++sent;
+    }
+  }
+  stats_.announcements += sent;
+  return sent;
 }
 
 void ArpSocket::clearError() {

@@ -180,6 +180,8 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
                        {InstanceMethod("start", &ArpResponderWrap::Start),
                         InstanceMethod("sendGratuitous", &ArpResponderWrap::SendGratuitous),
                         InstanceMethod("stop", &ArpResponderWrap::Stop),
+                        InstanceMethod("setAnswerSlots", &ArpResponderWrap::SetAnswerSlots),
+                        InstanceMethod("announce", &ArpResponderWrap::Announce),
                         InstanceMethod("stats", &ArpResponderWrap::Stats)});
   }
 
@@ -214,7 +216,10 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
       throw Napi::Error::New(env, std::string("ARP responder: uv_poll_start: ") + uv_strerror(rc));
     }
     handle_ = h.release();
-    guarded(env, [&] { handle_->sock->sendGratuitous(); });
+    handle_->sock->setAnswerSlots(filtered_ ? &slots_ : nullptr);
+    // Directed: a broadcast gratuitous ARP naming this node would pull every client here;
+    // the agent announces to its own slots' requesters instead.
+    if (!filtered_) guarded(env, [&] { handle_->sock->sendGratuitous(); });
     return env.Undefined();
   }
 
@@ -223,6 +228,22 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
     if (handle_ == nullptr) throw Napi::Error::New(env, "ARP responder on " + iface_ + " is not started");
     guarded(env, [&] { handle_->sock->sendGratuitous(); });
     return env.Undefined();
+  }
+
+  // setAnswerSlots(null | slots[]): kept across stop/start
+  Napi::Value SetAnswerSlots(const Napi::CallbackInfo& info) {
+    filtered_ = info[0].IsArray();
+    slots_ = filtered_ ? parseU32s(info[0].As<Napi::Array>()) : std::vector<uint32_t>{};
+    if (handle_ != nullptr) handle_->sock->setAnswerSlots(filtered_ ? &slots_ : nullptr);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Announce(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (handle_ == nullptr) throw Napi::Error::New(env, "ARP responder on " + iface_ + " is not started");
+    auto slots = parseU32s(info[0].As<Napi::Array>());
+    uint64_t sent = guarded(env, [&] { return handle_->sock->announceTo(slots); });
+    return Napi::Number::New(env, static_cast<double>(sent));
   }
 
   Napi::Value Stop(const Napi::CallbackInfo& info) {
@@ -239,6 +260,8 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
     o.Set("gratuitous", Napi::Number::New(env, static_cast<double>(s.gratuitous)));
     o.Set("sendErrors", Napi::Number::New(env, static_cast<double>(s.sendErrors)));
     o.Set("socketErrors", Napi::Number::New(env, static_cast<double>(s.socketErrors)));
+    o.Set("notMine", Napi::Number::New(env, static_cast<double>(s.notMine)));
+    o.Set("announcements", Napi::Number::New(env, static_cast<double>(s.announcements)));
     return o;
   }
 
@@ -272,6 +295,8 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
   uint8_t mac_[6];
   PollHandle* handle_ = nullptr;
   ArpStats last_;
+  bool filtered_ = false;
+  std::vector<uint32_t> slots_;
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

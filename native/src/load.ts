@@ -29,7 +29,9 @@ export interface NativeArpResponder {
   start(): void;
   sendGratuitous(): void;
   stop(): void;
-  stats(): { requests: number; replies: number; gratuitous: number; sendErrors: number };
+  setAnswerSlots(slots: number[] | null): void;
+  announce(slots: number[]): number;
+  stats(): { requests: number; replies: number; gratuitous: number; sendErrors: number; notMine: number; announcements: number };
 }
 
 let binding: NativeBinding | undefined;

@@ -4,6 +4,7 @@
 // sends every frame to ONE node's own MAC, and that node forwards, at L2 in netdev
 // ingress, the frames of buckets other nodes own. Every connection must land on the node
 // bucketOf() predicts, whichever node received it.
+import { arpSlotOf, arpSlotsOf } from '../../common/src/arp-slot.js';
 import { bucketOf } from '../../common/src/jhash.js';
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { contiguousSplit, ownerIndex, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
@@ -12,22 +13,40 @@ import { createTestbed, type Host, type Testbed } from '../../lab/netns/testbed.
 
 const LEASE = 600_000;
 
-/** the farm's Directed data plane on every node: bindVips, apply, owned + forwarding */
-async function startDirected(tb: Testbed, farm: DataplaneFarm, split: number[][]): Promise<Driver[]> {
-  const drivers = tb.nodes.map((n) => Driver.start(tb, n));
-  const nodeMacs = tb.nodes.map((n) => n.mac);
+/** what every live node's agent programs: its buckets, forwarding to the others, its ARP slots */
+async function program(tb: Testbed, drivers: Driver[], farm: DataplaneFarm, live: number[]): Promise<number[][]> {
+  const shares = contiguousSplit(farm.bucketCount, live.map(() => 1));
+  const split = tb.nodes.map((_, i) => (live.includes(i) ? shares[live.indexOf(i)] : []));
+  const names = live.map((i) => tb.nodes[i].name);
   await Promise.all(
-    drivers.map(async (d, i) => {
-      await d.call('bindVips', farm.name, farm.interface, farm.virtualIPs);
-      await d.call('apply', farm);
+    live.map(async (i) => {
       const owners: [number, string][] = [];
       split.forEach((share, j) => {
         if (j !== i) for (const b of share) owners.push([b, tb.nodes[j].mac]);
       });
-      await d.call('setBucketsAndForwarding', farm.name, split[i], LEASE, owners, nodeMacs);
+      await drivers[i].call('setBucketsAndForwarding', farm.name, split[i], LEASE, owners, tb.nodes.map((n) => n.mac));
+      await drivers[i].call('arpSetSlots', arpSlotsOf(tb.nodes[i].name, names));
+    }),
+  );
+  return split;
+}
+
+/** the farm's Directed data plane on every node: bindVips, apply, ARP with its own MAC */
+async function startDirected(tb: Testbed, farm: DataplaneFarm): Promise<Driver[]> {
+  const drivers = tb.nodes.map((n) => Driver.start(tb, n));
+  await Promise.all(
+    drivers.map(async (d, i) => {
+      await d.call('bindVips', farm.name, farm.interface, farm.virtualIPs);
+      await d.call('apply', farm);
+      await d.call('arpStart', { iface: farm.interface, vips: farm.virtualIPs, mac: tb.nodes[i].mac, ownMac: true }, []);
     }),
   );
   return drivers;
+}
+
+function neighMac(tb: Testbed, host: Host, ip: string): string | undefined {
+  const neigh = JSON.parse(tb.exec(host.netns, ['ip', '-j', 'neigh', 'show', ip])) as { lladdr?: string }[];
+  return neigh[0]?.lladdr;
 }
 
 /** packets the forward rule of node's netdev table sent on to another node */
@@ -79,12 +98,13 @@ describe.each([
   let tb: Testbed;
   let farm: DataplaneFarm;
   let drivers: Driver[] | undefined;
-  const split = contiguousSplit(256, [1, 1, 1]);
+  let split: number[][];
 
   beforeAll(async () => {
-    tb = createTestbed({ nodes: 3, clients: 1, floodUnknownUnicast: flood });
+    tb = createTestbed({ nodes: 3, clients: 4, floodUnknownUnicast: flood });
     farm = { ...testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }]), mode: 'Directed' };
-    drivers = await startDirected(tb, farm, split);
+    drivers = await startDirected(tb, farm);
+    split = await program(tb, drivers, farm, [0, 1, 2]);
     await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs[0], [80])));
     // the switch learns each node's MAC from its first frame; a real node's heartbeats do this
     for (const n of tb.nodes) tb.exec(n.netns, ['ip', 'neigh', 'replace', tb.clients[0].ip, 'lladdr', tb.clients[0].mac, 'dev', 'eth0']);
@@ -120,6 +140,55 @@ describe.each([
     forwarded.forEach((f, i) => {
       if (i !== receiver) expect(f).toBe(0); // forwarded frames are never forwarded again
     });
+  }, 60_000);
+
+  test('each client resolves the VIP to the node its slot names; cutting that node re-points it at once', async () => {
+    const d = drivers as Driver[];
+    const vip = farm.virtualIPs[0];
+    const names = tb.nodes.map((n) => n.name);
+    const answererOf = (c: Host, among: string[]): number => {
+      const slot = arpSlotOf(c.ip);
+      return tb.nodes.findIndex((n) => arpSlotsOf(n.name, among).includes(slot));
+    };
+    for (const c of tb.clients) {
+      tb.exec(c.netns, ['ip', 'neigh', 'flush', 'dev', 'eth0', 'nud', 'all']); // the pinned entry too
+      const { results } = await runClient(tb, c, { vip, port: 80, protocol: 'tcp', count: 30, concurrency: 5 });
+      expect(results.filter((r) => r.error !== null)).toEqual([]);
+      expect(neighMac(tb, c, vip)).toBe(tb.nodes[answererOf(c, names)].mac);
+    }
+    const stats = await Promise.all(d.map((x) => x.call<{ replies: number; notMine: number; requests: number }>('arpStats')));
+    // every node saw every request (broadcast) and exactly one answered each
+    expect(stats.reduce((a, s) => a + s.replies, 0)).toBe(stats[0].requests);
+    for (const s of stats) expect(s.replies + s.notMine).toBe(s.requests);
+
+    // cut the cable of client 0's answerer; the survivors take its buckets and its slots
+    const client = tb.clients[0];
+    const dead = answererOf(client, names);
+    const live = [0, 1, 2].filter((i) => i !== dead);
+    const deadSlots = arpSlotsOf(names[dead], names);
+    tb.setLink(tb.nodes[dead], false);
+    try {
+      const t0 = Date.now();
+      split = await program(tb, d, farm, live);
+      const sent = await Promise.all(
+        live.map((i) => d[i].call<number>('arpAnnounce', arpSlotsOf(names[i], live.map((j) => names[j])).filter((s) => deadSlots.includes(s)))),
+      );
+      expect(sent.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+      let mac = neighMac(tb, client, vip);
+      while (mac === tb.nodes[dead].mac && Date.now() - t0 < 2000) {
+        await new Promise((r) => setTimeout(r, 10));
+        mac = neighMac(tb, client, vip);
+      }
+      const repointMs = Date.now() - t0;
+      expect(mac).toBe(tb.nodes[answererOf(client, live.map((j) => names[j]))].mac);
+      expect(repointMs).toBeLessThan(1000);
+      const { results } = await runClient(tb, client, { vip, port: 80, protocol: 'tcp', count: 200, concurrency: 10 });
+      expect(results.filter((r) => r.error !== null)).toEqual([]);
+      expect(new Set(results.map((r) => r.node))).toEqual(new Set(live.map((i) => names[i])));
+      console.log(JSON.stringify({ event: 'directed-repoint', flood, repointMs }));
+    } finally {
+      tb.setLink(tb.nodes[dead], true);
+    }
   }, 60_000);
 
   test('stop removes every table, the forwarding map and the node set', async () => {

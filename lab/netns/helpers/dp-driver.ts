@@ -22,11 +22,14 @@ const ops: Record<string, Handler> = {
   remove: (name: string) => dp.remove(name),
   bindVips: (name: string, iface: string, vips: string[]) => bindVips(name, iface, vips),
   unbindVips: (name: string, iface: string, vips: string[]) => unbindVips(name, iface, vips),
-  arpStart: (opts: { iface: string; vips: string[]; mac: string }) => {
+  arpStart: (opts: { iface: string; vips: string[]; mac: string; ownMac?: boolean }, slots?: number[]) => {
     arp?.stop();
     arp = new ArpResponder(opts);
+    if (slots !== undefined) arp.setAnswerSlots(slots);
     arp.start();
   },
+  arpSetSlots: (slots: number[] | null) => arp?.setAnswerSlots(slots),
+  arpAnnounce: (slots: number[]) => arp?.announce(slots),
   arpGratuitous: () => arp?.sendGratuitous(),
   arpStats: () => arp?.stats(),
   arpStop: () => {

@@ -1,0 +1,30 @@
+import { ARP_SLOTS, arpSlotOf, arpSlotsOf } from './arp-slot.js';
+
+describe('arpSlotOf', () => {
+  it('is Knuth multiplicative hashing of the host-order address, top 8 bits', () => {
+    // 10.0.0.1 = 0x0a000001; 0x0a000001 * 2654435761 mod 2^32 = 0x883779b1 -> 0x88
+    expect(arpSlotOf('10.0.0.1')).toBe(0x88);
+    expect(arpSlotOf('0.0.0.0')).toBe(0);
+  });
+  it('spreads neighbouring addresses over many slots', () => {
+    const slots = new Set(Array.from({ length: 250 }, (_, i) => arpSlotOf(`192.168.1.${i + 1}`)));
+    expect(slots.size).toBeGreaterThan(150);
+    for (const s of slots) expect(s).toBeLessThan(ARP_SLOTS);
+  });
+  it('rejects what is not an IPv4 address', () => {
+    expect(() => arpSlotOf('10.0.0')).toThrow(/invalid IPv4/);
+  });
+});
+
+describe('arpSlotsOf', () => {
+  it('gives every slot to exactly one ready node, whatever order the list is in', () => {
+    const ready = ['n3', 'n1', 'n2'];
+    const shares = ['n1', 'n2', 'n3'].map((n) => arpSlotsOf(n, ready));
+    expect(shares.map((s) => s.length)).toEqual([86, 85, 85]);
+    expect(new Set(shares.flat()).size).toBe(ARP_SLOTS);
+    expect(arpSlotsOf('n2', ['n2', 'n1', 'n3', 'n1'])).toEqual(shares[1]);
+  });
+  it('gives nothing to a node that is not ready', () => {
+    expect(arpSlotsOf('n4', ['n1', 'n2'])).toEqual([]);
+  });
+});
