@@ -7,7 +7,7 @@ import { AgentFarm, APP_PORT } from '../lab/agent/farm.js';
 import { Holder } from '../lab/netns/procs.js';
 import { median, percentile } from './dataplane.js';
 import { writeSection } from './report.js';
-import { DEFAULTS } from '../common/src/farm-config.js';
+import { DEFAULTS } from '../common/src/config/index.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const progress = (s: string): void => void process.stderr.write(`[bench failover] ${s}\n`);

@@ -1,5 +1,5 @@
 import { createLogger } from '../../common/src/log.js';
-import { parseFarmSpec } from '../../common/src/farm-config.js';
+import { parseFarmSpec } from '../../common/src/config/index.js';
 import type { DataplaneFarm, FarmConfig } from '../../common/src/types.js';
 import { Agent } from './agent.js';
 import type { Datapath } from './edges/datapath.js';

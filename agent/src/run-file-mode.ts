@@ -2,7 +2,7 @@
 // validated and every resource claimed (key, metrics port) before the kernel is touched.
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../../common/src/log.js';
-import { formatErrors, parseAgentFile, type AgentConfig } from '../../common/src/farm-config.js';
+import { formatErrors, parseAgentFile, type AgentConfig } from '../../common/src/config/index.js';
 import { checkIfaceExists } from '../../native/src/index.js';
 import type { AgentCliOptions } from './cli.js';
 import { installSignalHandlers } from './signals.js';

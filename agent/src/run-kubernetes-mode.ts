@@ -5,7 +5,7 @@
 // kernel refusal is retried with backoff until it is accepted or the spec changes.
 import os from 'node:os';
 import { createLogger, type Logger } from '../../common/src/log.js';
-import { effectiveWeight, formatErrors, parseFarmSpec } from '../../common/src/farm-config.js';
+import { effectiveWeight, formatErrors, parseFarmSpec } from '../../common/src/config/index.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import type { Agent, AgentIdentity } from './agent.js';
 import type { AgentCliOptions } from './cli.js';

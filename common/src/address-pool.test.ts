@@ -1,5 +1,5 @@
 import { firstFree, intToIp, ipToInt, parseAddressEntry, parseAddressPool, poolContains, poolSize } from './address-pool.js';
-import { parseAgentFile, parseFarmSpec } from './farm-config.js';
+import { parseAgentFile, parseFarmSpec } from './config/index.js';
 
 describe('parseAddressEntry', () => {
   const good: [string, string, string][] = [

@@ -2,7 +2,7 @@
 // calls it; crds/farmcluster.yaml mirrors its syntax in CEL) and the arithmetic the
 // operator's allocator needs. Addresses are handled as unsigned 32-bit integers so a
 // range of 65536 addresses costs nothing until one is handed out.
-import { parseIPv4, unicastIPv4Problem } from './farm-config.js';
+import { parseIPv4, unicastIPv4Problem } from './config/syntax.js';
 
 /** One entry of the pool: `first`..`last` inclusive, as host-order integers. */
 export interface AddressRange {

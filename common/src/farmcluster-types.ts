@@ -40,7 +40,7 @@ export interface FarmClusterSpec {
   virtualIPs: string[];
   /** Name of the network interface on each node that receives the farm's traffic (the L2 segment where frames for the virtual MAC are flooded). */
   interface: string;
-  /** Virtual MAC the agents answer ARP with, aa:bb:cc:dd:ee:ff, unicast and preferably locally administered (second hex digit 2, 6, a or e). Derived from the farm's name (02:fa:...) when absent. */
+  /** Virtual MAC the agents answer ARP with, aa:bb:cc:dd:ee:ff, unicast and locally administered (second hex digit 2, 6, a or e), so that it cannot be a real NIC's. Derived from the farm's name (02:fa:...) when absent. */
   virtualMAC?: string;
   /** Load-balanced ports. Every rule applies to every virtual IP; traffic to other ports of the VIPs is dropped. */
   rules: FarmClusterSpecRule[];

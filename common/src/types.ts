@@ -1,18 +1,14 @@
-// Shared types of vipfarm. The FarmSpec mirrors the FarmCluster CRD's spec (crds/) and
-// the agent's standalone YAML; FarmConfig is what parseFarm() turns a spec into after
-// validation and defaulting. Every part (native, agent, operator) speaks these types.
+// Shared types of vipfarm. The FarmCluster spec's own types are generated from the CRD
+// (./farmcluster-types.ts); FarmConfig is what the parser (./config/) turns a spec into
+// after validation and defaulting. Every part (native, agent, operator) speaks these types.
+import type { FarmClusterSpecChecker, FarmClusterSpecRule, FarmClusterStatusMember } from './farmcluster-types.js';
 
 import type { AddressRange } from './address-pool.js';
 
-export type Protocol = 'tcp' | 'udp';
-export type Affinity = 'ClientIP' | 'ClientIPAndPort';
-
-/** One load-balanced port on every VIP of the farm. */
-export interface Rule {
-  port: number;
-  protocol: Protocol;
-  affinity: Affinity;
-}
+/** One load-balanced port on every VIP of the farm (the CRD's rule, defaults applied). */
+export type Rule = FarmClusterSpecRule;
+export type Protocol = Rule['protocol'];
+export type Affinity = Rule['affinity'];
 
 /**
  * How frames for the VIPs reach the nodes. Flooding: ARP answers name the virtual MAC,
@@ -42,70 +38,45 @@ export interface DataplaneFarm {
   mode?: FarmMode;
 }
 
-export type CheckerType = 'tcp' | 'http' | 'exec';
+export type CheckerType = FarmClusterSpecChecker['type'];
 
-export interface CheckerSpec {
+interface CheckerCommon {
   name: string;
-  type: CheckerType;
-  /** tcp, http: host defaults to 127.0.0.1. */
-  host?: string;
-  port?: number;
-  /** http */
-  path?: string;
-  expectStatus?: number;
-  bodyContains?: string;
-  /** exec: argv, exit status 0 = healthy */
-  command?: string[];
-  intervalMs?: number;
-  timeoutMs?: number;
+  intervalMs: number;
+  timeoutMs: number;
   /** consecutive successes to become healthy */
-  rise?: number;
+  rise: number;
   /** consecutive failures to become unhealthy */
-  fall?: number;
+  fall: number;
 }
 
-export interface HeartbeatSpec {
-  intervalMs?: number;
-  /** silence after which a peer is declared dead; must exceed intervalMs */
-  failureThresholdMs?: number;
-  /** UDP port of heartbeats */
-  port?: number;
+export interface TcpCheckerConfig extends CheckerCommon {
+  type: 'tcp';
+  host: string;
+  port: number;
 }
+
+export interface HttpCheckerConfig extends CheckerCommon {
+  type: 'http';
+  host: string;
+  port: number;
+  path: string;
+  expectStatus: number;
+  bodyContains?: string;
+}
+
+export interface ExecCheckerConfig extends CheckerCommon {
+  type: 'exec';
+  /** argv, run without a shell; exit status 0 = healthy */
+  command: string[];
+}
+
+/** A validated, defaulted checker: each type has its own fields only. */
+export type CheckerConfig = TcpCheckerConfig | HttpCheckerConfig | ExecCheckerConfig;
 
 export interface PeerSpec {
   name: string;
   address: string;
-}
-
-/** spec of a FarmCluster, and the body of the agent's YAML (plus the standalone part). */
-export interface FarmSpec {
-  virtualIPs: string[];
-  interface: string;
-  virtualMAC?: string;
-  rules: Rule[];
-  bucketCount?: number;
-  hashSeed?: number;
-  heartbeat?: HeartbeatSpec;
-  checkers?: CheckerSpec[];
-  /** per-node weights by node name; absent nodes weigh defaultWeight */
-  weights?: Record<string, number>;
-  defaultWeight?: number;
-  nodeSelector?: Record<string, string>;
-  tolerations?: unknown[];
-  agent?: { image?: string; resources?: unknown; metricsPort?: number };
-  /** LoadBalancer address pool: "10.0.0.200", "10.0.0.200-10.0.0.220", "10.0.1.0/28" */
-  addresses?: string[];
-  /** also serve type=LoadBalancer Services without spec.loadBalancerClass (default false) */
-  servicesWithoutClass?: boolean;
-}
-
-export interface CheckerConfig extends Required<Pick<CheckerSpec, 'name' | 'type' | 'intervalMs' | 'timeoutMs' | 'rise' | 'fall'>> {
-  host: string;
-  port?: number;
-  path?: string;
-  expectStatus?: number;
-  bodyContains?: string;
-  command?: string[];
 }
 
 /** Validated, defaulted farm. */
@@ -119,7 +90,7 @@ export interface FarmConfig extends DataplaneFarm {
   loadBalancer: { addresses: AddressRange[]; servicesWithoutClass: boolean };
 }
 
-export type MemberState = 'ready' | 'draining' | 'standby' | 'down';
+export type MemberState = NonNullable<FarmClusterStatusMember['state']>;
 
 /** One validation problem, naming the field path (e.g. "spec.rules[1].port"). */
 export interface FieldError {

@@ -3,7 +3,8 @@
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { aggregateCounters, stageCounters, type RuleCounter, type StageCounter } from './counters.js';
 import { native } from './load.js';
-import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeMac, fail, MAX_BUCKETS } from './validate.js';
+import { LIMITS } from '../../common/src/config/syntax.js';
+import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeMac, fail } from './validate.js';
 
 export type BucketSet = 'owned' | 'orphan';
 
@@ -40,7 +41,7 @@ export class NftDataplane {
   setBucketsAndForwarding(farmName: string, owned: number[], leaseMs: number, forwarding: Forwarding): void {
     const op = 'setBucketsAndForwarding';
     const name = checkFarmName(op, farmName);
-    const count = this.bucketCounts.get(name) ?? MAX_BUCKETS;
+    const count = this.bucketCounts.get(name) ?? LIMITS.bucketCountMax;
     const list = checkBuckets(op, owned, count);
     const lease = checkLease(op, leaseMs);
     const mine = new Set(list);
@@ -85,7 +86,7 @@ export class NftDataplane {
 
   private setElems(op: string, farmName: string, set: BucketSet, buckets: number[], leaseMs: number): void {
     const name = checkFarmName(op, farmName);
-    const list = checkBuckets(op, buckets, this.bucketCounts.get(name) ?? MAX_BUCKETS);
+    const list = checkBuckets(op, buckets, this.bucketCounts.get(name) ?? LIMITS.bucketCountMax);
     const lease = checkLease(op, leaseMs);
     native().nftSetElems(name, set, list, lease);
   }

@@ -1,5 +1,8 @@
 import type { DataplaneFarm } from '../../common/src/types.js';
-import { checkBuckets, checkFarm, checkLease, checkMode, checkNodeMac, DataplaneInputError, isIPv4 } from './validate.js';
+import { formatErrors } from '../../common/src/config/collector.js';
+import { parseFarmSpec } from '../../common/src/config/farm-spec.js';
+import { VALIDATION_CASES, caseName, caseSpec, type ValidationCase } from '../../common/src/config/validation-cases.js';
+import { checkBuckets, checkFarm, checkLease, checkMode, checkNodeMac, DataplaneInputError } from './validate.js';
 
 const good: DataplaneFarm = {
   name: 'web',
@@ -29,10 +32,10 @@ describe('checkFarm', () => {
     ['VIP three octets', { virtualIPs: ['10.0.1'] }, /virtualIPs\[0\]/],
     ['VIP leading zero', { virtualIPs: ['10.0.0.01'] }, /virtualIPs\[0\]/],
     ['VIP multicast', { virtualIPs: ['224.0.0.1'] }, /unicast/],
-    ['VIP duplicate', { virtualIPs: ['10.0.0.1', '10.0.0.1'] }, /duplicates/],
-    ['MAC short', { virtualMAC: '02:fa:00:00:01' }, /virtual MAC/],
-    ['MAC dashes', { virtualMAC: '02-fa-00-00-00-01' }, /virtual MAC/],
-    ['MAC multicast', { virtualMAC: '03:fa:00:00:00:01' }, /multicast/],
+    ['VIP duplicate', { virtualIPs: ['10.0.0.1', '10.0.0.1'] }, /duplicates virtualIPs\[0\]/],
+    ['MAC short', { virtualMAC: '02:fa:00:00:01' }, /virtualMAC/],
+    ['MAC dashes', { virtualMAC: '02-fa-00-00-00-01' }, /virtualMAC/],
+    ['MAC multicast', { virtualMAC: '03:fa:00:00:00:01' }, /unicast/],
     ['MAC global', { virtualMAC: '00:fa:00:00:00:01' }, /locally administered/],
     ['bucketCount 100', { bucketCount: 100 }, /power of two/],
     ['bucketCount 8192', { bucketCount: 8192 }, /power of two/],
@@ -91,9 +94,39 @@ describe('checkLease', () => {
   });
 });
 
-describe('isIPv4', () => {
-  it.each(['0.0.0.0', '255.255.255.255', '10.1.2.3'])('accepts %s', (ip) => expect(isIPv4(ip)).toBe(true));
-  it.each(['1.2.3', '1.2.3.4.5', '1.2.3.a', '', ' 1.2.3.4', '1.2.3.256'])('rejects %j', (ip) => expect(isIPv4(ip)).toBe(false));
+// The shared table (common/src/config/validation-cases.ts) against the checks run before
+// any native call: a farm the parser accepts is one the kernel side accepts, and a
+// refused value of a kernel field is refused here too, naming the field.
+const KERNEL_FIELDS = ['interface', 'virtualIPs', 'virtualMAC', 'rules', 'bucketCount', 'hashSeed'];
+/** The case's farm as the kernel side gets it: the API server's defaults for the rest. */
+function dataplaneOf(c: ValidationCase): Record<string, unknown> {
+  const spec = caseSpec(c);
+  const rules = Array.isArray(spec.rules)
+    ? spec.rules.map((r: Record<string, unknown>) => ({ protocol: 'tcp', affinity: 'ClientIP', ...r }))
+    : spec.rules;
+  return { ...good, ...Object.fromEntries(KERNEL_FIELDS.filter((k) => k in spec).map((k) => [k, spec[k]])), rules, name: caseName(c) };
+}
+const kernelCase = (c: ValidationCase): boolean =>
+  c.refused === undefined || c.refused.field === 'metadata.name' || KERNEL_FIELDS.includes(c.refused.field.replace(/^spec\./, '').replace(/[[.].*$/, ''));
+
+describe('shared validation table: the native checks', () => {
+  const valid = VALIDATION_CASES.filter((c) => !c.refused);
+  const refused = VALIDATION_CASES.filter((c) => c.refused && kernelCase(c));
+  test('the table has kernel rows of both kinds', () => {
+    expect(valid.length).toBeGreaterThan(10);
+    expect(refused.length).toBeGreaterThan(20);
+  });
+  test.each(valid.map((c) => [c.label, c] as const))('%s is accepted, as the parser returns it and as written', (_l, c) => {
+    const parsed = parseFarmSpec(caseSpec(c), { name: caseName(c) });
+    if (!parsed.ok) throw new Error(formatErrors(parsed.errors));
+    expect(checkFarm('apply', parsed.value).name).toBe(caseName(c));
+    expect(checkFarm('apply', dataplaneOf(c)).name).toBe(caseName(c));
+  });
+  test.each(refused.map((c) => [c.label, c] as const))('%s is refused, naming the field', (_l, c) => {
+    const field = c.refused!.field === 'metadata.name' ? 'farm name' : c.refused!.field.replace(/^spec\./, '');
+    expect(() => checkFarm('apply', dataplaneOf(c))).toThrow(DataplaneInputError);
+    expect(() => checkFarm('apply', dataplaneOf(c))).toThrow(field);
+  });
 });
 
 describe('checkMode', () => {

@@ -1,8 +1,9 @@
 // Command line of the operator. Pure: argv and env in, options or an error out.
 import os from 'node:os';
 import { DEFAULT_SETTINGS, type OperatorSettings } from './desired-objects.js';
+import { FARMCLUSTER_API_VERSION } from '../../common/src/farmcluster-types.js';
 
-export const HELP = `vipfarm-operator: reconciles FarmCluster objects (vipfarm.io/v1alpha1) into agent DaemonSets
+export const HELP = `vipfarm-operator: reconciles FarmCluster objects (${FARMCLUSTER_API_VERSION}) into agent DaemonSets
 
 Usage: vipfarm-operator [options]
 

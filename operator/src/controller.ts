@@ -10,6 +10,7 @@ import type { Caches, DaemonSetLike, PodLike, Reconciler } from './reconciler.js
 import type { FarmCluster } from '../../common/src/farmcluster-types.js';
 import type { ServiceObject, ServiceSync } from './service-sync.js';
 import { WorkQueue, type Outcome } from './workqueue.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -54,7 +55,7 @@ export class Controller {
   ) {
     this.queue = new WorkQueue((key) => this.reconciler.reconcile(key), { baseDelayMs: 200, maxDelayMs: 60_000, concurrency: opts.concurrency });
     const ns = opts.namespace;
-    this.farms = this.informer(kc, { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', namespace: ns });
+    this.farms = this.informer(kc, { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, namespace: ns });
     this.daemonSets = this.informer(kc, { apiVersion: 'apps/v1', kind: 'DaemonSet', namespace: ns }, `app.kubernetes.io/managed-by=${FIELD_MANAGER}`);
     this.pods = this.informer(kc, { apiVersion: 'v1', kind: 'Pod', namespace: ns }, `app.kubernetes.io/name=${AGENT_APP}`);
 

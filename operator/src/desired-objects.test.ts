@@ -1,5 +1,5 @@
-import { parseFarmSpec } from '../../common/src/farm-config.js';
-import type { FarmCluster } from '../../common/src/farmcluster-types.js';
+import { parseFarmSpec } from '../../common/src/config/index.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_GROUP, FARMCLUSTER_KIND, FARMCLUSTER_PLURAL, type FarmCluster } from '../../common/src/farmcluster-types.js';
 import type { FarmConfig } from '../../common/src/types.js';
 import {
   DEFAULT_SETTINGS,
@@ -14,8 +14,8 @@ import {
 
 function farm(spec: Partial<FarmCluster['spec']> = {}, name = 'web'): { fc: FarmCluster; config: FarmConfig } {
   const fc: FarmCluster = {
-    apiVersion: 'vipfarm.io/v1alpha1',
-    kind: 'FarmCluster',
+    apiVersion: FARMCLUSTER_API_VERSION,
+    kind: FARMCLUSTER_KIND,
     metadata: { name, namespace: 'prod', uid: 'uid-1', generation: 3 },
     spec: { virtualIPs: ['10.99.0.100'], interface: 'eth0', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }], ...spec },
   };
@@ -35,7 +35,7 @@ describe('desiredObjects', () => {
     for (const o of objs) {
       expect(o.metadata.namespace).toBe('prod');
       expect(o.metadata.ownerReferences).toEqual([
-        { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', name: 'web', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
+        { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, name: 'web', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
       ]);
       expect(o.metadata.labels?.['vipfarm.io/farm']).toBe('web');
     }
@@ -168,8 +168,8 @@ describe('agentRole', () => {
     const { fc } = farm({}, 'db');
     const rules = (agentRole(fc) as any).rules;
     expect(rules).toEqual([
-      { apiGroups: ['vipfarm.io'], resources: ['farmclusters'], resourceNames: ['db'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: ['vipfarm.io'], resources: ['farmclusters/status'], resourceNames: ['db'], verbs: ['get', 'patch'] },
+      { apiGroups: [FARMCLUSTER_GROUP], resources: [FARMCLUSTER_PLURAL], resourceNames: ['db'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [FARMCLUSTER_GROUP], resources: [`${FARMCLUSTER_PLURAL}/status`], resourceNames: ['db'], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['db-heartbeat'], verbs: ['get'] },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create'] },

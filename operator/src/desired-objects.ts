@@ -3,7 +3,7 @@
 // reconciler server-side applies in the order returned (identity and RBAC before the pods
 // that use them).
 import type { FarmCluster } from '../../common/src/farmcluster-types.js';
-import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_GROUP, FARMCLUSTER_KIND, FARMCLUSTER_PLURAL } from '../../common/src/farmcluster-types.js';
 import type { FarmConfig } from '../../common/src/types.js';
 
 import { FIELD_MANAGER, HEARTBEAT_KEY_FIELD, agentSelector, farmLabels, objectNames } from '../../common/src/farm-objects.js';
@@ -88,8 +88,8 @@ export function agentRole(fc: FarmCluster): KubeObject {
     // Least privilege: its own farm only (resourceNames), its own Secret only. list and
     // watch on one name need fieldSelector=metadata.name=<farm> in the agent's request.
     rules: [
-      { apiGroups: ['vipfarm.io'], resources: ['farmclusters'], resourceNames: [farm], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: ['vipfarm.io'], resources: ['farmclusters/status'], resourceNames: [farm], verbs: ['get', 'patch'] },
+      { apiGroups: [FARMCLUSTER_GROUP], resources: [FARMCLUSTER_PLURAL], resourceNames: [farm], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [FARMCLUSTER_GROUP], resources: [`${FARMCLUSTER_PLURAL}/status`], resourceNames: [farm], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: [names.secret], verbs: ['get'] },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create'] },

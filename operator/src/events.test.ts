@@ -1,7 +1,8 @@
 import { eventObject } from './events.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
 
 describe('eventObject', () => {
-  const fc = { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', metadata: { name: 'web', namespace: 'ns', uid: 'u1', resourceVersion: '9' }, spec: { virtualIPs: [], interface: 'eth0', rules: [] } };
+  const fc = { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, metadata: { name: 'web', namespace: 'ns', uid: 'u1', resourceVersion: '9' }, spec: { virtualIPs: [], interface: 'eth0', rules: [] } };
 
   test('a core/v1 Event about the FarmCluster', () => {
     const e = eventObject(fc, 'Warning', 'InvalidSpec', 'spec.rules[0].port: bad', new Date('2026-11-25T12:00:00.123Z'), 'op-1') as any;
@@ -9,7 +10,7 @@ describe('eventObject', () => {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: 'web.', namespace: 'ns' },
-      involvedObject: { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', name: 'web', namespace: 'ns', uid: 'u1' },
+      involvedObject: { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, name: 'web', namespace: 'ns', uid: 'u1' },
       type: 'Warning',
       reason: 'InvalidSpec',
       message: 'spec.rules[0].port: bad',

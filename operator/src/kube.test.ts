@@ -1,4 +1,5 @@
 import { KubeError, isConflict, isNotFound, resourcePath } from './kube.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND, FARMCLUSTER_PLURAL } from '../../common/src/farmcluster-types.js';
 
 describe('resourcePath', () => {
   test.each([
@@ -6,8 +7,8 @@ describe('resourcePath', () => {
     [{ apiVersion: 'v1', kind: 'Pod', namespace: 'ns' }, undefined, '/api/v1/namespaces/ns/pods'],
     [{ apiVersion: 'v1', kind: 'Pod' }, undefined, '/api/v1/pods'],
     [{ apiVersion: 'apps/v1', kind: 'DaemonSet', namespace: 'ns', name: 'web-agent' }, undefined, '/apis/apps/v1/namespaces/ns/daemonsets/web-agent'],
-    [{ apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', namespace: 'ns', name: 'web' }, 'status', '/apis/vipfarm.io/v1alpha1/namespaces/ns/farmclusters/web/status'],
-    [{ apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster' }, 'status', '/apis/vipfarm.io/v1alpha1/farmclusters'],
+    [{ apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, namespace: 'ns', name: 'web' }, 'status', `/apis/${FARMCLUSTER_API_VERSION}/namespaces/ns/${FARMCLUSTER_PLURAL}/web/status`],
+    [{ apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND }, 'status', `/apis/${FARMCLUSTER_API_VERSION}/${FARMCLUSTER_PLURAL}`],
     [{ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'a b', name: 'x/y' }, undefined, '/apis/coordination.k8s.io/v1/namespaces/a%20b/leases/x%2Fy'],
   ])('%j %s', (ref, sub, expected) => {
     expect(resourcePath(ref, sub)).toBe(expected);

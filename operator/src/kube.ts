@@ -5,6 +5,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND, FARMCLUSTER_PLURAL } from '../../common/src/farmcluster-types.js';
 /** The least an object needs to be addressed. */
 export interface ApiObject {
   apiVersion: string;
@@ -30,7 +31,7 @@ const PLURALS: Record<string, string> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': 'clusterroles',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'clusterrolebindings',
   'coordination.k8s.io/v1/Lease': 'leases',
-  'vipfarm.io/v1alpha1/FarmCluster': 'farmclusters',
+  [`${FARMCLUSTER_API_VERSION}/${FARMCLUSTER_KIND}`]: FARMCLUSTER_PLURAL,
   'apiextensions.k8s.io/v1/CustomResourceDefinition': 'customresourcedefinitions',
 };
 

@@ -1,4 +1,4 @@
-import type { FarmCluster } from '../../common/src/farmcluster-types.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND, type FarmCluster } from '../../common/src/farmcluster-types.js';
 import { createLogger } from '../../common/src/log.js';
 import { DEFAULT_SETTINGS, FINALIZER, type KubeObject } from './desired-objects.js';
 import type { EventRecorder } from './events.js';
@@ -63,8 +63,8 @@ let clock = Date.parse('2026-11-25T12:00:00Z');
 function setup(spec: Record<string, unknown> = {}, pods: PodLike[] = []): { kube: FakeKube; r: Reconciler; events: string[] } {
   const kube = new FakeKube();
   kube.farm = {
-    apiVersion: 'vipfarm.io/v1alpha1',
-    kind: 'FarmCluster',
+    apiVersion: FARMCLUSTER_API_VERSION,
+    kind: FARMCLUSTER_KIND,
     metadata: { name: 'web', namespace: 'ns', uid: 'u1', generation: 1, resourceVersion: '5' },
     spec: { virtualIPs: ['10.99.0.100'], interface: 'eth0', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }], ...spec },
   };
@@ -152,15 +152,11 @@ describe('Reconciler', () => {
     expect(events).toHaveLength(2);
   });
 
-  test('spec warnings are announced once per generation', async () => {
+  test('a universally administered virtual MAC is an invalid spec, not Ready with a warning (the agents could not program it)', async () => {
     const { kube, r, events } = setup({ virtualMAC: '00:16:3e:00:00:01' });
-    expect((await r.reconcile('ns/web')).kind).toBe('requeueAfter');
-    await r.reconcile('ns/web');
-    expect(events.filter((e) => e.startsWith('Warning SpecWarning'))).toHaveLength(1);
-    expect(events[0]).toContain('spec.virtualMAC');
-    kube.farm!.metadata!.generation = 2;
-    await r.reconcile('ns/web');
-    expect(events.filter((e) => e.startsWith('Warning SpecWarning'))).toHaveLength(2);
+    expect((await r.reconcile('ns/web')).kind).toBe('noRetry');
+    expect(events).toEqual([expect.stringMatching(/^Warning InvalidSpec: spec\.virtualMAC: must be a locally administered MAC/)]);
+    expect(kube.farm!.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False' });
   });
 
   test('an API failure is retried and the failed object is applied again next time', async () => {

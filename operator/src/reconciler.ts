@@ -3,7 +3,7 @@
 // an invalid spec becomes a Degraded condition and an Event and is not retried; an API
 // failure is retried with backoff. Unchanged objects are not re-applied.
 import { createHash } from 'node:crypto';
-import { formatErrors, parseFarmSpec } from '../../common/src/farm-config.js';
+import { formatErrors, parseFarmSpec } from '../../common/src/config/index.js';
 import type { FarmCluster, FarmClusterStatusCondition } from '../../common/src/farmcluster-types.js';
 import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
 import type { Logger } from '../../common/src/log.js';

@@ -4,7 +4,7 @@
 // operator restart rebuilds exactly the allocation it had (no IP moves), and a refusal
 // (pool exhausted, address outside the pool, port clash) never disturbs another Service.
 import { firstFree, ipToInt, poolContains, type AddressRange } from '../../common/src/address-pool.js';
-import { unicastIPv4Problem } from '../../common/src/farm-config.js';
+import { unicastIPv4Problem } from '../../common/src/config/index.js';
 import type { Affinity, Protocol, Rule } from '../../common/src/types.js';
 
 export const LB_CLASS = 'vipfarm.io/farm';

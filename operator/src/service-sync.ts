@@ -4,7 +4,7 @@
 // Everything is recomputed from the informers' caches on every change; a failed write
 // fails the sync and the work queue retries it with backoff.
 import type { FarmCluster } from '../../common/src/farmcluster-types.js';
-import { parseFarmSpec } from '../../common/src/farm-config.js';
+import { parseFarmSpec } from '../../common/src/config/index.js';
 import { FIELD_MANAGER } from '../../common/src/farm-objects.js';
 import type { Logger } from '../../common/src/log.js';
 import type { EventRecorder } from './events.js';

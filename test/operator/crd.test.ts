@@ -2,7 +2,8 @@
 // descriptions, defaults are applied, and invalid farms are refused with the CEL messages.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULTS, parseFarmSpec } from '../../common/src/farm-config.js';
+import { DEFAULTS, parseFarmSpec } from '../../common/src/config/index.js';
+import { VALIDATION_CASES, caseName, caseSpec } from '../../common/src/config/validation-cases.js';
 import { startControlPlane, type ControlPlane } from '../../lab/cluster/controlplane.js';
 import { applyCrd, farmYaml, kubectlResult, root } from './helpers.js';
 
@@ -41,32 +42,16 @@ describe('FarmCluster CRD', () => {
     expect(r).toEqual({ ok: true, out: expect.stringContaining('farmcluster.vipfarm.io/web') });
   });
 
-  test.each([
-    ['bad-ip', { virtualIPs: ['10.99.0.300'] }, 'must be an IPv4 address in dotted-quad form'],
-    ['loopback-ip', { virtualIPs: ['127.0.0.5'] }, 'must be a unicast IPv4 address'],
-    ['port-zero', { rules: [{ port: 0 }] }, 'port must be between 1 and 65535'],
-    ['bucket-100', { bucketCount: 100 }, 'bucketCount must be a power of two between 2 and 4096'],
-    ['bucket-8192', { bucketCount: 8192 }, 'bucketCount must be a power of two between 2 and 4096'],
-    ['dup-rule', { rules: [{ port: 80 }, { port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }] }, 'each port and protocol may appear only once'],
-    ['bad-mac', { virtualMAC: '03:fa:00:00:00:01' }, 'virtualMAC must be a unicast MAC address'],
-    ['short-mac', { virtualMAC: '02:fa:00:00:01' }, 'virtualMAC must be a unicast MAC address'],
-    ['threshold', { heartbeat: { intervalMs: 200, failureThresholdMs: 300 } }, 'failureThresholdMs must be greater than 2 * heartbeat.intervalMs'],
-    ['threshold-default-interval', { heartbeat: { failureThresholdMs: 2 * DEFAULTS.intervalMs } }, 'failureThresholdMs must be greater than 2 * heartbeat.intervalMs'],
-    ['iface', { interface: 'eth/0' }, 'interface must be a Linux interface name'],
-    ['checker-port', { checkers: [{ name: 'web', type: 'tcp' }] }, 'tcp and http checkers need a port'],
-    ['checker-exec', { checkers: [{ name: 'x', type: 'exec' }] }, 'exec checkers need a command'],
-    ['checker-dup', { checkers: [{ name: 'a', type: 'tcp', port: 1 }, { name: 'a', type: 'tcp', port: 2 }] }, 'names must be unique'],
-    ['checker-timeout', { checkers: [{ name: 'a', type: 'tcp', port: 1, intervalMs: 1000, timeoutMs: 1000 }] }, 'timeoutMs must be less than intervalMs'],
-    ['pool-syntax', { addresses: ['10.99.0.200..10.99.0.210'] }, 'must be an IPv4 address, a range 10.0.0.200-10.0.0.220 or a CIDR'],
-    ['pool-prefix', { addresses: ['10.99.1.0/33'] }, 'must be an IPv4 address, a range 10.0.0.200-10.0.0.220 or a CIDR'],
-    ['pool-empty', { addresses: [] }, 'spec.addresses: Invalid value'],
-    ['unclassed-no-pool', { servicesWithoutClass: true }, 'spec.servicesWithoutClass needs spec.addresses'],
-  ])('%s is refused with the CEL message, and by the shared parser', async (name, over, message) => {
-    const r = await create(name, { ...base, ...over });
-    expect(r.ok).toBe(false);
-    expect(r.out).toContain(message);
-    // The agent's YAML mode must refuse the same farm.
-    expect(parseFarmSpec({ ...base, ...over }, { name: 'x' }).ok).toBe(false);
+  // The shared table (common/src/config/validation-cases.ts), also run against the parser
+  // and the native checks: what the API server accepts, every validator accepts.
+  test.each(VALIDATION_CASES.map((c) => [c.label, c] as const))('shared table: %s', async (_l, c) => {
+    const r = await kubectlResult(cp!, ['create', '--dry-run=server', '-f', '-'], farmYaml(caseName(c), NS, caseSpec(c)));
+    if (c.refused) {
+      expect(r.ok).toBe(false);
+      expect(r.out).toContain(c.refused.apiServer);
+    } else {
+      expect(r).toEqual({ ok: true, out: expect.stringContaining('created (server dry run)') });
+    }
   });
 
   test('the same spec with valid values is accepted (the rules are not over-strict)', async () => {
@@ -88,11 +73,6 @@ describe('FarmCluster CRD', () => {
     });
     expect(r).toEqual({ ok: true, out: expect.stringContaining('created') });
     expect(parseFarmSpec(JSON.parse(await cp!.kubectl(['get', 'fc', 'full', '-n', NS, '-o', 'json'])).spec, { name: 'full' }).ok).toBe(true);
-  });
-
-  test('a name too long for the kernel objects is refused', async () => {
-    const r = await create('a'.repeat(41), base);
-    expect(r.out).toContain('metadata.name must be a DNS label of at most 40 characters');
   });
 
   test('kubectl explain shows the field descriptions', async () => {

@@ -11,6 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Kube } from '../../dist/operator/src/kube.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../dist/common/src/farmcluster-types.js';
 
 const farm = process.argv[process.argv.indexOf('--farm') + 1];
 const node = process.env.NODE_NAME;
@@ -21,7 +22,7 @@ const log = (msg, extra = {}) => process.stderr.write(JSON.stringify({ fake: 'ag
 const kc = new KubeConfig();
 kc.loadFromCluster(process.env.VIPFARM_SA_ROOT);
 const kube = new Kube(kc);
-const fcRef = { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', namespace, name: farm };
+const fcRef = { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, namespace, name: farm };
 
 const fc = await kube.get(fcRef);
 if (!fc) throw new Error(`FarmCluster ${namespace}/${farm} not found`);
@@ -50,7 +51,7 @@ async function report() {
   const text = JSON.stringify(entry);
   if (text === last) return;
   await kube.apply(
-    { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', metadata: { name: farm, namespace }, status: { members: [{ ...entry, lastHeartbeat: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] } },
+    { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, metadata: { name: farm, namespace }, status: { members: [{ ...entry, lastHeartbeat: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] } },
     `vipfarm-agent-${node}`,
     { subresource: 'status' },
   );

@@ -9,6 +9,7 @@ import { agentRole } from '../../operator/src/desired-objects.js';
 import { OperatorMetrics } from '../../operator/src/metrics.js';
 import { findBinDir } from '../../lab/cluster/binaries.js';
 import { root } from './helpers.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
 
 const CHART = path.join(root, 'helm/vipfarm');
 const helm = (args: string[]): string => execFileSync(path.join(findBinDir(), 'helm'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -62,7 +63,7 @@ describe('helm chart', () => {
 
   test('the operator holds every permission it grants an agent (RBAC forbids granting more)', () => {
     const cr = find(render(), 'ClusterRole')!;
-    const fc = { apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', metadata: { name: 'web', namespace: 'x', uid: 'u' }, spec: { virtualIPs: [], interface: 'eth0', rules: [] } };
+    const fc = { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, metadata: { name: 'web', namespace: 'x', uid: 'u' }, spec: { virtualIPs: [], interface: 'eth0', rules: [] } };
     const needed = (agentRole(fc as any).rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]).flatMap((r) =>
       r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`))),
     );

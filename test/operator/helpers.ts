@@ -4,6 +4,7 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../../lab/cluster/binaries.js';
 import type { ControlPlane } from '../../lab/cluster/controlplane.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_GROUP, FARMCLUSTER_KIND, FARMCLUSTER_PLURAL } from '../../common/src/farmcluster-types.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -77,9 +78,9 @@ export async function kubectlResult(cp: ControlPlane, args: string[], input?: st
 
 export async function applyCrd(cp: ControlPlane): Promise<void> {
   await cp.kubectl(['apply', '--server-side', '-f', CRD]);
-  await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/farmclusters.vipfarm.io']);
+  await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${FARMCLUSTER_PLURAL}.${FARMCLUSTER_GROUP}`]);
 }
 
 export function farmYaml(name: string, namespace: string, spec: Record<string, unknown>): string {
-  return JSON.stringify({ apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', metadata: { name, namespace }, spec });
+  return JSON.stringify({ apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, metadata: { name, namespace }, spec });
 }

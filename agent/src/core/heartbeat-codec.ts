@@ -17,6 +17,7 @@
 //      u16 bucketCount     bitmap of ceil(bucketCount / 8) bytes follows, bit b = bucket b
 //      32 bytes HMAC-SHA256(key, everything above)
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { LIMITS } from '../../../common/src/config/syntax.js';
 import type { MemberState } from '../../../common/src/types.js';
 
 export interface Heartbeat {
@@ -45,7 +46,7 @@ const MAGIC1 = 0x46; // 'F'
 const VERSION = 1;
 const MAC_LEN = 32;
 export const MAX_NAME_BYTES = 253;
-export const MAX_BUCKETS = 4096;
+export const MAX_BUCKETS = LIMITS.bucketCountMax;
 const STATES: readonly MemberState[] = ['ready', 'draining', 'standby', 'down'];
 const FIXED = 4 + 1 + 1 + 8 + 8 + 8 + 2 + 4 + 2 + MAC_LEN;
 export const MAX_HEARTBEAT_BYTES = FIXED + 2 * MAX_NAME_BYTES + MAX_BUCKETS / 8;

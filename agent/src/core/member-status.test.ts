@@ -1,4 +1,5 @@
 import { bucketRanges, memberStatusPatch, statusNeedsWrite, type MemberStatus } from './member-status.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../../common/src/farmcluster-types.js';
 
 const base: MemberStatus = {
   node: 'n1', ready: true, state: 'ready', weight: 1, buckets: 3, bucketRanges: '0-2', peersReady: 3,
@@ -29,7 +30,7 @@ describe('member status', () => {
   });
   test('patch carries only this node\'s entry', () => {
     expect(memberStatusPatch('web', 'lb', base)).toEqual({
-      apiVersion: 'vipfarm.io/v1alpha1', kind: 'FarmCluster', metadata: { name: 'web', namespace: 'lb' }, status: { members: [base] },
+      apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, metadata: { name: 'web', namespace: 'lb' }, status: { members: [base] },
     });
   });
 });

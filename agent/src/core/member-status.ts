@@ -3,6 +3,7 @@
 // something a human or the operator acts on has changed, so 100 ms heartbeats never
 // become 100 ms API writes.
 import type { MemberState } from '../../../common/src/types.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../../common/src/farmcluster-types.js';
 
 export interface MemberStatus {
   node: string;
@@ -49,8 +50,8 @@ export function statusNeedsWrite(last: MemberStatus | undefined, next: MemberSta
 /** The server-side apply body that owns exactly this node's entry. */
 export function memberStatusPatch(farm: string, namespace: string, entry: MemberStatus): object {
   return {
-    apiVersion: 'vipfarm.io/v1alpha1',
-    kind: 'FarmCluster',
+    apiVersion: FARMCLUSTER_API_VERSION,
+    kind: FARMCLUSTER_KIND,
     metadata: { name: farm, namespace },
     status: { members: [entry] },
   };

@@ -9,11 +9,7 @@ import type { PeerSpec } from '../../../common/src/types.js';
 import type { Logger } from '../../../common/src/log.js';
 import { memberStatusPatch, type MemberStatus } from '../core/member-status.js';
 import { agentReporter, eventObject } from '../../../common/src/farm-events.js';
-import type { FarmCluster } from '../../../common/src/farmcluster-types.js';
-
-const GROUP = 'vipfarm.io';
-const VERSION = 'v1alpha1';
-const PLURAL = 'farmclusters';
+import { FARMCLUSTER_GROUP as GROUP, FARMCLUSTER_PLURAL as PLURAL, FARMCLUSTER_VERSION as VERSION, type FarmCluster } from '../../../common/src/farmcluster-types.js';
 
 export interface FarmObject extends k8s.KubernetesObject {
   spec?: unknown;

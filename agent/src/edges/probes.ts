@@ -3,7 +3,7 @@
 import net from 'node:net';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import type { CheckerConfig } from '../../../common/src/types.js';
+import type { CheckerConfig, HttpCheckerConfig } from '../../../common/src/types.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -13,11 +13,11 @@ export interface ProbeResult {
 export function probe(c: CheckerConfig): Promise<ProbeResult> {
   switch (c.type) {
     case 'tcp':
-      return probeTcp(c.host, c.port ?? 0, c.timeoutMs);
+      return probeTcp(c.host, c.port, c.timeoutMs);
     case 'http':
       return probeHttp(c);
     case 'exec':
-      return probeExec(c.command ?? [], c.timeoutMs);
+      return probeExec(c.command, c.timeoutMs);
   }
 }
 
@@ -34,9 +34,9 @@ export function probeTcp(host: string, port: number, timeoutMs: number): Promise
   });
 }
 
-export function probeHttp(c: CheckerConfig): Promise<ProbeResult> {
-  const url = `http://${c.host}:${c.port ?? 80}${c.path ?? '/'}`;
-  const expect = c.expectStatus ?? 200;
+export function probeHttp(c: HttpCheckerConfig): Promise<ProbeResult> {
+  const url = `http://${c.host}:${c.port}${c.path}`;
+  const expect = c.expectStatus;
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: c.timeoutMs, headers: { 'user-agent': 'vipfarm-checker' } }, (res) => {
       const chunks: Buffer[] = [];

@@ -1,0 +1,207 @@
+// The one table of farm values, valid and invalid, that every validator of a farm is tested
+// against: the CRD's CEL and OpenAPI rules on a real API server (test/operator/crd.test.ts),
+// the shared parser (./validation-cases.test.ts) and the native wrapper's checks
+// (native/src/validate.test.ts). A rule decided in ./syntax.ts and mirrored in the CRD
+// cannot drift without one of the three failing on a row here.
+
+/** A FarmCluster spec that every validator accepts; each case replaces top-level fields of it. */
+export const BASE_SPEC = {
+  virtualIPs: ['10.99.0.100'],
+  interface: 'eth0',
+  rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }],
+} as const;
+
+export interface ValidationCase {
+  /** Short and unique; also part of the FarmCluster's name on the API server. */
+  label: string;
+  /** Top-level spec fields replacing those of BASE_SPEC. */
+  spec?: Record<string, unknown>;
+  /** The farm's name (metadata.name); a name derived from the label when absent. */
+  name?: string;
+  /** Absent: valid everywhere. Else where the parser reports it and what the API server says. */
+  refused?: {
+    /** Field of the parser's error, e.g. "spec.virtualMAC" (native names it without "spec."). */
+    field: string;
+    /** Text the API server's refusal contains (the CEL message, or the field for OpenAPI checks). */
+    apiServer: string;
+  };
+}
+
+const MAC = (virtualMAC: string): Record<string, unknown> => ({ virtualMAC });
+const IFACE = (iface: string): Record<string, unknown> => ({ interface: iface });
+const VIP = (...virtualIPs: string[]): Record<string, unknown> => ({ virtualIPs });
+const BUCKETS = (bucketCount: number): Record<string, unknown> => ({ bucketCount });
+const SEED = (hashSeed: number): Record<string, unknown> => ({ hashSeed });
+const RULES = (...ports: [number, string?, string?][]): Record<string, unknown> => ({
+  rules: ports.map(([port, protocol = 'tcp', affinity = 'ClientIP']) => ({ port, protocol, affinity })),
+});
+
+const refusedMAC = (label: string, mac: string, apiServer: string): ValidationCase => ({
+  label, spec: MAC(mac), refused: { field: 'spec.virtualMAC', apiServer },
+});
+const refusedIface = (label: string, iface: string, apiServer = 'interface must be a Linux interface name'): ValidationCase => ({
+  label, spec: IFACE(iface), refused: { field: 'spec.interface', apiServer },
+});
+const refusedVIP = (label: string, ip: string, apiServer: string): ValidationCase => ({
+  label, spec: VIP(ip), refused: { field: 'spec.virtualIPs[0]', apiServer },
+});
+const BUCKET_MSG = 'bucketCount must be a power of two between 2 and 4096';
+
+export const VALIDATION_CASES: readonly ValidationCase[] = [
+  // --- valid
+  { label: 'base' },
+  { label: 'mac-02', spec: MAC('02:fa:00:00:00:01') },
+  { label: 'mac-upper', spec: MAC('02:FA:00:00:00:01') },
+  { label: 'mac-06', spec: MAC('06:00:00:00:00:00') },
+  { label: 'mac-0a', spec: MAC('0a:11:22:33:44:55') },
+  { label: 'mac-fe', spec: MAC('fe:ff:ff:ff:ff:ff') },
+  { label: 'iface-vlan', spec: IFACE('veth-n1.100') },
+  { label: 'iface-15', spec: IFACE('abcdefghijklmno') },
+  { label: 'iface-at', spec: IFACE('veth_a@if2') },
+  { label: 'iface-plus', spec: IFACE('br+x') },
+  { label: 'vip-low', spec: VIP('1.0.0.1') },
+  { label: 'vip-high', spec: VIP('223.255.255.254') },
+  { label: 'vip-two', spec: VIP('10.99.0.100', '192.168.1.1') },
+  { label: 'buckets-2', spec: BUCKETS(2) },
+  { label: 'buckets-4096', spec: BUCKETS(4096) },
+  { label: 'seed-0', spec: SEED(0) },
+  { label: 'seed-max', spec: SEED(4294967295) },
+  { label: 'port-max', spec: RULES([65535, 'tcp', 'ClientIPAndPort']) },
+  { label: 'tcp-and-udp', spec: RULES([53, 'tcp'], [53, 'udp']) },
+  { label: 'name-40', name: 'a'.repeat(40) },
+  { label: 'heartbeat', spec: { heartbeat: { intervalMs: 200, failureThresholdMs: 401 } } },
+  {
+    label: 'checkers',
+    spec: {
+      checkers: [
+        { name: 'a', type: 'tcp', port: 1 },
+        { name: 'b', type: 'http', port: 8080, path: '/healthz', expectStatus: 204 },
+        { name: 'c', type: 'exec', command: ['true'] },
+      ],
+    },
+  },
+  { label: 'weights', spec: { weights: { 'node-1.example': 0 } } },
+  { label: 'pool', spec: { addresses: ['10.99.1.0/28', '10.99.0.200-10.99.0.210'], servicesWithoutClass: true } },
+
+  // --- the virtual MAC: unicast and locally administered, everywhere
+  refusedMAC('mac-global', '00:11:22:33:44:55', 'virtualMAC must be a locally administered MAC'),
+  refusedMAC('mac-global-04', '04:00:00:00:00:01', 'virtualMAC must be a locally administered MAC'),
+  refusedMAC('mac-zero', '00:00:00:00:00:00', 'virtualMAC must be a locally administered MAC'),
+  refusedMAC('mac-multicast', '03:fa:00:00:00:01', 'virtualMAC must be a unicast MAC'),
+  refusedMAC('mac-ipv4-mcast', '01:00:5e:00:00:01', 'virtualMAC must be a unicast MAC'),
+  refusedMAC('mac-broadcast', 'ff:ff:ff:ff:ff:ff', 'virtualMAC must be a unicast MAC'),
+  refusedMAC('mac-short', '02:fa:00:00:01', 'virtualMAC must be a MAC address'),
+  refusedMAC('mac-dashes', '02-fa-00-00-00-01', 'virtualMAC must be a MAC address'),
+  refusedMAC('mac-hex', '02:fa:00:00:00:0g', 'virtualMAC must be a MAC address'),
+
+  // --- the interface name
+  refusedIface('iface-colon', 'eth0:1'),
+  refusedIface('iface-slash', 'eth/0'),
+  refusedIface('iface-space', 'eth 0'),
+  refusedIface('iface-tab', 'eth\t0'),
+  refusedIface('iface-dot', '.'),
+  refusedIface('iface-dotdot', '..'),
+  refusedIface('iface-unicode', 'éth0'),
+  refusedIface('iface-16', 'abcdefghijklmnop', 'spec.interface'),
+  refusedIface('iface-empty', '', 'spec.interface'),
+
+  // --- virtual IPs
+  refusedVIP('vip-octet', '10.99.0.300', 'must be an IPv4 address in dotted-quad form'),
+  refusedVIP('vip-leading-zero', '10.0.0.01', 'must be an IPv4 address in dotted-quad form'),
+  refusedVIP('vip-three', '10.0.1', 'must be an IPv4 address in dotted-quad form'),
+  refusedVIP('vip-zero-net', '0.1.2.3', 'must be a unicast IPv4 address'),
+  refusedVIP('vip-loopback', '127.0.0.5', 'must be a unicast IPv4 address'),
+  refusedVIP('vip-multicast', '224.0.0.1', 'must be a unicast IPv4 address'),
+  refusedVIP('vip-broadcast', '255.255.255.255', 'must be a unicast IPv4 address'),
+  { label: 'vip-duplicate', spec: VIP('10.0.0.1', '10.0.0.1'), refused: { field: 'spec.virtualIPs[1]', apiServer: 'Duplicate value' } },
+  { label: 'vip-none', spec: VIP(), refused: { field: 'spec.virtualIPs', apiServer: 'spec.virtualIPs' } },
+
+  // --- buckets and seed
+  { label: 'buckets-100', spec: BUCKETS(100), refused: { field: 'spec.bucketCount', apiServer: BUCKET_MSG } },
+  { label: 'buckets-8192', spec: BUCKETS(8192), refused: { field: 'spec.bucketCount', apiServer: BUCKET_MSG } },
+  { label: 'buckets-1', spec: BUCKETS(1), refused: { field: 'spec.bucketCount', apiServer: BUCKET_MSG } },
+  { label: 'buckets-0', spec: BUCKETS(0), refused: { field: 'spec.bucketCount', apiServer: BUCKET_MSG } },
+  { label: 'seed-negative', spec: SEED(-1), refused: { field: 'spec.hashSeed', apiServer: 'spec.hashSeed' } },
+  { label: 'seed-2-32', spec: SEED(4294967296), refused: { field: 'spec.hashSeed', apiServer: 'spec.hashSeed' } },
+
+  // --- rules
+  { label: 'port-zero', spec: RULES([0]), refused: { field: 'spec.rules[0].port', apiServer: 'port must be between 1 and 65535' } },
+  { label: 'port-70000', spec: RULES([70000]), refused: { field: 'spec.rules[0].port', apiServer: 'port must be between 1 and 65535' } },
+  { label: 'protocol-sctp', spec: RULES([80, 'sctp']), refused: { field: 'spec.rules[0].protocol', apiServer: 'Unsupported value: "sctp"' } },
+  { label: 'affinity-none', spec: RULES([80, 'tcp', 'None']), refused: { field: 'spec.rules[0].affinity', apiServer: 'Unsupported value: "None"' } },
+  {
+    label: 'rule-duplicate',
+    spec: RULES([80, 'tcp', 'ClientIP'], [80, 'tcp', 'ClientIPAndPort']),
+    refused: { field: 'spec.rules[1]', apiServer: 'each port and protocol may appear only once' },
+  },
+  { label: 'rules-none', spec: { rules: [] }, refused: { field: 'spec.rules', apiServer: 'spec.rules' } },
+
+  // --- the farm's name (kernel objects are named after it)
+  { label: 'name-41', name: 'a'.repeat(41), refused: { field: 'metadata.name', apiServer: 'metadata.name must be a DNS label of at most 40 characters' } },
+  { label: 'name-dot', name: 'web.x', refused: { field: 'metadata.name', apiServer: 'metadata.name must be a DNS label of at most 40 characters' } },
+
+  // --- heartbeat and checkers (not the kernel's business)
+  {
+    label: 'threshold',
+    spec: { heartbeat: { intervalMs: 200, failureThresholdMs: 300 } },
+    refused: { field: 'spec.heartbeat.failureThresholdMs', apiServer: 'failureThresholdMs must be greater than 2 * heartbeat.intervalMs' },
+  },
+  {
+    label: 'threshold-default-interval',
+    spec: { heartbeat: { failureThresholdMs: 100 } },
+    refused: { field: 'spec.heartbeat.failureThresholdMs', apiServer: 'failureThresholdMs must be greater than 2 * heartbeat.intervalMs' },
+  },
+  {
+    label: 'checker-port',
+    spec: { checkers: [{ name: 'web', type: 'tcp' }] },
+    refused: { field: 'spec.checkers[0].port', apiServer: 'tcp and http checkers need a port' },
+  },
+  {
+    label: 'checker-exec',
+    spec: { checkers: [{ name: 'x', type: 'exec' }] },
+    refused: { field: 'spec.checkers[0].command', apiServer: 'exec checkers need a command' },
+  },
+  {
+    label: 'checker-dup',
+    spec: { checkers: [{ name: 'a', type: 'tcp', port: 1 }, { name: 'a', type: 'tcp', port: 2 }] },
+    refused: { field: 'spec.checkers[1].name', apiServer: 'names must be unique' },
+  },
+  {
+    label: 'checker-timeout',
+    spec: { checkers: [{ name: 'a', type: 'tcp', port: 1, intervalMs: 1000, timeoutMs: 1000 }] },
+    refused: { field: 'spec.checkers[0].timeoutMs', apiServer: 'timeoutMs must be less than intervalMs' },
+  },
+  {
+    label: 'checker-http-field-on-tcp',
+    spec: { checkers: [{ name: 'a', type: 'tcp', port: 1, path: '/x' }] },
+    refused: { field: 'spec.checkers[0].path', apiServer: 'path, expectStatus and bodyContains are only for http checkers' },
+  },
+
+  // --- LoadBalancer address pool (the operator's business)
+  {
+    label: 'pool-syntax',
+    spec: { addresses: ['10.99.0.200..10.99.0.210'] },
+    refused: { field: 'spec.addresses[0]', apiServer: 'must be an IPv4 address, a range 10.0.0.200-10.0.0.220 or a CIDR' },
+  },
+  {
+    label: 'pool-prefix',
+    spec: { addresses: ['10.99.1.0/33'] },
+    refused: { field: 'spec.addresses[0]', apiServer: 'must be an IPv4 address, a range 10.0.0.200-10.0.0.220 or a CIDR' },
+  },
+  { label: 'pool-empty', spec: { addresses: [] }, refused: { field: 'spec.addresses', apiServer: 'spec.addresses: Invalid value' } },
+  {
+    label: 'unclassed-no-pool',
+    spec: { servicesWithoutClass: true },
+    refused: { field: 'spec.servicesWithoutClass', apiServer: 'spec.servicesWithoutClass needs spec.addresses' },
+  },
+];
+
+/** The FarmCluster name a case is created under on the API server. */
+export function caseName(c: ValidationCase): string {
+  return c.name ?? `case-${c.label}`;
+}
+
+/** The spec a case stands for. */
+export function caseSpec(c: ValidationCase): Record<string, unknown> {
+  return { ...BASE_SPEC, ...c.spec };
+}
