@@ -29,6 +29,7 @@ function rig(f: FarmConfig = farm(), refuse?: (f: DataplaneFarm) => boolean): { 
       calls.push(`own ${o.length}`);
     },
     counters: () => [],
+    missing: () => [],
     remove: () => void calls.push('remove'),
   };
   const transport: HeartbeatTransport = {

@@ -6,7 +6,7 @@ import type { FarmConfig, MemberState, PeerSpec } from '../../common/src/types.j
 import type { CheckerConfig } from '../../common/src/types.js';
 import { CheckerRunner, type ProbeFn } from './edges/checkers.js';
 import { establishedToVips } from './edges/connections.js';
-import type { Datapath } from './edges/datapath.js';
+import type { Datapath, KernelLoss } from './edges/datapath.js';
 import { encodeHeartbeat, type Heartbeat } from './core/heartbeat-codec.js';
 import * as core from './core/agent-core.js';
 import { bucketRanges, type MemberStatus } from './core/member-status.js';
@@ -41,6 +41,9 @@ export interface AgentDeps {
 /** How often silence is checked between loops: a death is seen within this of the
  *  threshold instead of within a heartbeat interval. */
 const WATCH_MS = 10;
+/** How often the kernel is checked for state removed under the agent (a table deleted or
+ *  flushed, `nft flush ruleset`, the VIP deleted): the bound on how long such a loss lasts. */
+const KERNEL_CHECK_MS = 1000;
 
 /** A new configuration, applied as a whole once the kernel has accepted the farm. */
 export interface Reconfiguration {
@@ -71,6 +74,7 @@ export class Agent {
   private checkers: CheckerRunner;
   private timer?: NodeJS.Timeout;
   private watch?: NodeJS.Timeout;
+  private kernelWatch?: NodeJS.Timeout;
   private pendingTick?: NodeJS.Immediate;
   private programmed = false;
 
@@ -94,6 +98,7 @@ export class Agent {
     this.checkers.start();
     this.timer = setInterval(() => this.loop(true), this.farm.heartbeat.intervalMs);
     this.watch = setInterval(() => this.watchSilence(), WATCH_MS);
+    this.kernelWatch = setInterval(() => this.checkKernel(), KERNEL_CHECK_MS);
     this.log.info('agent started', {
       event: 'started', incarnation: this.state.incarnation, vips: this.farm.virtualIPs, interface: this.farm.interface,
       buckets: this.farm.bucketCount, peers: this.peers.map((p) => p.name), weight: this.self.weight,
@@ -159,6 +164,7 @@ export class Agent {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     clearInterval(this.watch);
+    clearInterval(this.kernelWatch);
     if (this.pendingTick) clearImmediate(this.pendingTick);
     this.checkers.stop();
     try {
@@ -221,6 +227,35 @@ export class Agent {
     return runner;
   }
 
+  /**
+   * Puts back what was removed from the kernel under the running agent, so it never goes
+   * on reporting buckets its kernel does not serve. A lost table took the bucket sets with
+   * it: nothing is held until the loop claims the buckets again.
+   */
+  private checkKernel(): void {
+    if (!this.programmed) return;
+    let lost: KernelLoss[];
+    try {
+      lost = this.deps.datapath.missing();
+    } catch (err) {
+      this.log.error('cannot read the kernel state', { event: 'kernel_check_error', error: (err as Error).message });
+      return;
+    }
+    if (lost.length === 0) return;
+    for (const l of lost) this.deps.metrics.kernelRestores.inc({ what: l.what });
+    this.log.warn('kernel state removed under the agent, restoring it', {
+      event: 'kernel_state_lost', lost: lost.map((l) => l.detail), buckets: this.state.held.length,
+    });
+    if (lost.some((l) => l.what !== 'vip')) this.state = core.removed(this.state);
+    try {
+      this.deps.datapath.program(this.farm);
+      this.log.info('kernel state restored', { event: 'kernel_state_restored', restored: lost.map((l) => l.what) });
+    } catch (err) {
+      this.log.error('restoring the kernel state failed', { event: 'kernel_restore_error', error: (err as Error).message });
+    }
+    this.loop(true);
+  }
+
   private scheduleLoop(): void {
     if (this.pendingTick) return;
     this.pendingTick = setImmediate(() => {
@@ -262,6 +297,8 @@ export class Agent {
       // Claim only what the kernel really accepts.
       ok = false;
       this.log.error('programming buckets failed', { event: 'datapath_error', error: (err as Error).message });
+      // most likely our table is gone: look now rather than at the next kernel check
+      setImmediate(() => this.checkKernel());
     }
     const a = core.applied(this.state, ok, now, periodic);
     this.state = a.state;

@@ -34,8 +34,8 @@ main().then(
   (code) => {
     if (code >= 0) process.exit(code);
   },
-  (err: Error) => {
+  (err: Error & { exitCode?: number }) => {
     process.stderr.write(`vipfarm-agent: ${err.message}\n`);
-    process.exit(1);
+    process.exit(err.exitCode ?? 1);
   },
 );

@@ -4,6 +4,7 @@ import type http from 'node:http';
 import type { Logger } from '../../common/src/log.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import { Agent, type AgentDeps, type AgentIdentity } from './agent.js';
+import { acquireFarmLock } from './edges/farm-lock.js';
 import { AgentMetrics, startMetricsServer } from './edges/metrics.js';
 import { NativeDatapath } from './edges/native-datapath.js';
 import { UdpTransport } from './edges/transport.js';
@@ -20,6 +21,9 @@ export interface StartOptions {
 
 export async function startAgent(o: StartOptions): Promise<{ agent: Agent; server: http.Server }> {
   const { farm, log } = o;
+  // Before anything else: a second agent of this farm on this node must not touch the
+  // first one's heartbeat port, tables or VIPs, not even to clean up after its failed start.
+  await acquireFarmLock(farm.name);
   const datapath = new NativeDatapath();
   const metrics = new AgentMetrics(farm.name, o.self.name, () => datapath.counters());
   const transport = new UdpTransport(farm.heartbeat.port, '0.0.0.0', (err, to) =>

@@ -145,6 +145,16 @@ Napi::Value NftCounters(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value NftRuleCounts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string farm = info[0].As<Napi::String>();
+  auto counts = guarded(env, [&] { return nftRuleCounts(farm); });
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("inet", Napi::Number::New(env, static_cast<double>(counts.inet)));
+  o.Set("netdev", Napi::Number::New(env, static_cast<double>(counts.netdev)));
+  return o;
+}
+
 Napi::Value NftRemove(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string farm = info[0].As<Napi::String>();
@@ -305,6 +315,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nftSetOwnedAndForwarding", Napi::Function::New(env, NftSetOwnedAndForwarding));
   exports.Set("nftGetElems", Napi::Function::New(env, NftGetElems));
   exports.Set("nftCounters", Napi::Function::New(env, NftCounters));
+  exports.Set("nftRuleCounts", Napi::Function::New(env, NftRuleCounts));
   exports.Set("nftRemove", Napi::Function::New(env, NftRemove));
   exports.Set("addrAdd", Napi::Function::New(env, AddrAdd));
   exports.Set("addrDel", Napi::Function::New(env, AddrDel));

@@ -19,6 +19,7 @@ export interface NativeBinding {
   nftSetOwnedAndForwarding(farm: string, owned: number[], leaseMs: number, forward: [number, string][], nodeMacs: string[]): void;
   nftGetElems(farm: string, set: string): number[];
   nftCounters(farm: string): { comment: string; packets: number; bytes: number }[];
+  nftRuleCounts(farm: string): { inet: number; netdev: number };
   nftRemove(farm: string): void;
   addrAdd(ifname: string, ip: string, prefix: number): void;
   addrDel(ifname: string, ip: string, prefix: number): void;

@@ -77,6 +77,11 @@ export class NftDataplane {
     return stageCounters(native().nftCounters(name));
   }
 
+  /** rules in the farm's inet and netdev chains (-1: absent); read-only and cheap */
+  ruleCounts(farmName: string): { inet: number; netdev: number } {
+    return native().nftRuleCounts(checkFarmName('ruleCounts', farmName));
+  }
+
   /** deletes both tables; no error when they are absent */
   remove(farmName: string): void {
     const name = checkFarmName('remove', farmName);

@@ -463,15 +463,17 @@ std::vector<LiveElem> dumpElems(const std::string& table, const std::string& set
   return out;
 }
 
-/** every rule of the farm's chain; throws OsError (ENOENT when the table is absent) */
-void dumpRules(const std::string& table, const std::string& op, const std::function<void(nftnl_rule*)>& cb) {
+/** every rule of a chain of the farm (the inet one by default); throws OsError (ENOENT
+ *  when the table or chain is absent) */
+void dumpRules(const std::string& table, const std::string& op, const std::function<void(nftnl_rule*)>& cb,
+               uint32_t family = NFPROTO_INET, const char* chain = kChain) {
   RulePtr r(checked(nftnl_rule_alloc()));
   nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
-  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kChain);
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain);
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   NlSocket& nl = nftSocket(op);
   uint32_t seq = nl.nextSeq();
-  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, family, NLM_F_DUMP, seq);
   nftnl_rule_nlmsg_build_payload(nlh, r.get());
   nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
     RulePtr got(checked(nftnl_rule_alloc()));
@@ -667,6 +669,20 @@ std::vector<RuleCounter> nftCounters(const std::string& farm) {
     if (!rc.comment.empty()) out.push_back(rc);
   });
   return out;
+}
+
+RuleCounts nftRuleCounts(const std::string& farm) {
+  auto count = [](const std::string& table, uint32_t family, const char* chain) -> int64_t {
+    int64_t n = 0;
+    try {
+      dumpRules(table, "count rules of " + table, [&](nftnl_rule*) { ++n; }, family, chain);
+    } catch (const OsError& e) {
+      if (e.err() == ENOENT) return -1;
+      throw;
+    }
+    return n;
+  };
+  return {count(inetTableName(farm), NFPROTO_INET, kChain), count(netdevTableName(farm), NFPROTO_NETDEV, kIngress)};
 }
 
 void nftRemove(const std::string& farm) {

@@ -60,6 +60,13 @@ std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& se
 /** every rule of the farm's chain that carries a counter and a comment */
 std::vector<RuleCounter> nftCounters(const std::string& farm);
 /** delete both tables; no error when absent */
+/** rules in the farm's inet and netdev chains, -1 for a chain (or table) that is absent;
+ *  read-only, so an agent can see cheaply that its state was removed under it */
+struct RuleCounts {
+  int64_t inet;
+  int64_t netdev;
+};
+RuleCounts nftRuleCounts(const std::string& farm);
 void nftRemove(const std::string& farm);
 
 }  // namespace vipfarm

@@ -4,12 +4,21 @@
 import type { DataplaneFarm } from '../../../common/src/types.js';
 import type { PacketCounter } from './metrics.js';
 
+export interface KernelLoss {
+  /** metric label: nft_inet, nft_netdev, vip */
+  what: 'nft_inet' | 'nft_netdev' | 'vip';
+  detail: string;
+}
+
 export interface Datapath {
   /** tables, VIP binding, ARP responder; replaces an older program of the same farm */
   program(farm: DataplaneFarm): void;
   /** the full desired sets; leases refreshed in the same batch */
   setOwnership(owned: number[], orphans: number[], leaseMs: number): void;
   counters(): PacketCounter[];
+  /** read-only: what of the last program is no longer in the kernel (someone deleted or
+   *  flushed a table, removed a VIP); empty when all is there or nothing is programmed */
+  missing(): KernelLoss[];
   /** removes all kernel state this farm put there; idempotent */
   remove(): void;
 }

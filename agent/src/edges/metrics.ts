@@ -28,6 +28,7 @@ export class AgentMetrics {
     buckets: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5],
     registers: [this.registry],
   });
+  readonly kernelRestores = new client.Counter({ name: 'vipfarm_kernel_restores_total', help: 'Times kernel state was found removed under the agent and put back, by what (nft_inet, nft_netdev, vip)', labelNames: ['what'], registers: [this.registry] });
   readonly stalls = new client.Counter({ name: 'vipfarm_loop_stalls_total', help: 'Times the agent loop was blocked for over half the failure threshold', registers: [this.registry] });
   readonly checkerUp = new client.Gauge({ name: 'vipfarm_checker_up', help: '1 when the application checker is healthy', labelNames: ['checker'], registers: [this.registry] });
   readonly nodeReady = new client.Gauge({ name: 'vipfarm_node_ready', help: '1 when this node serves its share of the farm', registers: [this.registry] });

@@ -2,13 +2,16 @@
 // their sysctls, and the ARP responder.
 import type { DataplaneFarm } from '../../../common/src/types.js';
 import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../../native/src/index.js';
-import type { Datapath } from './datapath.js';
+import { networkInterfaces } from 'node:os';
+import type { Datapath, KernelLoss } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
 
 export class NativeDatapath implements Datapath {
   private readonly nft = new NftDataplane();
   private farm?: DataplaneFarm;
   private arp?: ArpResponder;
+  /** rule counts right after the last apply: what missing() compares the kernel with */
+  private rules?: { inet: number; netdev: number };
 
   /** All or nothing: if any step is refused, what it changed is put back and the previous
    *  farm keeps serving (the caller keeps its config and may retry). */
@@ -17,6 +20,7 @@ export class NativeDatapath implements Datapath {
     // Tables first: until they exist, a VIP on lo would accept every client on every node.
     // The tables are one atomic batch, checked (interface included) before it is sent.
     this.nft.apply(farm);
+    this.rules = this.nft.ruleCounts(farm.name);
     let bound = false;
     try {
       bindVips(farm.name, farm.interface, farm.virtualIPs);
@@ -49,6 +53,7 @@ export class NativeDatapath implements Datapath {
       if (prev) this.nft.apply(prev);
       else {
         this.nft.remove(farm.name);
+    this.rules = undefined;
         if (bound) unbindVips(farm.name, farm.interface, farm.virtualIPs);
       }
     } catch {
@@ -67,6 +72,19 @@ export class NativeDatapath implements Datapath {
     return this.nft.counters(this.farm.name);
   }
 
+  missing(): KernelLoss[] {
+    const farm = this.farm;
+    if (!farm || !this.rules) return [];
+    const out: KernelLoss[] = [];
+    const now = this.nft.ruleCounts(farm.name);
+    const say = (n: number, want: number): string => (n < 0 ? 'absent' : `${n} of ${want} rules`);
+    if (now.inet !== this.rules.inet) out.push({ what: 'nft_inet', detail: `table inet vipfarm_${farm.name}: ${say(now.inet, this.rules.inet)}` });
+    if (now.netdev !== this.rules.netdev) out.push({ what: 'nft_netdev', detail: `table netdev vipfarm_${farm.name}_in: ${say(now.netdev, this.rules.netdev)}` });
+    const onLo = new Set((networkInterfaces().lo ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
+    for (const vip of farm.virtualIPs) if (!onLo.has(vip)) out.push({ what: 'vip', detail: `${vip}/32 on lo: absent` });
+    return out;
+  }
+
   arpStats(): ReturnType<ArpResponder['stats']> | undefined {
     return this.arp?.stats();
   }
@@ -77,6 +95,7 @@ export class NativeDatapath implements Datapath {
     this.arp?.stop();
     this.arp = undefined;
     this.nft.remove(farm.name);
+    this.rules = undefined;
     unbindVips(farm.name, farm.interface, farm.virtualIPs);
     this.farm = undefined;
   }

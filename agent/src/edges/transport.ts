@@ -18,13 +18,16 @@ export class UdpTransport implements HeartbeatTransport {
   ) {}
 
   start(onMessage: (buf: Buffer, from: string) => void): Promise<void> {
-    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // No reuseAddr: a port another process holds (another farm by mistake) must fail
+    // clearly, not split the heartbeats between two sockets.
+    const socket = dgram.createSocket({ type: 'udp4' });
     this.socket = socket;
     socket.on('message', (msg, rinfo) => onMessage(msg, rinfo.address));
     return new Promise((resolve, reject) => {
-      socket.once('error', reject);
+      const refuse = (err: Error): void => reject(new Error(`heartbeat port ${this.port}: ${err.message}`));
+      socket.once('error', refuse);
       socket.bind(this.port, this.bindAddress, () => {
-        socket.off('error', reject);
+        socket.off('error', refuse);
         // Late socket errors (ICMP unreachable on some kernels) must not kill the agent.
         socket.on('error', (err) => this.onSendError(err, '*'));
         resolve();
