@@ -77,7 +77,7 @@ describe('one agent per farm per node', () => {
     await farm.waitLog(n1, (l) => a.logs.indexOf(l) >= seen && l.event === 'buckets' && Number(l.owned) > 0, deadline).catch(() => undefined);
     const t1 = Date.now();
     let out = await farm.owners();
-    while ((out.unserved.length > 0 || !out.shares.n1) && Date.now() - t1 < 5000) out = await farm.owners();
+    while ((out.unserved.length > 0 || !out.shares.n1) && Date.now() - t1 < 15_000) out = await farm.owners();
     expect(out.unserved).toEqual([]);
     expect(Math.abs(out.shares.n1 - farm.bucketCount / 2)).toBeLessThanOrEqual(1);
     expect(Number(farm.metric(n1, 'vipfarm_buckets_owned'))).toBe(out.shares.n1);
