@@ -33,6 +33,12 @@ function render(...set: string[]): Obj[] {
 const find = (objs: Obj[], kind: string, name?: string): Obj | undefined => objs.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 
 describe('helm chart', () => {
+  test('helm template renders without --kube-version (GitOps tools render charts this way)', () => {
+    const out = helm(['template', 'vf', CHART, '--namespace', 'vipfarm-system']);
+    const kinds = yaml.loadAll(out).filter(Boolean).map((d) => (d as { kind: string }).kind);
+    expect(kinds).toContain('Deployment');
+  });
+
   test('helm lint passes', () => {
     expect(helm(['lint', CHART, '--kube-version', '1.36.0'])).toContain('0 chart(s) failed');
   });
