@@ -104,7 +104,6 @@ const byAge = (a: ServiceView, b: ServiceView): number => (a.created < b.created
 export function allocate(farms: readonly FarmPool[], services: readonly ServiceView[]): Map<string, Decision> {
   const out = new Map<string, Decision>();
   const uses = new Map<string, IpUse>();
-  const refuse = (s: ServiceView, reason: RefusalReason, message: string): void => void out.set(s.key, { kind: 'refused', reason, message });
 
   const mine: ServiceView[] = [];
   for (const s of services) {
@@ -114,89 +113,90 @@ export function allocate(farms: readonly FarmPool[], services: readonly ServiceV
   // Those already holding an address are placed first, oldest first: what they hold they keep.
   const holding = mine.filter((s) => s.ingressIPs.length > 0).sort(byAge);
   const rest = mine.filter((s) => s.ingressIPs.length === 0).sort(byAge);
-
-  for (const s of [...holding, ...rest]) {
-    const f = pickFarm(s, farms);
-    if ('message' in f) {
-      refuse(s, 'NoFarm', f.message);
-      continue;
-    }
-    const farm = f.farm;
-    if (farm.frozen) {
-      const held = s.ingressIPs[0];
-      const use = held === undefined ? undefined : uses.get(held);
-      if (held !== undefined && (!use || use.farm === farm.key)) {
-        const u = use ?? { farm: farm.key, sharing: s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined, ports: new Set<string>(), services: [] };
-        for (const p of portKeys(s)) u.ports.add(p);
-        u.services.push(s.key);
-        uses.set(held, u);
-        out.set(s.key, { kind: 'allocated', farm: farm.key, ip: held, rules: rulesOf(s), externalTrafficPolicy: s.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' });
-      } else refuse(s, 'NoFarm', `the spec of FarmCluster ${farm.key} is invalid: addresses it handed out are kept, no new ones until it is fixed`);
-      continue;
-    }
-    const sctp = s.ports.find((p) => p.protocol !== undefined && p.protocol !== 'TCP' && p.protocol !== 'UDP');
-    if (sctp) {
-      refuse(s, 'UnsupportedProtocol', `port ${sctp.port}/${sctp.protocol}: vipfarm serves TCP and UDP only`);
-      continue;
-    }
-    const ports = portKeys(s);
-    const dup = ports.find((p, i) => ports.indexOf(p) !== i);
-    if (dup !== undefined) {
-      refuse(s, 'InvalidRequest', `port ${dup} is listed twice`);
-      continue;
-    }
-    const annotated = s.annotations[SERVICE_ANNOTATIONS.ip];
-    const requested = annotated ?? (s.loadBalancerIP || undefined);
-    if (annotated !== undefined && s.loadBalancerIP && s.loadBalancerIP !== annotated) {
-      refuse(s, 'InvalidRequest', `annotation ${SERVICE_ANNOTATIONS.ip} (${annotated}) and spec.loadBalancerIP (${s.loadBalancerIP}) disagree`);
-      continue;
-    }
-    if (requested !== undefined) {
-      const problem = unicastIPv4Problem(requested);
-      if (problem) {
-        refuse(s, 'InvalidRequest', `requested address ${problem}`);
-        continue;
-      }
-    }
-    const sharing = s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined;
-    const want = requested ?? s.ingressIPs[0];
-    let ip: string | undefined;
-    if (want !== undefined) {
-      if (!poolContains(farm.addresses, want)) {
-        refuse(s, 'AddressOutsidePool', `${want} is not in the address pool of FarmCluster ${farm.key} (${farm.addresses.map((r) => r.text).join(', ')})`);
-        continue;
-      }
-      const use = uses.get(want);
-      if (use) {
-        const problem = shareProblem(use, farm.key, sharing, ports, want);
-        if (problem) {
-          refuse(s, problem.reason, problem.message);
-          continue;
-        }
-      }
-      ip = want;
-    } else {
-      if (sharing !== undefined) {
-        for (const [candidate, use] of uses) {
-          if (poolContains(farm.addresses, candidate) && !shareProblem(use, farm.key, sharing, ports, candidate)) {
-            ip = candidate;
-            break;
-          }
-        }
-      }
-      ip ??= firstFree(farm.addresses, (a) => uses.has(a));
-      if (ip === undefined) {
-        refuse(s, 'PoolExhausted', `every address of FarmCluster ${farm.key}'s pool (${farm.addresses.map((r) => r.text).join(', ')}) is in use`);
-        continue;
-      }
-    }
-    const use = uses.get(ip) ?? { farm: farm.key, sharing, ports: new Set<string>(), services: [] };
-    for (const p of ports) use.ports.add(p);
-    use.services.push(s.key);
-    uses.set(ip, use);
-    out.set(s.key, { kind: 'allocated', farm: farm.key, ip, rules: rulesOf(s), externalTrafficPolicy: s.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' });
-  }
+  for (const s of [...holding, ...rest]) out.set(s.key, place(s, farms, uses));
   return out;
+}
+
+type Refused = Extract<Decision, { kind: 'refused' }>;
+const refused = (reason: RefusalReason, message: string): Refused => ({ kind: 'refused', reason, message });
+
+/** One Service's decision given the addresses the Services placed before it use (updated). */
+function place(s: ServiceView, farms: readonly FarmPool[], uses: Map<string, IpUse>): Decision {
+  const f = pickFarm(s, farms);
+  if ('message' in f) return refused('NoFarm', f.message);
+  const farm = f.farm;
+  if (farm.frozen) return placeOnFrozen(s, farm, uses);
+  const request = readRequest(s);
+  if ('kind' in request) return request;
+  const sharing = s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined;
+  const ip = chooseAddress(farm, uses, request.requested ?? s.ingressIPs[0], sharing, request.ports);
+  if (typeof ip !== 'string') return ip;
+  take(uses, ip, farm.key, sharing, request.ports, s.key);
+  return allocated(s, farm, ip);
+}
+
+/** A farm whose spec is invalid: a Service keeps what it holds, gets nothing new. */
+function placeOnFrozen(s: ServiceView, farm: FarmPool, uses: Map<string, IpUse>): Decision {
+  const held = s.ingressIPs[0];
+  const use = held === undefined ? undefined : uses.get(held);
+  if (held === undefined || (use && use.farm !== farm.key)) {
+    return refused('NoFarm', `the spec of FarmCluster ${farm.key} is invalid: addresses it handed out are kept, no new ones until it is fixed`);
+  }
+  take(uses, held, farm.key, s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined, portKeys(s), s.key);
+  return allocated(s, farm, held);
+}
+
+/** The Service's ports and the address it asks for, or why the request itself is invalid. */
+function readRequest(s: ServiceView): { ports: string[]; requested?: string } | Refused {
+  const sctp = s.ports.find((p) => p.protocol !== undefined && p.protocol !== 'TCP' && p.protocol !== 'UDP');
+  if (sctp) return refused('UnsupportedProtocol', `port ${sctp.port}/${sctp.protocol}: vipfarm serves TCP and UDP only`);
+  const ports = portKeys(s);
+  const dup = ports.find((p, i) => ports.indexOf(p) !== i);
+  if (dup !== undefined) return refused('InvalidRequest', `port ${dup} is listed twice`);
+  const annotated = s.annotations[SERVICE_ANNOTATIONS.ip];
+  const requested = annotated ?? (s.loadBalancerIP || undefined);
+  if (annotated !== undefined && s.loadBalancerIP && s.loadBalancerIP !== annotated) {
+    return refused('InvalidRequest', `annotation ${SERVICE_ANNOTATIONS.ip} (${annotated}) and spec.loadBalancerIP (${s.loadBalancerIP}) disagree`);
+  }
+  if (requested !== undefined) {
+    const problem = unicastIPv4Problem(requested);
+    if (problem) return refused('InvalidRequest', `requested address ${problem}`);
+  }
+  return { ports, requested };
+}
+
+/** The address wanted (requested or already held) if it may be used, else a shareable or the first free one. */
+function chooseAddress(farm: FarmPool, uses: Map<string, IpUse>, want: string | undefined, sharing: string | undefined, ports: string[]): string | Refused {
+  if (want !== undefined) {
+    if (!poolContains(farm.addresses, want)) {
+      return refused('AddressOutsidePool', `${want} is not in the address pool of FarmCluster ${farm.key} (${farm.addresses.map((r) => r.text).join(', ')})`);
+    }
+    const use = uses.get(want);
+    const problem = use ? shareProblem(use, farm.key, sharing, ports, want) : undefined;
+    return problem ? refused(problem.reason, problem.message) : want;
+  }
+  let ip: string | undefined;
+  if (sharing !== undefined) {
+    for (const [candidate, use] of uses) {
+      if (poolContains(farm.addresses, candidate) && !shareProblem(use, farm.key, sharing, ports, candidate)) {
+        ip = candidate;
+        break;
+      }
+    }
+  }
+  ip ??= firstFree(farm.addresses, (a) => uses.has(a));
+  return ip ?? refused('PoolExhausted', `every address of FarmCluster ${farm.key}'s pool (${farm.addresses.map((r) => r.text).join(', ')}) is in use`);
+}
+
+function take(uses: Map<string, IpUse>, ip: string, farm: string, sharing: string | undefined, ports: string[], service: string): void {
+  const use = uses.get(ip) ?? { farm, sharing, ports: new Set<string>(), services: [] };
+  for (const p of ports) use.ports.add(p);
+  use.services.push(service);
+  uses.set(ip, use);
+}
+
+function allocated(s: ServiceView, farm: FarmPool, ip: string): Decision {
+  return { kind: 'allocated', farm: farm.key, ip, rules: rulesOf(s), externalTrafficPolicy: s.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' };
 }
 
 function shareProblem(use: IpUse, farm: string, sharing: string | undefined, ports: string[], ip: string): { reason: RefusalReason; message: string } | undefined {
