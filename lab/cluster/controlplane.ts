@@ -46,6 +46,8 @@ export interface ControlPlaneOptions {
   egressProxySocket?: string;
   /** Controllers besides CONTROLLERS (real nodes need node-lifecycle-controller). */
   extraControllers?: string[];
+  /** More kube-controller-manager flags (e.g. --node-monitor-grace-period). */
+  controllerManagerArgs?: string[];
 }
 
 export interface ControlPlane {
@@ -232,6 +234,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--kubeconfig=${kubeconfigPath}`, '--leader-elect=false', '--secure-port=0',
       `--controllers=${[...CONTROLLERS, ...(opts.extraControllers ?? [])].join(',')}`,
       `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`,
+      ...(opts.controllerManagerArgs ?? []),
       '--v=1',
     ], log('kube-controller-manager')));
     procs.push(startProc('kube-scheduler', bin('kube-scheduler'), [

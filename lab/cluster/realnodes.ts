@@ -430,6 +430,8 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
       advertiseAddress: apiAddress,
       egressProxySocket: egressSocket,
       extraControllers: REAL_NODE_CONTROLLERS,
+      // NotReady 10 s after the last status (the kubelets post every 2 s), not 50 s: tests wait for it.
+      controllerManagerArgs: ['--node-monitor-grace-period=10s', '--node-monitor-period=2s'],
       readyTimeoutSec: opts.readyTimeoutSec,
     });
     const relayJs = path.join(repoRoot(), 'dist/lab/cluster/relay.js');

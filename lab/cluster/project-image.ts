@@ -1,0 +1,71 @@
+// The project's image (Dockerfile, built by buildah through test/operator/build-image.sh)
+// as an archive the real nodes import. Built from git HEAD, tagged with HEAD's tree hash, so
+// a run reuses the image an earlier run (or the image test) built from the same tree.
+// Uncommitted changes are not in it.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from './binaries.js';
+
+const execFileP = promisify(execFile);
+
+export interface ProjectImage {
+  /** localhost/vipfarm:tree-<hash> */
+  ref: string;
+  /** docker-archive for RealCluster.importImage */
+  archive: string;
+  /** Milliseconds spent building (0 when cached). */
+  buildMs: number;
+}
+
+function cacheRoot(): string {
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'vipfarm');
+}
+
+function storeFlags(): string[] {
+  const store = process.env.VIPFARM_IMAGE_STORE ?? path.join(cacheRoot(), 'image');
+  return ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs'];
+}
+
+/** The image tag for the repository's HEAD tree (pure apart from git). */
+export function treeTag(): string {
+  const tree = execFileSync('git', ['-C', repoRoot(), 'rev-parse', 'HEAD^{tree}'], { encoding: 'utf8' }).trim();
+  return `localhost/vipfarm:tree-${tree.slice(0, 12)}`;
+}
+
+/** Builds (if needed) and exports the image; `retag` adds another name (e.g. for a rolling update). */
+export async function projectImage(opts: { tag?: string } = {}): Promise<ProjectImage> {
+  const ref = opts.tag ?? treeTag();
+  const flags = storeFlags();
+  let buildMs = 0;
+  const present = await execFileP('buildah', [...flags, 'inspect', '--type', 'image', ref]).then(() => true, () => false);
+  if (!present) {
+    const t = Date.now();
+    await execFileP('bash', [path.join(repoRoot(), 'test/operator/build-image.sh'), ref], { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 16 << 20 });
+    buildMs = Date.now() - t;
+  }
+  const dir = path.join(cacheRoot(), 'image-archives');
+  mkdirSync(dir, { recursive: true });
+  const archive = path.join(dir, `${ref.replace(/[^a-zA-Z0-9.-]/g, '_')}.tar`);
+  if (!existsSync(archive)) {
+    const tmp = `${archive}.${process.pid}.tmp`;
+    await execFileP('buildah', [...flags, 'push', '-q', ref, `docker-archive:${tmp}:${ref}`]);
+    renameSync(tmp, archive);
+  }
+  return { ref, archive, buildMs };
+}
+
+/** Another tag of the same image, exported: a "new version" for rolling updates. */
+export async function retaggedImage(image: ProjectImage, tag: string): Promise<ProjectImage> {
+  const flags = storeFlags();
+  await execFileP('buildah', [...flags, 'tag', image.ref, tag]);
+  const archive = image.archive.replace(/\.tar$/, `-${tag.replace(/[^a-zA-Z0-9.-]/g, '_')}.tar`);
+  if (!existsSync(archive)) {
+    const tmp = `${archive}.${process.pid}.tmp`;
+    await execFileP('buildah', [...flags, 'push', '-q', tag, `docker-archive:${tmp}:${tag}`]);
+    renameSync(tmp, archive);
+  }
+  return { ref: tag, archive, buildMs: 0 };
+}
