@@ -1,8 +1,9 @@
 // The project's image (Dockerfile, built by buildah through test/operator/build-image.sh)
-// as an archive the real nodes import. Built from git HEAD, tagged with HEAD's tree hash, so
-// a run reuses the image an earlier run (or the image test) built from the same tree.
-// Uncommitted changes are not in it.
+// as an archive the real nodes import. Built from git HEAD, tagged with a hash of what the
+// Dockerfile copies (IMAGE_INPUTS at HEAD), so a run reuses the image an earlier run built
+// from the same sources, whatever else the commits changed. Uncommitted changes are not in it.
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,10 +30,13 @@ function storeFlags(): string[] {
   return ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs'];
 }
 
-/** The image tag for the repository's HEAD tree (pure apart from git). */
+/** What the Dockerfile's COPY lines take (keep in step with the Dockerfile). */
+export const IMAGE_INPUTS = ['Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json', 'common', 'native', 'agent', 'operator'];
+
+/** The image tag for the image inputs at HEAD (their git object ids). */
 export function treeTag(): string {
-  const tree = execFileSync('git', ['-C', repoRoot(), 'rev-parse', 'HEAD^{tree}'], { encoding: 'utf8' }).trim();
-  return `localhost/vipfarm:tree-${tree.slice(0, 12)}`;
+  const listing = execFileSync('git', ['-C', repoRoot(), 'ls-tree', 'HEAD', '--', ...IMAGE_INPUTS], { encoding: 'utf8' });
+  return `localhost/vipfarm:src-${createHash('sha256').update(listing).digest('hex').slice(0, 12)}`;
 }
 
 /** Builds (if needed) and exports the image; `retag` adds another name (e.g. for a rolling update). */
