@@ -1,6 +1,7 @@
 // What both modes do once they know the farm: build the agent on the real kernel, UDP and
 // HTTP edges, claim the metrics port, start, and undo everything if the start fails.
 import type http from 'node:http';
+import { isIPv6 } from 'node:net';
 import type { Logger } from '../../common/src/log.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import { Agent, type AgentDeps, type AgentIdentity } from './agent.js';
@@ -26,7 +27,9 @@ export async function startAgent(o: StartOptions): Promise<{ agent: Agent; serve
   await acquireFarmLock(farm.name);
   const datapath = new NativeDatapath();
   const metrics = new AgentMetrics(farm.name, o.self.name, () => datapath.counters());
-  const transport = new UdpTransport(farm.heartbeat.port, '0.0.0.0', (err, to) =>
+  // heartbeats in this node's address family
+  const bind = isIPv6(o.self.address) ? '::' : '0.0.0.0';
+  const transport = new UdpTransport(farm.heartbeat.port, bind, (err, to) =>
     log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message }));
   const agent = new Agent({ farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent });
   // The port first: a taken port must fail before the kernel is touched.

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { countEstablished, establishedToVips, procHexToIPv4 } from './connections.js';
+import { countEstablished, establishedToVips, ipKey, procHexToIPv4 } from './connections.js';
 
 const SAMPLE = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 6400630A:0050 0200630A:C350 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
@@ -9,7 +9,26 @@ const SAMPLE = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->wh
    4: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 100 0 0 10 0
 `;
 
+// /proc/net/tcp6: 2001:db8::64 on port 80, ::ffff:10.99.0.100 on port 80 (an IPv4 client
+// of a server listening on [::]), ::1
+const SAMPLE6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: B80D0120000000000000000064000000:0050 B80D0120000000000000000002000000:C350 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0000000000000000FFFF00006400630A:0050 0000000000000000FFFF00000200630A:C351 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
+   2: 00000000000000000000000001000000:0050 00000000000000000000000001000000:C352 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 100 0 0 10 0
+   3: B80D0120000000000000000064000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 100 0 0 10 0
+`;
+
 describe('established connection count', () => {
+  test('IPv6 and IPv4-mapped sockets in /proc/net/tcp6', () => {
+    expect(countEstablished(SAMPLE6, ['2001:db8::64'])).toBe(1);
+    expect(countEstablished(SAMPLE6, ['2001:DB8:0:0:0:0:0:64'], [80])).toBe(1);
+    expect(countEstablished(SAMPLE6, ['10.99.0.100'])).toBe(1);
+    expect(countEstablished(SAMPLE6, ['::1', '10.99.0.100', '2001:db8::64'])).toBe(3);
+    expect(countEstablished(SAMPLE6, ['2001:db8::65'])).toBe(0);
+    expect(ipKey('::ffff:10.99.0.100')).toBe(ipKey('10.99.0.100'));
+    expect(ipKey('::1')).not.toBe(ipKey('::'));
+  });
+
   test('decodes /proc/net/tcp addresses', () => {
     expect(procHexToIPv4('6400630A')).toBe('10.99.0.100');
     expect(procHexToIPv4('0100007F')).toBe('127.0.0.1');

@@ -1,6 +1,7 @@
 // UDP transport of heartbeats: one socket, unicast to every peer. Authenticity and replay
 // checks live in the codec; this only moves bytes.
 import dgram from 'node:dgram';
+import net from 'node:net';
 
 export interface HeartbeatTransport {
   start(onMessage: (buf: Buffer, from: string) => void): Promise<void>;
@@ -19,8 +20,9 @@ export class UdpTransport implements HeartbeatTransport {
 
   start(onMessage: (buf: Buffer, from: string) => void): Promise<void> {
     // No reuseAddr: a port another process holds (another farm by mistake) must fail
-    // clearly, not split the heartbeats between two sockets.
-    const socket = dgram.createSocket({ type: 'udp4' });
+    // clearly, not split the heartbeats between two sockets. The address family is the
+    // bind address's: an IPv6 farm binds '::'.
+    const socket = dgram.createSocket({ type: net.isIPv6(this.bindAddress) ? 'udp6' : 'udp4' });
     this.socket = socket;
     socket.on('message', (msg, rinfo) => onMessage(msg, rinfo.address));
     return new Promise((resolve, reject) => {
