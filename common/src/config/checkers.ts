@@ -79,15 +79,20 @@ function parseChecker(c: Collector, item: unknown, p: string): CheckerConfig | u
     if (type === 'tcp') {
       if (common && target) out = { ...common, type, ...target };
     } else {
-      const path = parseHttpPath(c, item.path, join(p, 'path'));
-      const expectStatus = optInteger(c, item.expectStatus, join(p, 'expectStatus'), 100, 599, DEFAULTS.httpExpectStatus);
-      const bodyContains = item.bodyContains === undefined ? undefined : string(c, item.bodyContains, join(p, 'bodyContains'));
-      if (common && target && path !== undefined && expectStatus !== undefined) {
-        out = { ...common, type, ...target, path, expectStatus, ...(bodyContains === undefined ? {} : { bodyContains }) };
-      }
+      const http = parseHttpFields(c, item, p);
+      if (common && target && http) out = { ...common, type, ...target, ...http };
     }
   }
   return c.errors.length === before ? out : undefined;
+}
+
+/** What only an http checker has: path, expectStatus, bodyContains. */
+function parseHttpFields(c: Collector, item: Record<string, unknown>, p: string): { path: string; expectStatus: number; bodyContains?: string } | undefined {
+  const path = parseHttpPath(c, item.path, join(p, 'path'));
+  const expectStatus = optInteger(c, item.expectStatus, join(p, 'expectStatus'), 100, 599, DEFAULTS.httpExpectStatus);
+  const bodyContains = item.bodyContains === undefined ? undefined : string(c, item.bodyContains, join(p, 'bodyContains'));
+  if (path === undefined || expectStatus === undefined) return undefined;
+  return { path, expectStatus, ...(bodyContains === undefined ? {} : { bodyContains }) };
 }
 
 export function parseCheckers(c: Collector, v: unknown, path: string): CheckerConfig[] | undefined {
