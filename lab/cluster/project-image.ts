@@ -1,4 +1,4 @@
-// The project's image (Dockerfile, built by buildah through test/operator/build-image.sh)
+// The project's image (Dockerfile, built by buildah through scripts/build-image.sh)
 // as an archive the real nodes import. Built from git HEAD, tagged with a hash of what the
 // Dockerfile copies (IMAGE_INPUTS at HEAD), so a run reuses the image an earlier run built
 // from the same sources, whatever else the commits changed. Uncommitted changes are not in it.
@@ -25,9 +25,12 @@ function cacheRoot(): string {
   return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'vipfarm');
 }
 
+function store(): string {
+  return process.env.VIPFARM_IMAGE_STORE ?? path.join(cacheRoot(), 'image');
+}
+
 function storeFlags(): string[] {
-  const store = process.env.VIPFARM_IMAGE_STORE ?? path.join(cacheRoot(), 'image');
-  return ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs'];
+  return ['--root', path.join(store(), 'root'), '--runroot', path.join(store(), 'run'), '--storage-driver', 'vfs'];
 }
 
 /** What the Dockerfile's COPY lines take (keep in step with the Dockerfile). */
@@ -47,7 +50,9 @@ export async function projectImage(opts: { tag?: string } = {}): Promise<Project
   const present = await execFileP('buildah', [...flags, 'inspect', '--type', 'image', ref]).then(() => true, () => false);
   if (!present) {
     const t = Date.now();
-    await execFileP('bash', [path.join(repoRoot(), 'test/operator/build-image.sh'), ref], { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 16 << 20 });
+    await execFileP('bash', [path.join(repoRoot(), 'scripts/build-image.sh'), '--tag', ref, '--node-image', 'local'], {
+      encoding: 'utf8', timeout: 1_800_000, maxBuffer: 16 << 20, env: { ...process.env, VIPFARM_BUILDER: 'buildah', VIPFARM_IMAGE_STORE: store() },
+    });
     buildMs = Date.now() - t;
   }
   const dir = path.join(cacheRoot(), 'image-archives');
