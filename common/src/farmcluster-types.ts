@@ -42,6 +42,11 @@ export interface FarmClusterSpec {
   interface: string;
   /** Virtual MAC the agents answer ARP with, aa:bb:cc:dd:ee:ff, unicast and locally administered (second hex digit 2, 6, a or e), so that it cannot be a real NIC's. Derived from the farm's name (02:fa:...) when absent. */
   virtualMAC?: string;
+  /**
+   * How frames for the virtual IPs reach the nodes. Flooding (default): ARP answers name the virtual MAC, which the switch floods to every node; needs a network that floods unknown unicast. Directed: ARP answers name one node's own MAC (requesters spread over the ready nodes) and that node forwards other nodes' frames at L2; works on switches with port security, flood control or VMware port groups without promiscuous mode.
+   * Default: "Flooding".
+   */
+  mode?: "Flooding" | "Directed";
   /** Load-balanced ports. Every rule applies to every virtual IP; traffic to other ports of the VIPs is dropped. */
   rules: FarmClusterSpecRule[];
   /**

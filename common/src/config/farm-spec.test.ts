@@ -333,3 +333,18 @@ describe('parseAgentFile', () => {
     expectError(parseAgentFile(''), '(top level)', 'mapping');
   });
 });
+
+describe('spec.mode', () => {
+  const base = { virtualIPs: ['10.0.0.100'], interface: 'eth0', rules: [{ port: 80 }] };
+  it('defaults to Flooding and accepts Directed', () => {
+    const a = parseFarmSpec(base, { name: 'web' });
+    const b = parseFarmSpec({ ...base, mode: 'Directed' }, { name: 'web' });
+    expect(a.ok && a.value.mode).toBe('Flooding');
+    expect(b.ok && b.value.mode).toBe('Directed');
+  });
+  it.each(['directed', 'Auto', 3])('refuses %p naming the field', (mode) => {
+    const r = parseFarmSpec({ ...base, mode }, { name: 'web' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors).toEqual([expect.objectContaining({ field: 'spec.mode', message: expect.stringMatching(/Flooding or Directed/) })]);
+  });
+});

@@ -4,7 +4,7 @@
 // every problem instead of stopping at the first, and unknown fields are errors.
 import { parseAddressPool } from '../address-pool.js';
 import type { FarmClusterSpec } from '../farmcluster-types.js';
-import type { Affinity, FarmConfig, Protocol, Rule } from '../types.js';
+import { FARM_MODES, type Affinity, type FarmConfig, type FarmMode, type Protocol, type Rule } from '../types.js';
 import { parseCheckers } from './checkers.js';
 import { Collector, integer, isRecord, join, list, object, optInteger, show, string, syntax, type Result } from './collector.js';
 import { DEFAULTS, defaultHashSeed, defaultVirtualMAC } from './defaults.js';
@@ -15,7 +15,7 @@ import { LIMITS, bucketCountProblem, farmNameProblem, ifnameProblem, nodeNamePro
 const SPEC_FIELDS: Record<keyof FarmClusterSpec, true> = {
   virtualIPs: true, interface: true, virtualMAC: true, rules: true, bucketCount: true, hashSeed: true,
   heartbeat: true, checkers: true, weights: true, defaultWeight: true, nodeSelector: true, tolerations: true, agent: true,
-  addresses: true, servicesWithoutClass: true,
+  addresses: true, servicesWithoutClass: true, mode: true,
 };
 export const FARM_SPEC_FIELDS = Object.keys(SPEC_FIELDS) as readonly (keyof FarmClusterSpec)[];
 // Only a FarmCluster hands out LoadBalancer addresses: the operator allocates them.
@@ -202,6 +202,10 @@ export function farmInto(
   parseTolerations(c, o.tolerations, at('tolerations'));
   const metricsPort = parseAgentSection(c, o.agent, at('agent'));
   const loadBalancer = parseLoadBalancer(c, o, path, virtualIPs ?? []);
+  let mode: FarmMode | undefined = 'Flooding';
+  if (o.mode !== undefined) {
+    mode = FARM_MODES.includes(o.mode as FarmMode) ? (o.mode as FarmMode) : c.err(at('mode'), `must be Flooding or Directed, got ${show(o.mode)}`);
+  }
   if (c.errors.length !== before || nameProblem) return undefined;
   return {
     name: opts.name,
@@ -217,6 +221,7 @@ export function farmInto(
     defaultWeight: defaultWeight!,
     metricsPort: metricsPort!,
     loadBalancer: loadBalancer!,
+    mode: mode!,
   };
 }
 

@@ -81,6 +81,9 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
     },
   },
   { label: 'weights', spec: { weights: { 'node-1.example': 0 } } },
+  { label: 'mode-directed', spec: { mode: 'Directed' } },
+  { label: 'mode-flooding', spec: { mode: 'Flooding' } },
+  { label: 'mode-lowercase', spec: { mode: 'directed' }, refused: { field: 'spec.mode', apiServer: 'Unsupported value' } },
   { label: 'pool', spec: { addresses: ['10.99.1.0/28', '10.99.0.200-10.99.0.210'], servicesWithoutClass: true } },
 
   // --- the virtual MAC: unicast and locally administered, everywhere
