@@ -35,10 +35,11 @@ namespace vipfarm {
 
 namespace {
 
-// nft's datatype ids (src/datatype.h): "mark" is a 32-bit host-order integer, so
-// `nft list ruleset` can print the bucket numbers. The CLI refuses to *create* such a
-// set by name in 1.0.6, but listing one works.
+// nft's datatype ids (src/datatype.h). The bucket sets are keyed by a plain 32-bit
+// host-order integer (what jhash ... mod N yields); see putBucketKeyUdata for how
+// `nft list ruleset` learns to print and re-read them.
 constexpr uint32_t kTypeMark = 19;
+constexpr uint32_t kTypeInteger = 4;
 constexpr uint32_t kTypeEtherAddr = 9;
 constexpr const char* kChain = "pre";
 constexpr const char* kIngress = "ingress";
@@ -231,18 +232,38 @@ std::string ruleComment(uint32_t vip, const FarmRule& rule, const char* stage) {
   return "vipfarm " + ipString(vip) + " " + std::to_string(rule.port) + " " + protoName(rule.proto) + " " + stage;
 }
 
-SetPtr makeSet(const std::string& table, const char* name, uint32_t id, uint32_t family) {
+// The set's key as nft 1.0.6 itself writes `typeof numgen inc mod N` (src/netlink.c,
+// src/numgen.c udata): host byte order, then the typeof expression. nft has no udata for
+// a jhash expression (a `typeof jhash` set crashes `nft list`), and a set typed "mark"
+// lists but does not reload (its lookups by jhash are integers, not marks). numgen mod N
+// is an integer of the same size and range, so `nft list ruleset > f; nft -f f` works.
+void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus) {
+  constexpr uint8_t kKeyByteorder = 0, kKeyTypeof = 3;  // NFTNL_UDATA_SET_*
+  constexpr uint8_t kTypeofExpr = 0, kTypeofData = 1;   // NFTNL_UDATA_SET_TYPEOF_*
+  constexpr uint32_t kExprNumgen = 23;                  // nft's EXPR_NUMGEN
+  constexpr uint8_t kNgType = 0, kNgMod = 1, kNgOffset = 2;
+  nftnl_udata_put_u32(ud, kKeyByteorder, 1);  // BYTEORDER_HOST_ENDIAN
+  nftnl_udata* tof = nftnl_udata_nest_start(ud, kKeyTypeof);
+  nftnl_udata_put_u32(ud, kTypeofExpr, kExprNumgen);
+  nftnl_udata* data = nftnl_udata_nest_start(ud, kTypeofData);
+  nftnl_udata_put_u32(ud, kNgType, NFT_NG_INCREMENTAL);
+  nftnl_udata_put_u32(ud, kNgMod, modulus);
+  nftnl_udata_put_u32(ud, kNgOffset, 0);
+  nftnl_udata_nest_end(ud, data);
+  nftnl_udata_nest_end(ud, tof);
+}
+
+SetPtr makeSet(const std::string& table, const char* name, uint32_t id, uint32_t family, uint32_t bucketCount) {
   SetPtr s(checked(nftnl_set_alloc()));
   nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
   nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family);
   nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
   nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_TIMEOUT);
-  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeMark);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeInteger);
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 4);
-  // tells `nft list` the keys are host-endian (nft's BYTEORDER_HOST_ENDIAN = 1)
   std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(64)));
-  nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+  putBucketKeyUdata(ud.get(), bucketCount);
   nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
   return s;
 }
@@ -374,8 +395,8 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   batch.add(NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_CREATE, t.get(), "add table " + table);
 
   constexpr uint32_t kOwnedId = 1, kOrphanId = 2;
-  auto owned = makeSet(table, "owned", kOwnedId, NFPROTO_INET);
-  auto orphan = makeSet(table, "orphan", kOrphanId, NFPROTO_INET);
+  auto owned = makeSet(table, "owned", kOwnedId, NFPROTO_INET, spec.buckets);
+  auto orphan = makeSet(table, "orphan", kOrphanId, NFPROTO_INET, spec.buckets);
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, owned.get(), "add set owned");
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, orphan.get(), "add set orphan");
 

@@ -78,7 +78,7 @@ test('remove and unbind leave no table, no VIP, the original sysctls; both are i
   expect(strip(ruleset())).toEqual(strip(once));
   expect(once).toContain(`table inet vipfarm_${farm.name}`);
   expect(once).toContain(`table netdev vipfarm_${farm.name}_in`);
-  expect(once).toMatch(/elements = \{ 0x00000001 timeout 1m expires/);
+  expect(once).toMatch(/elements = \{ 1 timeout 1m expires/);
   // another bucket count: old bucket numbers mean nothing any more, the sets start empty
   await d.call('apply', { ...farm, bucketCount: 512 });
   expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([]);
@@ -123,8 +123,8 @@ test('bad input: clear error, kernel unchanged', async () => {
   const before = { nft: strip(ruleset()), lo: loAddrs(), sysctls: sysctls() };
 
   const bad: [string, unknown[], RegExp, string][] = [
-    ['apply', [{ ...farm, virtualIPs: ['10.0.0.300'] }], /virtualIPs\[0\] "10.0.0.300" is not an IPv4 address/, 'EINVAL'],
-    ['apply', [{ ...farm, virtualMAC: '02:fa:00:00:00' }], /virtual MAC/, 'EINVAL'],
+    ['apply', [{ ...farm, virtualIPs: ['10.0.0.300'] }], /virtualIPs\[0\] must be an IPv4 address \(dotted quad\), got "10.0.0.300"/, 'EINVAL'],
+    ['apply', [{ ...farm, virtualMAC: '02:fa:00:00:00' }], /virtualMAC/, 'EINVAL'],
     ['apply', [{ ...farm, rules: [{ port: 80, protocol: 'tcp', affinity: 'Sticky' }] }], /affinity "Sticky"/, 'EINVAL'],
     ['apply', [{ ...farm, rules: [{ port: 80, protocol: 'icmp', affinity: 'ClientIP' }] }], /protocol "icmp"/, 'EINVAL'],
     ['apply', [{ ...farm, name: 'Bad_Name' }], /farm name/, 'EINVAL'],
