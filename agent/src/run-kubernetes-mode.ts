@@ -15,6 +15,7 @@ import { configApplied, configRefused, configSeen, configStatus, retryDue, type 
 import { installSignalHandlers } from './signals.js';
 import { startAgent } from './start-agent.js';
 
+// lastHeartbeat is a liveness stamp: the CRD promises a rewrite at least this often.
 const STATUS_REFRESH_MS = 30_000;
 
 type ParsedSpec = { ok: true; farm: FarmConfig } | { ok: false; message: string };

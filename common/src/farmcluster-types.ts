@@ -225,7 +225,7 @@ export interface FarmClusterStatusMember {
   bucketRanges?: string;
   /** Ready members this agent sees, itself included. */
   peersReady?: number;
-  /** When the agent last wrote its entry (refreshed periodically as a liveness stamp). */
+  /** When the agent last wrote its entry. Rewritten at least every 30 s while the agent runs, even when nothing else changed, so a stamp older than a minute means the agent is gone or cannot reach the API server. */
   lastHeartbeat?: string;
   /** metadata.generation of the spec this node's kernel runs. */
   appliedGeneration?: number;
