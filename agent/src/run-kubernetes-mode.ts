@@ -5,7 +5,7 @@
 // kernel refusal is retried with backoff until it is accepted or the spec changes.
 import os from 'node:os';
 import { createLogger, type Logger } from '../../common/src/log.js';
-import { effectiveWeight, formatErrors, parseFarmSpec } from '../../common/src/config/index.js';
+import { effectiveWeight, formatErrors, parseFarmSpec, parseServiceAddresses } from '../../common/src/config/index.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import type { Agent, AgentIdentity } from './agent.js';
 import type { AgentCliOptions } from './cli.js';
@@ -148,8 +148,14 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
     onFarm: (obj: FarmObject) => {
       const generation = obj.metadata?.generation ?? 0;
       const r = parseFarmSpec(obj.spec, { name: farmName });
-      const value: ParsedSpec = r.ok ? { ok: true, farm: r.value } : { ok: false, message: formatErrors(r.errors) };
-      const key = r.ok ? JSON.stringify(r.value) : `invalid:${JSON.stringify(obj.spec)}`;
+      // The Service IPs come rendered by the operator (status.services), checked by the same parser.
+      const services = r.ok ? parseServiceAddresses(obj.status?.services, r.value.virtualIPs) : undefined;
+      const value: ParsedSpec = !r.ok
+        ? { ok: false, message: formatErrors(r.errors) }
+        : services?.ok
+          ? { ok: true, farm: { ...r.value, services: services.value } }
+          : { ok: false, message: formatErrors(services?.ok === false ? services.errors : []) };
+      const key = value.ok ? JSON.stringify(value.farm) : `invalid:${JSON.stringify([obj.spec, obj.status?.services])}`;
       const s = configSeen(track, { value, generation, key });
       track = s.track;
       if (s.apply) {

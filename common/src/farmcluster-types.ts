@@ -189,6 +189,8 @@ export interface FarmClusterStatus {
   ready?: string;
   /** Ready (every selected node serves and the buckets add up), Progressing (a rollout is under way) and Degraded (invalid spec or failing nodes; the reason says which). */
   conditions?: FarmClusterStatusCondition[];
+  /** The LoadBalancer Service IPs this farm serves besides its virtualIPs, rendered by the operator from the Services it allocated for (field manager vipfarm-operator-services); the agents program exactly this. */
+  services?: FarmClusterStatusService[];
   /** One entry per node, written by that node's agent with server-side apply (field manager vipfarm-agent-<node>). */
   members?: FarmClusterStatusMember[];
 }
@@ -255,4 +257,24 @@ export interface FarmClusterStatusMemberConfigRefused {
   message: string;
   /** First refusal of this spec. */
   since?: string;
+}
+
+export interface FarmClusterStatusService {
+  /** The Service IP (status.loadBalancer.ingress[].ip of the Services). */
+  ip: string;
+  /** The ports of every Service sharing the IP, as spec.rules. */
+  rules: FarmClusterStatusServiceRule[];
+  /** The Services behind the IP, namespace/name. */
+  services?: string[];
+  /** Cluster (every ready node serves). */
+  externalTrafficPolicy?: string;
+}
+
+export interface FarmClusterStatusServiceRule {
+  /** Service port. */
+  port: number;
+  /** tcp or udp. */
+  protocol: string;
+  /** ClientIP (sessionAffinity ClientIP) or ClientIPAndPort. */
+  affinity: string;
 }

@@ -19,6 +19,11 @@ export type Affinity = Rule['affinity'];
 export type FarmMode = 'Flooding' | 'Directed';
 export const FARM_MODES: readonly FarmMode[] = ['Flooding', 'Directed'];
 
+export interface ServiceIPRules {
+  ip: string;
+  rules: Rule[];
+}
+
 /** What the kernel needs: consumed by native/ apply() and remove(). */
 export interface DataplaneFarm {
   /** Farm name: lowercase DNS label; kernel objects are named after it. */
@@ -30,6 +35,11 @@ export interface DataplaneFarm {
   /** Locally administered unicast MAC, lowercase aa:bb:cc:dd:ee:ff. */
   virtualMAC: string;
   rules: Rule[];
+  /**
+   * LoadBalancer Service IPs, each with its own ports (rendered by the operator from the
+   * Services, see docs/architecture.md); served with the same buckets as the virtualIPs.
+   */
+  services?: ServiceIPRules[];
   /** Number of hash buckets, a power of two (2..4096). */
   bucketCount: number;
   /** jhash seed; the same on every node of a farm. */

@@ -59,7 +59,22 @@ std::vector<uint32_t> parseU32s(const Napi::Array& arr) {
   return out;
 }
 
-// nftApply({ name, interface, virtualIPs, virtualMAC, rules: [{port, protocol, affinity}], bucketCount, hashSeed })
+std::vector<FarmRule> parseRules(const Napi::Array& rules) {
+  std::vector<FarmRule> out;
+  for (uint32_t i = 0; i < rules.Length(); ++i) {
+    Napi::Object r = rules.Get(i).As<Napi::Object>();
+    FarmRule fr;
+    fr.port = static_cast<uint16_t>(r.Get("port").As<Napi::Number>().Uint32Value());
+    fr.proto = r.Get("protocol").As<Napi::String>().Utf8Value() == "udp" ? Proto::Udp : Proto::Tcp;
+    fr.affinity = r.Get("affinity").As<Napi::String>().Utf8Value() == "ClientIPAndPort" ? Affinity::ClientIPAndPort
+                                                                                         : Affinity::ClientIP;
+    out.push_back(fr);
+  }
+  return out;
+}
+
+// nftApply({ name, interface, virtualIPs, virtualMAC, rules: [{port, protocol, affinity}],
+//            services: [{ip, rules}], bucketCount, hashSeed })
 Napi::Value NftApply(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
@@ -68,15 +83,16 @@ Napi::Value NftApply(const Napi::CallbackInfo& info) {
   spec.iface = o.Get("interface").As<Napi::String>();
   spec.vips = parseIps(env, o.Get("virtualIPs").As<Napi::Array>());
   parseMac(env, o.Get("virtualMAC").As<Napi::String>(), spec.mac);
-  Napi::Array rules = o.Get("rules").As<Napi::Array>();
-  for (uint32_t i = 0; i < rules.Length(); ++i) {
-    Napi::Object r = rules.Get(i).As<Napi::Object>();
-    FarmRule fr;
-    fr.port = static_cast<uint16_t>(r.Get("port").As<Napi::Number>().Uint32Value());
-    fr.proto = r.Get("protocol").As<Napi::String>().Utf8Value() == "udp" ? Proto::Udp : Proto::Tcp;
-    fr.affinity = r.Get("affinity").As<Napi::String>().Utf8Value() == "ClientIPAndPort" ? Affinity::ClientIPAndPort
-                                                                                         : Affinity::ClientIP;
-    spec.rules.push_back(fr);
+  spec.rules = parseRules(o.Get("rules").As<Napi::Array>());
+  Napi::Value services = o.Get("services");
+  if (services.IsArray()) {
+    Napi::Array arr = services.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Object a = arr.Get(i).As<Napi::Object>();
+      Napi::Array ip = Napi::Array::New(env, 1);
+      ip.Set(uint32_t{0}, a.Get("ip"));
+      spec.services.push_back({parseIps(env, ip).at(0), parseRules(a.Get("rules").As<Napi::Array>())});
+    }
   }
   spec.buckets = o.Get("bucketCount").As<Napi::Number>().Uint32Value();
   spec.seed = o.Get("hashSeed").As<Napi::Number>().Uint32Value();

@@ -411,8 +411,14 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   batch.add(NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE, c.get(), "add chain pre");
 
   const uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
-  for (uint32_t vip : spec.vips) {
-    for (const FarmRule& rule : spec.rules) {
+  // Every virtual IP with the farm's rules, then every Service IP with its own.
+  std::vector<std::pair<uint32_t, FarmRule>> pairs;
+  for (uint32_t vip : spec.vips)
+    for (const FarmRule& rule : spec.rules) pairs.emplace_back(vip, rule);
+  for (const AddressRules& a : spec.services)
+    for (const FarmRule& rule : a.rules) pairs.emplace_back(a.vip, rule);
+  {
+    for (const auto& [vip, rule] : pairs) {
       std::string where = ipString(vip) + " " + protoName(rule.proto) + "/" + std::to_string(rule.port);
 
       // Established and related flows stay where conntrack put them.

@@ -18,12 +18,19 @@ struct FarmRule {
   Affinity affinity;
 };
 
+// A Service IP of the farm with its own ports (the virtualIPs share spec.rules).
+struct AddressRules {
+  uint32_t vip;  // network byte order
+  std::vector<FarmRule> rules;
+};
+
 struct FarmSpec {
   std::string name;             // DNS label; tables vipfarm_<name>, vipfarm_<name>_in
   std::string iface;
   std::vector<uint32_t> vips;   // network byte order
   uint8_t mac[6];
   std::vector<FarmRule> rules;
+  std::vector<AddressRules> services;
   uint32_t buckets;
   uint32_t seed;
   // Directed mode: no virtual MAC; the netdev table forwards frames of buckets owned by

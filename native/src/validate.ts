@@ -51,12 +51,12 @@ export function checkIface(op: string, iface: unknown): string {
   return checked(op, 'interface', iface, ifnameProblem);
 }
 
-export function checkVips(op: string, vips: unknown): string[] {
-  if (!Array.isArray(vips) || vips.length === 0) fail(op, 'virtualIPs must be a list of at least one virtual IP');
+export function checkVips(op: string, vips: unknown, what = 'virtualIPs'): string[] {
+  if (!Array.isArray(vips) || vips.length === 0) fail(op, `${what} must be a list of at least one virtual IP`);
   vips.forEach((ip, i) => {
-    checked(op, `virtualIPs[${i}]`, ip, unicastIPv4Problem);
+    checked(op, `${what}[${i}]`, ip, unicastIPv4Problem);
     const first = vips.indexOf(ip);
-    if (first !== i) fail(op, `virtualIPs[${i}] duplicates virtualIPs[${first}] (${String(ip)})`);
+    if (first !== i) fail(op, `${what}[${i}] duplicates ${what}[${first}] (${String(ip)})`);
   });
   return vips as string[];
 }
@@ -101,22 +101,36 @@ export function checkFarm(op: string, farm: unknown): DataplaneFarm {
   const bucketCount = checkBucketCount(op, f.bucketCount);
   const hashSeed = checkSeed(op, f.hashSeed);
   const mode = checkMode(op, f.mode);
-  if (!Array.isArray(f.rules) || f.rules.length === 0) fail(op, 'rules must be a list of at least one rule');
+  const rules = checkRules(op, f.rules, 'rules');
+  if (f.services === undefined) return { name, interface: iface, virtualIPs, virtualMAC, rules, bucketCount, hashSeed, mode };
+  if (!Array.isArray(f.services)) fail(op, 'services must be a list');
+  const ips = new Set(virtualIPs);
+  const services = f.services.map((a: unknown, i: number) => {
+    const o = (typeof a === 'object' && a !== null ? a : {}) as Record<string, unknown>;
+    const [ip] = checkVips(op, [o.ip], `services[${i}].ip`);
+    if (ips.has(ip!)) fail(op, `services[${i}].ip ${ip} is already a virtual IP or another service IP`);
+    ips.add(ip!);
+    return { ip: ip!, rules: checkRules(op, o.rules, `services[${i}].rules`) };
+  });
+  return { name, interface: iface, virtualIPs, virtualMAC, rules, services, bucketCount, hashSeed, mode };
+}
+
+function checkRules(op: string, v: unknown, path: string): DataplaneFarm['rules'] {
+  if (!Array.isArray(v) || v.length === 0) fail(op, `${path} must be a list of at least one rule`);
   const seen = new Set<string>();
-  const rules = f.rules.map((r: unknown, i: number) => {
+  return v.map((r: unknown, i: number) => {
     const rule = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
     const { port, protocol, affinity } = rule;
-    checkInteger(op, `rules[${i}].port`, port, 1, LIMITS.portMax);
-    if (!PROTOCOLS.includes(protocol as Protocol)) fail(op, `rules[${i}].protocol ${JSON.stringify(protocol)} must be tcp or udp`);
+    checkInteger(op, `${path}[${i}].port`, port, 1, LIMITS.portMax);
+    if (!PROTOCOLS.includes(protocol as Protocol)) fail(op, `${path}[${i}].protocol ${JSON.stringify(protocol)} must be tcp or udp`);
     if (!AFFINITIES.includes(affinity as Affinity)) {
-      fail(op, `rules[${i}].affinity ${JSON.stringify(affinity)} must be ClientIP or ClientIPAndPort`);
+      fail(op, `${path}[${i}].affinity ${JSON.stringify(affinity)} must be ClientIP or ClientIPAndPort`);
     }
     const key = `${String(protocol)}/${port}`;
-    if (seen.has(key)) fail(op, `rules[${i}] repeats ${key}`);
+    if (seen.has(key)) fail(op, `${path}[${i}] repeats ${key}`);
     seen.add(key);
     return { port: port as number, protocol: protocol as Protocol, affinity: affinity as Affinity };
   });
-  return { name, interface: iface, virtualIPs, virtualMAC, rules, bucketCount, hashSeed, mode };
 }
 
 /** Sorted, de-duplicated buckets, each an integer in [0, bucketCount). */

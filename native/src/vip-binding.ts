@@ -117,12 +117,17 @@ export function bindVips(farmName: string, iface: string, vips: string[]): void 
   for (const ip of ips) native().addrAdd('lo', ip, 32);
 }
 
-export function unbindVips(farmName: string, iface: string, vips: string[]): void {
+/**
+ * Removes the addresses; with `keepSysctls` (the farm still serves other addresses on
+ * that interface) the interface's ARP settings stay as the farm needs them.
+ */
+export function unbindVips(farmName: string, iface: string, vips: string[], opts: { keepSysctls?: boolean } = {}): void {
   const op = 'unbindVips';
   const name = checkFarmName(op, farmName);
   checkIface(op, iface);
-  const ips = checkVips(op, vips);
+  const ips = vips.length === 0 && opts.keepSysctls ? [] : checkVips(op, vips);
   for (const ip of ips) native().addrDel('lo', ip, 32);
+  if (opts.keepSysctls) return;
   const path = statePath(name);
   if (!existsSync(path)) return;
   const saved = readSaved(path);

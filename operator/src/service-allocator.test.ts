@@ -120,11 +120,15 @@ describe('allocate', () => {
       .toEqual({ s: 'UnsupportedProtocol', d: 'InvalidRequest' });
   });
 
-  test('a pool that shrank revokes what is now outside it; eTP Local and ClientIP affinity are carried', () => {
+  test('a pool that shrank revokes what is now outside it; ClientIP affinity is carried; eTP Local refused for now', () => {
     const small = pool('default/web', ['10.0.0.200']);
-    const d = allocate([small], [svc('in', { ingressIPs: ['10.0.0.200'], heldByUs: true, externalTrafficPolicy: 'Local', sessionAffinity: 'ClientIP' }), svc('out', { ingressIPs: ['10.0.0.202'], heldByUs: true })]);
-    expect(summary(d)).toEqual({ in: '10.0.0.200', out: 'AddressOutsidePool' });
-    expect(d.get('default/in')).toEqual({ kind: 'allocated', farm: 'default/web', ip: '10.0.0.200', externalTrafficPolicy: 'Local', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }] });
+    const d = allocate([small], [
+      svc('in', { ingressIPs: ['10.0.0.200'], heldByUs: true, sessionAffinity: 'ClientIP' }),
+      svc('out', { ingressIPs: ['10.0.0.202'], heldByUs: true }),
+      svc('local', { externalTrafficPolicy: 'Local' }),
+    ]);
+    expect(summary(d)).toEqual({ in: '10.0.0.200', out: 'AddressOutsidePool', local: 'UnsupportedPolicy' });
+    expect(d.get('default/in')).toEqual({ kind: 'allocated', farm: 'default/web', ip: '10.0.0.200', externalTrafficPolicy: 'Cluster', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }] });
   });
 });
 

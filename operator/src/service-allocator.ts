@@ -48,7 +48,8 @@ export interface ServiceView {
   heldByUs: boolean;
 }
 
-export type RefusalReason = 'NoFarm' | 'InvalidRequest' | 'AddressOutsidePool' | 'AddressInUse' | 'PortClash' | 'PoolExhausted' | 'UnsupportedProtocol';
+export type RefusalReason =
+  | 'NoFarm' | 'InvalidRequest' | 'AddressOutsidePool' | 'AddressInUse' | 'PortClash' | 'PoolExhausted' | 'UnsupportedProtocol' | 'UnsupportedPolicy';
 
 export type Decision =
   | { kind: 'allocated'; farm: string; ip: string; rules: Rule[]; externalTrafficPolicy: 'Cluster' | 'Local' }
@@ -150,6 +151,11 @@ function placeOnFrozen(s: ServiceView, farm: FarmPool, uses: Map<string, IpUse>)
 function readRequest(s: ServiceView): { ports: string[]; requested?: string } | Refused {
   const sctp = s.ports.find((p) => p.protocol !== undefined && p.protocol !== 'TCP' && p.protocol !== 'UDP');
   if (sctp) return refused('UnsupportedProtocol', `port ${sctp.port}/${sctp.protocol}: vipfarm serves TCP and UDP only`);
+  // Every ready farm node owns buckets; with Local, kube-proxy drops at nodes without an
+  // endpoint. Better no address than a black hole for a share of the clients.
+  if (s.externalTrafficPolicy === 'Local') {
+    return refused('UnsupportedPolicy', 'externalTrafficPolicy Local is not served yet (per-Service node sets are not implemented): use Cluster');
+  }
   const ports = portKeys(s);
   const dup = ports.find((p, i) => ports.indexOf(p) !== i);
   if (dup !== undefined) return refused('InvalidRequest', `port ${dup} is listed twice`);

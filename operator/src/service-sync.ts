@@ -3,7 +3,7 @@
 // managedFields after a restart), and Events saying why a Service got no address.
 // Everything is recomputed from the informers' caches on every change; a failed write
 // fails the sync and the work queue retries it with backoff.
-import type { FarmCluster } from '../../common/src/farmcluster-types.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND, type FarmCluster } from '../../common/src/farmcluster-types.js';
 import { parseFarmSpec } from '../../common/src/config/index.js';
 import { FIELD_MANAGER } from '../../common/src/farm-objects.js';
 import type { Logger } from '../../common/src/log.js';
@@ -78,11 +78,16 @@ export function serviceView(s: ServiceObject): ServiceView {
   };
 }
 
+/** Its own field manager: the farm reconciler's status apply must not remove status.services. */
+export const SERVICES_FIELD_MANAGER = 'vipfarm-operator-services';
+
 export class ServiceSync {
   /** per Service uid: the last Event recorded, so a refusal is reported once, not every sync */
   private readonly reported = new Map<string, string>();
   private addresses = new Map<string, ServiceAddress[]>();
   private readonly lastValid = new Map<string, FarmPool>();
+  /** per farm: the status.services last written */
+  private readonly published = new Map<string, string>();
 
   constructor(
     private readonly kube: Pick<Kube, 'apply'>,
@@ -99,6 +104,28 @@ export class ServiceSync {
     const pools = farmPools(farms, this.lastValid);
     const decisions = allocate(pools, services.map(serviceView));
     const errors: string[] = [];
+    // The farms first: an address is served before a Service announces it, and no longer
+    // served before the announcement is withdrawn.
+    const addresses = new Map<string, ServiceAddress[]>();
+    for (const p of pools) addresses.set(p.key, farmServiceAddresses(p.key, decisions));
+    for (const [farm, list] of addresses) {
+      const body = JSON.stringify(list);
+      if (this.published.get(farm) === body) continue;
+      const [namespace, name] = farm.split('/') as [string, string];
+      try {
+        await this.kube.apply(
+          { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, metadata: { name, namespace }, status: { services: list } },
+          SERVICES_FIELD_MANAGER,
+          { subresource: 'status' },
+        );
+        this.published.set(farm, body);
+        this.log.info('farm service addresses published', { event: 'farm_services_published', farm, ips: list.map((a) => a.ip) });
+      } catch (err) {
+        // Not serving what is announced would black-hole it: the Services wait for the retry.
+        throw new Error(`could not publish the service addresses of FarmCluster ${farm}: ${(err as Error).message}`);
+      }
+    }
+    this.addresses = addresses;
     const live = new Set<string>();
     for (const s of services) {
       const uid = s.metadata?.uid ?? '';
@@ -113,9 +140,7 @@ export class ServiceSync {
       }
     }
     for (const uid of this.reported.keys()) if (!live.has(uid)) this.reported.delete(uid);
-    const addresses = new Map<string, ServiceAddress[]>();
-    for (const p of pools) addresses.set(p.key, farmServiceAddresses(p.key, decisions));
-    this.addresses = addresses;
+    for (const farm of this.published.keys()) if (!addresses.has(farm)) this.published.delete(farm);
     if (errors.length > 0) throw new Error(`could not write Service status: ${errors.join('; ')}`);
   }
 

@@ -72,7 +72,8 @@ describe('LoadBalancer Services', () => {
   const before: Record<string, string> = {};
 
   test('a Service of our class gets the first pool address with ipMode VIP, shown by kubectl get svc', async () => {
-    operator('op-a');
+    const a = operator('op-a');
+    await until('op-a synced', () => a.events('caches_synced').length > 0, 60_000);
     const t0 = Date.now();
     await cp!.kubectl(['apply', '-f', '-'], svcYaml('front'));
     expect(await ipOf('front')).toBe('10.252.0.200');

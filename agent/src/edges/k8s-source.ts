@@ -13,6 +13,8 @@ import { FARMCLUSTER_GROUP as GROUP, FARMCLUSTER_PLURAL as PLURAL, FARMCLUSTER_V
 
 export interface FarmObject extends k8s.KubernetesObject {
   spec?: unknown;
+  /** status.services: the Service IPs the operator rendered for this farm */
+  status?: { services?: unknown };
 }
 
 export interface FarmSourceHandlers {

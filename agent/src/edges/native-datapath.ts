@@ -6,6 +6,11 @@ import { networkInterfaces } from 'node:os';
 import type { Datapath, KernelLoss } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
 
+/** Every address the farm answers for: its virtual IPs and its Services' IPs. */
+export function servedIPs(farm: DataplaneFarm): string[] {
+  return [...farm.virtualIPs, ...(farm.services ?? []).map((s) => s.ip)];
+}
+
 export class NativeDatapath implements Datapath {
   private readonly nft = new NftDataplane();
   private farm?: DataplaneFarm;
@@ -21,15 +26,16 @@ export class NativeDatapath implements Datapath {
     // The tables are one atomic batch, checked (interface included) before it is sent.
     this.nft.apply(farm);
     this.rules = this.nft.ruleCounts(farm.name);
+    const ips = servedIPs(farm);
     let bound = false;
     try {
-      bindVips(farm.name, farm.interface, farm.virtualIPs);
+      bindVips(farm.name, farm.interface, ips);
       bound = true;
       const arpChanged = !prev || prev.interface !== farm.interface || prev.virtualMAC !== farm.virtualMAC ||
-        prev.virtualIPs.join(',') !== farm.virtualIPs.join(',');
+        servedIPs(prev).join(',') !== ips.join(',');
       if (arpChanged) {
         // the new responder first: for a moment both answer, never neither
-        const arp = new ArpResponder({ iface: farm.interface, vips: farm.virtualIPs, mac: farm.virtualMAC });
+        const arp = new ArpResponder({ iface: farm.interface, vips: ips, mac: farm.virtualMAC });
         arp.start();
         this.arp?.stop();
         this.arp = arp;
@@ -39,8 +45,10 @@ export class NativeDatapath implements Datapath {
       throw err;
     }
     if (prev) {
-      const gone = prev.virtualIPs.filter((v) => !farm.virtualIPs.includes(v));
-      if (gone.length > 0 || prev.interface !== farm.interface) unbindVips(prev.name, prev.interface, gone);
+      const gone = servedIPs(prev).filter((v) => !ips.includes(v));
+      // Same interface: only the addresses go (a released Service IP); the ARP settings stay.
+      if (prev.interface !== farm.interface) unbindVips(prev.name, prev.interface, gone);
+      else if (gone.length > 0) unbindVips(prev.name, prev.interface, gone, { keepSysctls: true });
     }
     this.farm = farm;
   }
@@ -54,7 +62,7 @@ export class NativeDatapath implements Datapath {
       else {
         this.nft.remove(farm.name);
     this.rules = undefined;
-        if (bound) unbindVips(farm.name, farm.interface, farm.virtualIPs);
+        if (bound) unbindVips(farm.name, farm.interface, servedIPs(farm));
       }
     } catch {
       // the next program() or remove() replaces whatever is left
@@ -81,7 +89,7 @@ export class NativeDatapath implements Datapath {
     if (now.inet !== this.rules.inet) out.push({ what: 'nft_inet', detail: `table inet vipfarm_${farm.name}: ${say(now.inet, this.rules.inet)}` });
     if (now.netdev !== this.rules.netdev) out.push({ what: 'nft_netdev', detail: `table netdev vipfarm_${farm.name}_in: ${say(now.netdev, this.rules.netdev)}` });
     const onLo = new Set((networkInterfaces().lo ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
-    for (const vip of farm.virtualIPs) if (!onLo.has(vip)) out.push({ what: 'vip', detail: `${vip}/32 on lo: absent` });
+    for (const vip of servedIPs(farm)) if (!onLo.has(vip)) out.push({ what: 'vip', detail: `${vip}/32 on lo: absent` });
     return out;
   }
 
@@ -96,7 +104,7 @@ export class NativeDatapath implements Datapath {
     this.arp = undefined;
     this.nft.remove(farm.name);
     this.rules = undefined;
-    unbindVips(farm.name, farm.interface, farm.virtualIPs);
+    unbindVips(farm.name, farm.interface, servedIPs(farm));
     this.farm = undefined;
   }
 }

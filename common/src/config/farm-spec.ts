@@ -4,7 +4,7 @@
 // every problem instead of stopping at the first, and unknown fields are errors.
 import { parseAddressPool } from '../address-pool.js';
 import type { FarmClusterSpec } from '../farmcluster-types.js';
-import { FARM_MODES, type Affinity, type FarmConfig, type FarmMode, type Protocol, type Rule } from '../types.js';
+import { FARM_MODES, type Affinity, type FarmConfig, type FarmMode, type Protocol, type Rule, type ServiceIPRules } from '../types.js';
 import { parseCheckers } from './checkers.js';
 import { Collector, integer, isRecord, join, list, object, optInteger, show, string, syntax, type Result } from './collector.js';
 import { DEFAULTS, defaultHashSeed, defaultVirtualMAC } from './defaults.js';
@@ -255,4 +255,30 @@ export function parseFarmSpec(input: unknown, opts: { name: string; path?: strin
   const farm = farmInto(c, input, { name: opts.name, path: opts.path ?? 'spec', nameField: opts.nameField ?? 'metadata.name', extra: SERVICE_FIELDS });
   if (!farm || c.errors.length > 0) return { ok: false, errors: c.errors, warnings: c.warnings };
   return { ok: true, value: farm, warnings: c.warnings };
+}
+
+/**
+ * The Service IPs the operator renders into the FarmCluster's status.services (what the
+ * agents serve besides the virtualIPs): each an address with its rules, validated as
+ * spec.rules are, none repeating a virtual IP or another Service IP.
+ */
+export function parseServiceAddresses(input: unknown, virtualIPs: readonly string[], path = 'status.services'): Result<ServiceIPRules[]> {
+  const c = new Collector();
+  const out: ServiceIPRules[] = [];
+  const items = input === undefined ? [] : list(c, input, path, false);
+  const seen = new Set(virtualIPs);
+  items?.forEach((item, i) => {
+    const p = join(path, i);
+    const o = object(c, item, p, ['ip', 'rules', 'services', 'externalTrafficPolicy']);
+    if (!o) return;
+    const ip = string(c, o.ip, join(p, 'ip'));
+    const problem = ip === undefined ? undefined : unicastIPv4Problem(ip);
+    if (problem) c.err(join(p, 'ip'), problem);
+    else if (ip !== undefined && seen.has(ip)) c.err(join(p, 'ip'), `${ip} is served twice (a virtual IP or an earlier entry)`);
+    const rules = parseRules(c, o.rules, join(p, 'rules'));
+    if (ip !== undefined && !problem && !seen.has(ip) && rules) out.push({ ip, rules });
+    if (ip !== undefined) seen.add(ip);
+  });
+  if (c.errors.length > 0) return { ok: false, errors: c.errors, warnings: c.warnings };
+  return { ok: true, value: out, warnings: c.warnings };
 }
