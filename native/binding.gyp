@@ -9,6 +9,7 @@
         "src/nft_farm.cc",
         "src/rtnl_addr.cc",
         "src/arp_socket.cc",
+        "src/frame_socket.cc",
         "src/binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -34,9 +34,10 @@ function rig(f: FarmConfig = farm(), refuse?: (f: DataplaneFarm) => boolean): { 
   };
   const transport: HeartbeatTransport = {
     start: async () => void calls.push('listen'),
-    send: (buf) => {
+    send: (buf, to) => {
       sent.push(buf);
       calls.push('send');
+      return to.length;
     },
     stop: async () => void calls.push('close'),
   };

@@ -13,7 +13,7 @@ import { bucketRanges, type MemberStatus } from './core/member-status.js';
 import { memberCounts, type MembershipEvent } from './core/membership.js';
 import type { AgentMetrics } from './edges/metrics.js';
 import type { OwnershipDecision } from './core/ownership.js';
-import type { HeartbeatTransport } from './edges/transport.js';
+import { heartbeatLink, type HeartbeatPath, type HeartbeatTransport } from './edges/transport.js';
 
 export interface AgentIdentity {
   name: string;
@@ -44,6 +44,7 @@ const WATCH_MS = 10;
 /** How often the kernel is checked for state removed under the agent (a table deleted or
  *  flushed, `nft flush ruleset`, the VIP deleted): the bound on how long such a loss lasts. */
 const KERNEL_CHECK_MS = 1000;
+const PATHS: readonly HeartbeatPath[] = ['udp', 'l2'];
 
 /** A new configuration, applied as a whole once the kernel has accepted the farm. */
 export interface Reconfiguration {
@@ -77,6 +78,9 @@ export class Agent {
   private kernelWatch?: NodeJS.Timeout;
   private pendingTick?: NodeJS.Immediate;
   private programmed = false;
+  /** per peer, local time it was last heard on each heartbeat path (which path is cut) */
+  private readonly heardOn = new Map<string, Record<HeartbeatPath, number>>();
+  private readonly pathsUp = new Map<string, string>();
 
   constructor(private readonly deps: AgentDeps) {
     this.farm = deps.farm;
@@ -94,7 +98,7 @@ export class Agent {
     this.deps.datapath.program(this.farm);
     this.programmed = true;
     this.deps.datapath.setOwnership([], [], this.state.config.leaseMs);
-    await this.deps.transport.start((buf, from) => this.onDatagram(buf, from));
+    await this.deps.transport.start((buf, from, path) => this.onDatagram(buf, from, path));
     this.checkers.start();
     this.timer = setInterval(() => this.loop(true), this.farm.heartbeat.intervalMs);
     this.watch = setInterval(() => this.watchSilence(), WATCH_MS);
@@ -113,6 +117,7 @@ export class Agent {
    */
   reconfigure(next: Reconfiguration): void {
     this.deps.datapath.program(next.farm);
+    this.deps.transport.relink?.(heartbeatLink(next.farm));
     const { farm, self } = next;
     this.farm = farm;
     this.self = self;
@@ -269,18 +274,50 @@ export class Agent {
     if (core.silenceDue(this.state, this.now())) this.scheduleLoop();
   }
 
-  private onDatagram(buf: Buffer, from: string): void {
-    const r = core.receiveDatagram(this.state, buf, this.key, from, this.now());
+  private onDatagram(buf: Buffer, from: string, path: HeartbeatPath = 'udp'): void {
+    const now = this.now();
+    // an L2 source is a MAC: the peer's address stays what UDP said
+    const r = core.receiveDatagram(this.state, buf, this.key, path === 'udp' ? from : undefined, now);
     this.state = r.state;
     if ('rejected' in r) {
       this.deps.metrics.heartbeatsRejected.inc({ reason: r.rejected });
-      this.log.debug('heartbeat rejected', { event: 'heartbeat_rejected', reason: r.rejected, from });
+      this.log.debug('heartbeat rejected', { event: 'heartbeat_rejected', reason: r.rejected, from, path });
       return;
     }
+    if (r.node !== undefined && (r.accepted || r.duplicate)) this.heard(r.node, path, now);
     if (!r.accepted) return;
-    this.deps.metrics.heartbeatsReceived.inc();
     this.report(r.intents);
     if (r.decideNow) this.scheduleLoop();
+  }
+
+  private heard(node: string, path: HeartbeatPath, now: number): void {
+    this.deps.metrics.heartbeatsReceived.inc({ path });
+    let h = this.heardOn.get(node);
+    if (!h) this.heardOn.set(node, (h = { udp: 0, l2: 0 }));
+    h[path] = now;
+  }
+
+  /** Which paths each live peer is heard on; a change is logged once. A cut heartbeat
+   *  path no longer changes membership, so this is how an operator sees it. */
+  private observePaths(now: number): void {
+    const limit = now - this.farm.heartbeat.failureThresholdMs;
+    const counts: Record<HeartbeatPath, number> = { udp: 0, l2: 0 };
+    for (const p of this.state.view.peers.values()) {
+      const h = this.heardOn.get(p.name);
+      const up = p.alive && h ? PATHS.filter((path) => h[path] >= limit) : [];
+      for (const path of up) counts[path]++;
+      const text = up.join(',');
+      const prev = this.pathsUp.get(p.name);
+      if (prev === text) continue;
+      this.pathsUp.set(p.name, text);
+      // first sighting and death have their own events
+      if (prev === undefined || prev === '' || text === '') continue;
+      const lost = PATHS.filter((path) => prev.split(',').includes(path) && !up.includes(path));
+      this.log.warn(lost.length > 0 ? 'peer heard on fewer heartbeat paths' : 'peer heard on every heartbeat path again', {
+        event: lost.length > 0 ? 'heartbeat_path_lost' : 'heartbeat_path_restored', peer: p.name, paths: up, lost,
+      });
+    }
+    for (const path of PATHS) this.deps.metrics.peersHeard.set({ path }, counts[path]);
   }
 
   /** `periodic`: the timer's loop, which always sends a heartbeat (see core.applied). */
@@ -304,14 +341,14 @@ export class Agent {
     this.state = a.state;
     this.report(a.intents);
     if (a.heartbeat) this.send(a.heartbeat);
+    this.observePaths(now);
     this.updateGauges(this.state.decision!);
   }
 
   private send(msg: Heartbeat): void {
     const buf = encodeHeartbeat(msg, this.key);
     const to = this.peers.filter((p) => p.name !== this.self.name).map((p) => p.address);
-    this.deps.transport.send(buf, to);
-    this.deps.metrics.heartbeatsSent.inc(to.length);
+    this.deps.metrics.heartbeatsSent.inc(this.deps.transport.send(buf, to));
   }
 
   private report(intents: core.CoreIntent[]): void {

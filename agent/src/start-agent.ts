@@ -8,7 +8,8 @@ import { Agent, type AgentDeps, type AgentIdentity } from './agent.js';
 import { acquireFarmLock } from './edges/farm-lock.js';
 import { AgentMetrics, startMetricsServer } from './edges/metrics.js';
 import { NativeDatapath } from './edges/native-datapath.js';
-import { UdpTransport } from './edges/transport.js';
+import { FrameTransport } from './edges/frame-transport.js';
+import { heartbeatLink, MultiPathTransport, UdpTransport } from './edges/transport.js';
 
 
 export interface StartOptions {
@@ -29,8 +30,13 @@ export async function startAgent(o: StartOptions): Promise<{ agent: Agent; serve
   const metrics = new AgentMetrics(farm.name, o.self.name, () => datapath.counters());
   // heartbeats in this node's address family
   const bind = isIPv6(o.self.address) ? '::' : '0.0.0.0';
-  const transport = new UdpTransport(farm.heartbeat.port, bind, (err, to) =>
-    log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message }));
+  const sendError = (err: Error, to: string): void => void log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message });
+  // UDP to every peer and one L2 frame on the clients' path: a cut UDP path alone
+  // (firewall, heartbeat VLAN) then changes nothing (docs/architecture.md, "Partitions").
+  const transport = new MultiPathTransport([
+    new UdpTransport(farm.heartbeat.port, bind, sendError),
+    new FrameTransport(heartbeatLink(farm), sendError),
+  ]);
   const agent = new Agent({ farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent });
   // The port first: a taken port must fail before the kernel is touched.
   const server = await startMetricsServer(metrics, agent, farm.metricsPort).catch((err: Error) => {

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "arp_socket.h"
+#include "frame_socket.h"
 #include "nft_farm.h"
 #include "os_error.h"
 #include "rtnl_addr.h"
@@ -325,6 +326,128 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
   std::vector<uint32_t> slots_;
 };
 
+// FrameSocket(iface, ethertype, dstMac, onFrame(payload: Buffer, srcMac: string)): the L2
+// heartbeat socket, watched by a uv_poll_t on the JS thread's loop like the ARP responder;
+// each received frame is handed to onFrame through MakeCallback (so the microtasks it
+// queues run). send() copies into the socket's prebuilt frame: nothing is allocated.
+class FrameSocketWrap : public Napi::ObjectWrap<FrameSocketWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "FrameSocket",
+                       {InstanceMethod("start", &FrameSocketWrap::Start),
+                        InstanceMethod("send", &FrameSocketWrap::Send),
+                        InstanceMethod("stop", &FrameSocketWrap::Stop),
+                        InstanceMethod("stats", &FrameSocketWrap::Stats)});
+  }
+
+  explicit FrameSocketWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FrameSocketWrap>(info) {
+    Napi::Env env = info.Env();
+    iface_ = info[0].As<Napi::String>();
+    ethertype_ = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+    parseMac(env, info[2].As<Napi::String>(), dst_);
+    onFrame_ = Napi::Persistent(info[3].As<Napi::Function>());
+  }
+
+  ~FrameSocketWrap() override { stopPolling(); }
+
+ private:
+  struct PollHandle {
+    uv_poll_t poll;
+    std::unique_ptr<FrameSocket> sock;
+    FrameSocketWrap* owner;
+  };
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (handle_ != nullptr) return env.Undefined();
+    auto h = std::make_unique<PollHandle>();
+    h->owner = this;
+    h->sock = guarded(env, [&] { return std::make_unique<FrameSocket>(iface_, ethertype_, dst_); });
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "L2 heartbeat socket: no event loop");
+    int rc = uv_poll_init(loop, &h->poll, h->sock->fd());
+    if (rc != 0) throw Napi::Error::New(env, std::string("L2 heartbeat socket: uv_poll_init: ") + uv_strerror(rc));
+    h->poll.data = h.get();
+    rc = uv_poll_start(&h->poll, UV_READABLE, OnPoll);
+    if (rc != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&h.release()->poll), OnClosed);
+      throw Napi::Error::New(env, std::string("L2 heartbeat socket: uv_poll_start: ") + uv_strerror(rc));
+    }
+    if (!context_) context_ = std::make_unique<Napi::AsyncContext>(env, "vipfarm.l2heartbeat");
+    handle_ = h.release();
+    return env.Undefined();
+  }
+
+  /** send(buf): true when the frame left, false on a send error (counted in stats) */
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (handle_ == nullptr) throw Napi::Error::New(env, "L2 heartbeat socket on " + iface_ + " is not started");
+    auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+    return Napi::Boolean::New(env, guarded(env, [&] { return handle_->sock->send(buf.Data(), buf.Length()); }));
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    stopPolling();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const FrameStats& s = handle_ != nullptr ? handle_->sock->stats() : last_;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("sent", Napi::Number::New(env, static_cast<double>(s.sent)));
+    o.Set("received", Napi::Number::New(env, static_cast<double>(s.received)));
+    o.Set("sendErrors", Napi::Number::New(env, static_cast<double>(s.sendErrors)));
+    o.Set("socketErrors", Napi::Number::New(env, static_cast<double>(s.socketErrors)));
+    return o;
+  }
+
+  void stopPolling() {
+    if (handle_ == nullptr) return;
+    last_ = handle_->sock->stats();
+    handle_->owner = nullptr;
+    uv_poll_stop(&handle_->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll), OnClosed);
+    handle_ = nullptr;
+  }
+
+  void deliver(const uint8_t* payload, size_t len, const uint8_t* src) {
+    Napi::Env env = onFrame_.Env();
+    Napi::HandleScope scope(env);
+    char mac[18];
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", src[0], src[1], src[2], src[3], src[4], src[5]);
+    try {
+      onFrame_.MakeCallback(Value(), {Napi::Buffer<uint8_t>::Copy(env, payload, len), Napi::String::New(env, mac)}, *context_);
+    } catch (const Napi::Error&) {
+      // the JS side catches its own errors; one that escapes must not stop the drain
+    }
+  }
+
+  // As for the ARP responder: a link going down sets a socket error and libuv stops the
+  // handle; clear it and keep watching, the socket re-attaches when the link comes back.
+  static void OnPoll(uv_poll_t* p, int status, int events) {
+    auto* h = static_cast<PollHandle*>(p->data);
+    if (status == 0) {
+      if (h->owner == nullptr) return;
+      FrameSocketWrap* w = h->owner;
+      h->sock->drain([w](const uint8_t* payload, size_t len, const uint8_t* src) { w->deliver(payload, len, src); });
+      return;
+    }
+    h->sock->clearError();
+    uv_poll_start(p, UV_READABLE, OnPoll);
+  }
+
+  static void OnClosed(uv_handle_t* h) { delete static_cast<PollHandle*>(reinterpret_cast<uv_poll_t*>(h)->data); }
+
+  std::string iface_;
+  uint16_t ethertype_ = 0;
+  uint8_t dst_[6];
+  Napi::FunctionReference onFrame_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+  PollHandle* handle_ = nullptr;
+  FrameStats last_;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nftApply", Napi::Function::New(env, NftApply));
   exports.Set("nftSetElems", Napi::Function::New(env, NftSetElems));
@@ -336,6 +459,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("addrAdd", Napi::Function::New(env, AddrAdd));
   exports.Set("addrDel", Napi::Function::New(env, AddrDel));
   exports.Set("ArpResponder", ArpResponderWrap::Init(env));
+  exports.Set("FrameSocket", FrameSocketWrap::Init(env));
   return exports;
 }
 

@@ -24,6 +24,14 @@ export interface NativeBinding {
   addrAdd(ifname: string, ip: string, prefix: number): void;
   addrDel(ifname: string, ip: string, prefix: number): void;
   ArpResponder: new (iface: string, vips: string[], mac: string) => NativeArpResponder;
+  FrameSocket: new (iface: string, ethertype: number, dst: string, onFrame: (payload: Buffer, source: string) => void) => NativeFrameSocket;
+}
+
+export interface NativeFrameSocket {
+  start(): void;
+  send(payload: Buffer): boolean;
+  stop(): void;
+  stats(): { sent: number; received: number; sendErrors: number; socketErrors: number };
 }
 
 export interface NativeArpResponder {

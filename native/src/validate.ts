@@ -76,6 +76,13 @@ export function checkMode(op: string, mode: unknown): FarmMode {
   return mode as FarmMode;
 }
 
+/** Destination of the L2 heartbeat frames: a unicast MAC (the virtual MAC) or broadcast
+ *  (Directed mode, where the virtual MAC is not flooded); never a group we would have to join. */
+export function checkFrameDestination(op: string, mac: unknown): string {
+  if (typeof mac === 'string' && mac.toLowerCase() === 'ff:ff:ff:ff:ff:ff') return 'ff:ff:ff:ff:ff:ff';
+  return checked(op, 'destination MAC', mac, unicastMACProblem).toLowerCase();
+}
+
 export function checkBucketCount(op: string, n: unknown): number {
   if (typeof n !== 'number') fail(op, `bucketCount must be a number, got ${JSON.stringify(n)}`);
   const p = bucketCountProblem(n);

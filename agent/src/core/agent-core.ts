@@ -137,12 +137,21 @@ export interface Received {
   /** run a loop now, not at the next tick (a membership change, or a peer's claims or
    *  view moved while a handoff waits on them) */
   decideNow: boolean;
+  /** the authenticated sender (receiveDatagram) */
+  node?: string;
+  /** a copy of a heartbeat already taken: the same one on the other heartbeat path, or a
+   *  UDP copy arriving after the L2 copy of the next one. Not a replay to report. */
+  duplicate?: boolean;
 }
+
+/** How far behind the last taken seq a copy still counts as a duplicate (not a replay). */
+export const DUPLICATE_WINDOW = 8;
 
 export type Rejected = { state: CoreState; rejected: string };
 
-/** An authenticated, decoded heartbeat from `from`: membership only (no replay window). */
-export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string, now: number): Received {
+/** An authenticated, decoded heartbeat from `from` (an IP address; undefined when it came
+ *  as an L2 frame): membership only (no replay window). */
+export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string | undefined, now: number): Received {
   const prev = s.view.peers.get(msg.node);
   const u = applyHeartbeat(s.view, msg, now, from);
   // an older incarnation or a reordered datagram: nothing changed
@@ -162,15 +171,20 @@ export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string, now
 }
 
 /** A datagram off the wire: authenticated, for this farm and bucket count, not a replay. */
-export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: string, now: number): Received | Rejected {
+export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: string | undefined, now: number): Received | Rejected {
   const d = decodeHeartbeat(buf, key, s.config.farm);
   if (!d.ok) return { state: s, rejected: d.reason };
   const msg = d.msg;
   if (msg.node === s.name) return { state: s, accepted: false, intents: [], decideNow: false };
   if (msg.bucketCount !== s.config.bucketCount) return { state: s, rejected: 'bucket_count' };
   const r = checkReplay(s.guard, msg, now, s.config.maxSkewMs ?? MAX_SKEW_MS);
-  if (!r.ok) return { state: s, rejected: r.reason };
-  return receiveHeartbeat({ ...s, guard: r.guard }, msg, from, now);
+  if (!r.ok) {
+    const prev = s.view.peers.get(msg.node);
+    const duplicate = r.reason === 'replay' && prev !== undefined && prev.incarnation === msg.incarnation && prev.seq - msg.seq < DUPLICATE_WINDOW;
+    if (duplicate) return { state: s, accepted: false, intents: [], decideNow: false, node: msg.node, duplicate };
+    return { state: s, rejected: r.reason };
+  }
+  return { ...receiveHeartbeat({ ...s, guard: r.guard }, msg, from, now), node: msg.node };
 }
 
 export function setCheckersHealthy(s: CoreState, healthy: boolean): CoreState {

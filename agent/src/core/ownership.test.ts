@@ -201,6 +201,30 @@ describe('decideOwnership', () => {
     expect(decideOwnership(input({ view: heard, now: 3000 + T })).owned).toHaveLength(8);
   });
 
+  test('after a stall that cost us our buckets, advertise standby until we may acquire: peers keep our share meanwhile', () => {
+    let view = viewWith('a', [{ node: 'b' }], 1000);
+    view = tick(tick(view, 1000, T).view, 3000, T).view; // stalled 2 s: the kernel lease dropped everything
+    const resuming = decideOwnership(input({ view, now: 3000 }));
+    expect(resuming.advertise).toBe('standby');
+    expect(resuming.phase).toBe('resuming');
+    expect(resuming.owned).toEqual([]);
+    // b, hearing us standby, computes an assignment without us: it keeps every bucket
+    const bView = viewWith('b', [{ node: 'a', state: resuming.advertise, viewDigest: resuming.viewDigest }], 3001);
+    const b = decideOwnership(input({ view: bView, now: 3001, self: { name: 'b', weight: 1, state: 'ready', startedAt: 0, held: [...Array(B).keys()] } }));
+    expect(b.owned).toHaveLength(B);
+    expect(b.released).toEqual([]);
+    // settled and heard b again: ready, and the usual handoff (b releases, then we acquire)
+    const heard = applyHeartbeat(view, hb('b', { seq: 3, held: [...Array(B).keys()] }), 3000 + T).view;
+    const settled = decideOwnership(input({ view: heard, now: 3000 + T }));
+    expect(settled.advertise).toBe('ready');
+    expect(settled.phase).toBe('running');
+    expect(settled.owned).toEqual([]);
+    expect(settled.waiting).toHaveLength(8);
+    // a stall that left our buckets in the kernel (shorter than the lease) keeps us ready
+    const kept = decideOwnership(input({ view, now: 3000, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [1, 2] } }));
+    expect(kept.advertise).toBe('ready');
+  });
+
   test('after our own stall, even alone in our view, wait before taking anything (the dead may be alive)', () => {
     let view = viewWith('a', [{ node: 'b' }], 1000);
     view = tick(view, 1600, T).view; // b declared dead

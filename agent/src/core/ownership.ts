@@ -30,7 +30,11 @@
 //   them with RST (clients reconnect at once instead of timing out).
 // - After a stall of our own (membership tick() saw no tick for a while), acquire nothing
 //   for stallSettleMs, and then only once every live peer was heard again: what we knew
-//   of their claims is old, and so are the heartbeats that queued up meanwhile.
+//   of their claims is old, and so are the heartbeats that queued up meanwhile. A node
+//   that comes out of the stall holding nothing (the stall outlasted the kernel lease)
+//   advertises 'standby' meanwhile, as at startup: peers then keep (or take) its share
+//   until it turns ready, instead of releasing its buckets to a node that will not take
+//   them for stallSettleMs (measured: ~250 ms unowned after SIGSTOP/SIGCONT).
 // - Startup: for startupGraceMs (default failureThresholdMs) after start, a node that is
 //   configured 'ready' advertises 'standby' and counts itself as such. It acquires nothing
 //   and peers do not release anything to it until it has heard them; then it turns ready
@@ -108,8 +112,8 @@ export interface OwnershipDecision {
   /** live peers whose last heartbeat shows another digest (acquisitions wait for them) */
   disagreeing: string[];
   carry: OwnershipCarry;
-  /** 'startup' while in the startup grace period */
-  phase: 'startup' | 'running';
+  /** 'startup' while in the startup grace period; 'resuming' while standing by after a stall */
+  phase: 'startup' | 'resuming' | 'running';
 }
 
 /** State to advertise: a ready node says 'standby' until its startup grace is over. */
@@ -182,7 +186,17 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const { self, view, bucketCount, now } = input;
   const grace = input.startupGraceMs ?? input.failureThresholdMs;
   const orphanHoldMs = input.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS;
-  const advertise = advertisedState(self.state, self.startedAt, now, grace);
+  // After our own stall (see membership tick), the peers' claims we know may predate
+  // takeovers made while we were away, the datagrams that queued up meanwhile are read
+  // first, and peers we had declared dead may be alive and serving our buckets: like at
+  // startup, acquire nothing for stallSettleMs after resuming, and then only once every
+  // live peer was heard since. (The simulator found each of these traps.)
+  const freshAfter = (view.awakeSince ?? -Infinity) + (input.stallSettleMs ?? input.failureThresholdMs);
+  const stale: string[] = [];
+  for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) stale.push(p.name);
+  const resuming = now < freshAfter || stale.length > 0;
+  const startup = advertisedState(self.state, self.startedAt, now, grace);
+  const advertise = startup === 'ready' && resuming && self.held.length === 0 ? 'standby' : startup;
   const members = assignmentMembers(view, { name: self.name, weight: self.weight, advertise });
   const assignment = input.cache ? input.cache.get(members, bucketCount) : assignBuckets(members, bucketCount);
 
@@ -217,15 +231,7 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   let live = 0;
   for (const p of view.peers.values()) if (p.alive) live++;
   if (2 * persistent.length >= live) blocking.push(...persistent);
-  // After our own stall (see membership tick), the peers' claims we know may predate
-  // takeovers made while we were away, the datagrams that queued up meanwhile are read
-  // first, and peers we had declared dead may be alive and serving our buckets: like at
-  // startup, acquire nothing for stallSettleMs after resuming, and then only once every
-  // live peer was heard since. (The simulator found each of these traps.)
-  const freshAfter = (view.awakeSince ?? -Infinity) + (input.stallSettleMs ?? input.failureThresholdMs);
-  const stale: string[] = [];
-  for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) stale.push(p.name);
-  const mayAcquire = now >= freshAfter && stale.length === 0 && blocking.length === 0;
+  const mayAcquire = !resuming && blocking.length === 0;
 
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
@@ -277,6 +283,6 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     viewDigest: digest,
     disagreeing,
     carry: disagreeing.length === 0 ? {} : { disagreeingSince },
-    phase: advertise !== self.state ? 'startup' : 'running',
+    phase: startup !== self.state ? 'startup' : advertise !== self.state ? 'resuming' : 'running',
   };
 }

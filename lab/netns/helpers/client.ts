@@ -1,6 +1,6 @@
 // Client run in a client namespace: opens `count` short TCP connections (or sends one
 // UDP datagram per socket) to vip:port and prints one JSON line: who answered each.
-// argv[2]: JSON { vip, port, protocol, count, concurrency?, sources?, timeoutMs? }
+// argv[2]: JSON { vip, port, protocol, count, concurrency?, sources?, timeoutMs?, intervalMs? }
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 
@@ -13,6 +13,9 @@ export interface ClientOptions {
   /** local addresses; attempt i uses sources[i % length] */
   sources?: string[];
   timeoutMs?: number;
+  /** paced: attempt i starts i * intervalMs after the first, however long the others take
+   *  (a steady connection rate across a failure), instead of `concurrency` at a time */
+  intervalMs?: number;
 }
 
 export interface Attempt {
@@ -21,6 +24,10 @@ export interface Attempt {
   lport: number;
   node: string | null;
   error: string | null;
+  /** ms after the client's start when the attempt began, and how long it took (a lost SYN
+   *  shows as about 1000 more: the kernel's first retransmission) */
+  atMs?: number;
+  tookMs?: number;
 }
 
 const opts = JSON.parse(process.argv[2]) as ClientOptions;
@@ -94,11 +101,27 @@ async function main(): Promise<void> {
   const results: Attempt[] = new Array(opts.count);
   let next = 0;
   const t0 = Date.now();
+  const once = (i: number): Promise<Attempt> => {
+    const src = opts.sources === undefined ? undefined : opts.sources[i % opts.sources.length];
+    const atMs = Date.now() - t0;
+    return (opts.protocol === 'udp' ? udpOnce(i, src) : tcpOnce(i, src)).then((a) => ({ ...a, atMs, tookMs: Date.now() - t0 - atMs }));
+  };
+  if (opts.intervalMs !== undefined) {
+    const every = opts.intervalMs;
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < opts.count; i++) {
+      const wait = t0 + i * every - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      pending.push(once(i).then((a) => void (results[i] = a)));
+    }
+    await Promise.all(pending);
+    process.stdout.write(JSON.stringify({ elapsedMs: Date.now() - t0, results }) + '\n');
+    return;
+  }
   const worker = async (): Promise<void> => {
     while (next < opts.count) {
       const i = next++;
-      const src = opts.sources === undefined ? undefined : opts.sources[i % opts.sources.length];
-      results[i] = await (opts.protocol === 'udp' ? udpOnce(i, src) : tcpOnce(i, src));
+      results[i] = await once(i);
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 20, opts.count) }, worker));

@@ -1,0 +1,193 @@
+// Partitions with real agents, measured with clients: a paced stream of new connections
+// (one every 10 ms) and 20 long-lived ones. A cut of the heartbeat path alone (UDP dropped
+// in a node's namespace) must change nothing, since the L2 heartbeats still arrive where
+// the clients' frames arrive; so must a cut of the L2 heartbeats alone. Only when every
+// heartbeat path is cut does each side serve everything (failover.test.ts covers that and
+// the cable cut).
+import { jest } from '@jest/globals';
+import { AgentFarm, APP_PORT, HB_PORT } from '../../lab/agent/farm.js';
+import { Holder, runClient, type Attempt } from '../../lab/netns/procs.js';
+import type { Host } from '../../lab/netns/testbed.js';
+
+jest.setTimeout(90_000);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Measured {
+  attempts: number;
+  failed: Attempt[];
+  reset: number;
+  long: number;
+}
+
+/** Runs `during` while the clients run; counts failed new connections and broken long-lived ones. */
+async function measure(farm: AgentFarm, during: () => Promise<void>): Promise<Measured> {
+  const holder = Holder.start(farm.tb, farm.client, { vip: farm.vip, port: APP_PORT, count: 20, pingMs: 50 });
+  const opened = await holder.opened();
+  expect(opened.filter((c) => c.node === null)).toEqual([]);
+  // many source addresses: 300 short connections must not run out of ports (TIME_WAIT)
+  const sources = farm.tb.addAddresses(farm.client, 30);
+  const count = 300;
+  const run = runClient(farm.tb, farm.client, { vip: farm.vip, port: APP_PORT, protocol: 'tcp', count, intervalMs: 10, timeoutMs: 3000, sources });
+  await during();
+  const { results } = await run;
+  const summary = await holder.stop();
+  const broken = summary.filter((c) => c.error !== null || c.echoed < c.sent - 2);
+  // failed: no answer, a reset, or an answer only after a retransmitted SYN (its first SYN found no owner)
+  return { attempts: count, failed: results.filter((a) => a.node === null || (a.tookMs ?? 0) >= 900), reset: broken.length, long: summary.length };
+}
+
+function dropUdpHeartbeats(farm: AgentFarm, node: Host): () => void {
+  farm.tb.exec(node.netns, ['nft', '-f', '-'], [
+    'table inet vftest {',
+    `  chain in { type filter hook input priority 0; udp dport ${HB_PORT} drop; }`,
+    `  chain out { type filter hook output priority 0; udp dport ${HB_PORT} drop; }`,
+    '}',
+  ].join('\n') + '\n');
+  return () => farm.tb.exec(node.netns, ['nft', 'delete', 'table', 'inet', 'vftest']);
+}
+
+/** drops the L2 heartbeat frames to and from one node at the switch (the test bed's bridge) */
+function dropL2Heartbeats(farm: AgentFarm, node: Host): () => void {
+  farm.tb.exec(farm.tb.bridgeNetns, ['nft', '-f', '-'], [
+    'table bridge vftest {',
+    '  chain f {',
+    '    type filter hook forward priority 0;',
+    `    iifname "${node.bridgePort}" ether type 0x88b5 drop`,
+    `    oifname "${node.bridgePort}" ether type 0x88b5 drop`,
+    '  }',
+    '}',
+  ].join('\n') + '\n');
+  return () => farm.tb.exec(farm.tb.bridgeNetns, ['nft', 'delete', 'table', 'bridge', 'vftest']);
+}
+
+/** what the agents did that can drop a SYN: a loop stalled past the lease, buckets moving */
+function disturbances(farm: AgentFarm): string[] {
+  const out: string[] = [];
+  for (const [name, a] of farm.agents) {
+    for (const l of a.logs) if (l.event === 'stall' || l.event === 'buckets') out.push(`${name} ${String(l.timestamp)} ${JSON.stringify(l)}`);
+  }
+  return out;
+}
+
+/** deaths declared across the cut (a loop stalled by a loaded machine may cost others a death too) */
+function deaths(farm: AgentFarm, cut = 'n3'): string[] {
+  const out: string[] = [];
+  for (const [name, a] of farm.agents) {
+    for (const l of a.logs) if (l.event === 'peer_dead' && (name === cut || l.peer === cut)) out.push(`${name} saw ${String(l.peer)} dead`);
+  }
+  return out;
+}
+
+/** buckets owned over the farm, once it adds up to the bucket count (or the last sum after 4 s) */
+async function ownedTotal(farm: AgentFarm): Promise<number> {
+  let t = 0;
+  for (let i = 0; i < 40; i++) {
+    t = farm.tb.nodes.map((n) => farm.metric(n, 'vipfarm_buckets_owned')).reduce((a, b) => a + b, 0);
+    if (t === farm.bucketCount) return t;
+    await sleep(100);
+  }
+  return t;
+}
+
+describe('partitions of the heartbeat paths', () => {
+  let farm: AgentFarm;
+  beforeEach(async () => {
+    farm = new AgentFarm({ nodes: 3 });
+    await farm.startAll();
+    await farm.waitReady();
+    await sleep(300);
+  });
+  afterEach(async () => {
+    await farm.destroy();
+  });
+
+  test('UDP heartbeats cut between {n1,n2} and {n3}, clients reach all: nobody is declared dead, no connection fails', async () => {
+    const n3 = farm.node('n3');
+    let heard: { udp: number; l2: number } | undefined;
+    const m = await measure(farm, async () => {
+      await sleep(300);
+      const heal = dropUdpHeartbeats(farm, n3);
+      try {
+        await sleep(1800);
+        heard = {
+          udp: farm.metric(farm.node('n1'), 'vipfarm_peers_heard', 'path="udp"'),
+          l2: farm.metric(farm.node('n1'), 'vipfarm_peers_heard', 'path="l2"'),
+        };
+      } finally {
+        heal();
+      }
+    });
+    console.log(`UDP heartbeats cut: ${m.failed.length} of ${m.attempts} new connections failed, ${m.reset} of ${m.long} long-lived broken`);
+    if (m.failed.length > 0) console.log(disturbances(farm).join('\n'));
+    expect(deaths(farm)).toEqual([]);
+    expect(m.failed).toEqual([]);
+    expect(m.reset).toBe(0);
+    // what the operator sees instead: n3 heard on L2 only
+    expect(heard).toEqual({ udp: 1, l2: 2 });
+    await farm.waitLog(farm.node('n1'), (l) => l.event === 'heartbeat_path_lost' && l.peer === 'n3');
+    expect(await ownedTotal(farm)).toBe(farm.bucketCount);
+  });
+
+  test('L2 heartbeats of one node cut, UDP intact: nothing changes', async () => {
+    const n3 = farm.node('n3');
+    const m = await measure(farm, async () => {
+      await sleep(300);
+      const heal = dropL2Heartbeats(farm, n3);
+      try {
+        await sleep(1800);
+        expect(farm.metric(farm.node('n3'), 'vipfarm_peers_heard', 'path="l2"')).toBe(0);
+        expect(farm.metric(farm.node('n3'), 'vipfarm_peers_heard', 'path="udp"')).toBe(2);
+      } finally {
+        heal();
+      }
+    });
+    console.log(`L2 heartbeats cut: ${m.failed.length} of ${m.attempts} new connections failed, ${m.reset} of ${m.long} long-lived broken`);
+    if (m.failed.length > 0) console.log(disturbances(farm).join('\n'));
+    expect(deaths(farm)).toEqual([]);
+    expect(m.failed).toEqual([]);
+    expect(m.reset).toBe(0);
+  });
+
+  test('every heartbeat path of n3 cut, clients still reach it: each side serves all (measured), then one assignment again', async () => {
+    const n3 = farm.node('n3');
+    const m = await measure(farm, async () => {
+      await sleep(300);
+      const healUdp = dropUdpHeartbeats(farm, n3);
+      const healL2 = dropL2Heartbeats(farm, n3);
+      try {
+        await farm.waitLog(n3, (l) => l.event === 'buckets' && l.owned === farm.bucketCount);
+        await sleep(1000);
+      } finally {
+        healUdp();
+        healL2();
+      }
+    });
+    console.log(`every heartbeat path cut: ${m.failed.length} of ${m.attempts} new connections failed, ${m.reset} of ${m.long} long-lived broken`);
+    // nothing tells this apart from a real split: both sides serve (SafeKit's choice)
+    expect(deaths(farm)).toEqual(expect.arrayContaining(['n1 saw n3 dead', 'n2 saw n3 dead', 'n3 saw n1 dead', 'n3 saw n2 dead']));
+    await farm.waitLog(n3, (l) => l.event === 'peer_rejoined');
+    await sleep(1500);
+    const after = await farm.owners();
+    expect(after.unserved).toEqual([]);
+    for (const n of ['n1', 'n2', 'n3']) expect(Math.abs((after.shares[n] ?? 0) - farm.bucketCount / 3)).toBeLessThanOrEqual(1);
+  });
+
+  test('cable cut of n3 (a real split): its share moves to n1 and n2, connections on n1 and n2 survive', async () => {
+    const n3 = farm.node('n3');
+    const m = await measure(farm, async () => {
+      await sleep(300);
+      farm.tb.setLink(n3, false);
+      try {
+        await farm.waitLog(farm.node('n1'), (l) => l.event === 'peer_dead' && l.peer === 'n3');
+        await sleep(1500);
+      } finally {
+        farm.tb.setLink(n3, true);
+      }
+    });
+    console.log(`cable cut: ${m.failed.length} of ${m.attempts} new connections failed, ${m.reset} of ${m.long} long-lived broken`);
+    // new connections fail only during detection (threshold 200 ms at 10 ms pacing, plus retries), never after
+    expect(m.failed.length).toBeLessThan(60);
+    expect(m.reset).toBeLessThan(m.long);
+  });
+});
