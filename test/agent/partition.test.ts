@@ -157,7 +157,12 @@ describe('partitions of the heartbeat paths', () => {
       const healL2 = dropL2Heartbeats(farm, n3);
       try {
         await farm.waitLog(n3, (l) => l.event === 'buckets' && l.owned === farm.bucketCount);
-        await sleep(1000);
+        for (const n of ['n1', 'n2']) await farm.waitLog(farm.node(n), (l) => l.event === 'peer_dead' && l.peer === 'n3');
+        await sleep(300);
+        const [a, b, c] = farm.tb.nodes.map((n) => farm.metric(n, 'vipfarm_buckets_owned'));
+        expect(c).toBe(farm.bucketCount);
+        expect(a + b).toBe(farm.bucketCount);
+        await sleep(700);
       } finally {
         healUdp();
         healL2();
