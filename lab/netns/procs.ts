@@ -119,11 +119,12 @@ export async function startEcho(tb: Testbed, host: Host, bind: string, tcp: numb
 export type { Attempt, ClientOptions };
 
 /** runs helpers/client on host to completion */
-export async function runClient(tb: Testbed, host: Host, opts: ClientOptions): Promise<{ elapsedMs: number; results: Attempt[] }> {
+/** startedAt: the client's clock (ms since the epoch) at attempt 0; atMs counts from it */
+export async function runClient(tb: Testbed, host: Host, opts: ClientOptions): Promise<{ startedAt: number; elapsedMs: number; results: Attempt[] }> {
   const child = tb.spawn(host.netns, [process.execPath, helperPath('client'), JSON.stringify(opts)]);
   const lines = new JsonLines(child);
   const res = await lines.waitFor((l) => Array.isArray(l.results), 120000, 'client results');
-  return res as unknown as { elapsedMs: number; results: Attempt[] };
+  return res as unknown as { startedAt: number; elapsedMs: number; results: Attempt[] };
 }
 
 export interface HeldConn {

@@ -16,6 +16,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 interface Measured {
   attempts: number;
   failed: Attempt[];
+  /** wall clock of attempt 0 (an attempt began at startedAt + atMs) */
+  startedAt: number;
   reset: number;
   long: number;
 }
@@ -27,14 +29,14 @@ async function measure(farm: AgentFarm, during: () => Promise<void>): Promise<Me
   expect(opened.filter((c) => c.node === null)).toEqual([]);
   // many source addresses: 300 short connections must not run out of ports (TIME_WAIT)
   const sources = farm.tb.addAddresses(farm.client, 30);
-  const count = 300;
-  const run = runClient(farm.tb, farm.client, { vip: farm.vip, port: APP_PORT, protocol: 'tcp', count, intervalMs: 10, timeoutMs: 3000, sources });
+  const count = 400;
+  const run = runClient(farm.tb, farm.client, { vip: farm.vip, port: APP_PORT, protocol: 'tcp', count, intervalMs: 10, timeoutMs: 1000, sources });
   await during();
-  const { results } = await run;
+  const { results, startedAt } = await run;
   const summary = await holder.stop();
   const broken = summary.filter((c) => c.error !== null || c.echoed < c.sent - 2);
-  // failed: no answer, a reset, or an answer only after a retransmitted SYN (its first SYN found no owner)
-  return { attempts: count, failed: results.filter((a) => a.node === null || (a.tookMs ?? 0) >= 900), reset: broken.length, long: summary.length };
+  // failed: reset, or no answer within 1 s (the first SYN found no owner: its retransmission comes at 1 s)
+  return { attempts: count, failed: results.filter((a) => a.node === null), startedAt, reset: broken.length, long: summary.length };
 }
 
 function dropUdpHeartbeats(farm: AgentFarm, node: Host): () => void {
@@ -93,7 +95,9 @@ async function ownedTotal(farm: AgentFarm): Promise<number> {
 describe('partitions of the heartbeat paths', () => {
   let farm: AgentFarm;
   beforeEach(async () => {
-    farm = new AgentFarm({ nodes: 3 });
+    // A 1 s threshold: the cuts below last longer than that, and a loop stalled a few
+    // hundred ms by a loaded machine is not a death (it would be at the 200 ms default).
+    farm = new AgentFarm({ nodes: 3, intervalMs: 100, failureThresholdMs: 1000 });
     await farm.startAll();
     await farm.waitReady();
     await sleep(300);
@@ -109,7 +113,7 @@ describe('partitions of the heartbeat paths', () => {
       await sleep(300);
       const heal = dropUdpHeartbeats(farm, n3);
       try {
-        await sleep(1800);
+        await sleep(2500);
         heard = {
           udp: farm.metric(farm.node('n1'), 'vipfarm_peers_heard', 'path="udp"'),
           l2: farm.metric(farm.node('n1'), 'vipfarm_peers_heard', 'path="l2"'),
@@ -135,7 +139,7 @@ describe('partitions of the heartbeat paths', () => {
       await sleep(300);
       const heal = dropL2Heartbeats(farm, n3);
       try {
-        await sleep(1800);
+        await sleep(2500);
         expect(farm.metric(farm.node('n3'), 'vipfarm_peers_heard', 'path="l2"')).toBe(0);
         expect(farm.metric(farm.node('n3'), 'vipfarm_peers_heard', 'path="udp"')).toBe(2);
       } finally {
@@ -191,8 +195,41 @@ describe('partitions of the heartbeat paths', () => {
       }
     });
     console.log(`cable cut: ${m.failed.length} of ${m.attempts} new connections failed, ${m.reset} of ${m.long} long-lived broken`);
-    // new connections fail only during detection (threshold 200 ms at 10 ms pacing, plus retries), never after
-    expect(m.failed.length).toBeLessThan(60);
+    // new connections to n3's third fail only until it is declared dead (1 s at one every 10 ms: ~35)
+    expect(m.failed.length).toBeLessThan(100);
     expect(m.reset).toBeLessThan(m.long);
+  });
+
+  test('SIGSTOP 2 s then SIGCONT: peers keep the stalled node\'s share until it takes it back; no new connection fails after it resumes', async () => {
+    const n3 = farm.node('n3');
+    const proc = farm.agents.get('n3')!.proc;
+    let resumedAt = 0;
+    const m = await measure(farm, async () => {
+      await sleep(300);
+      proc.kill('SIGSTOP');
+      try {
+        await farm.waitLog(farm.node('n1'), (l) => l.event === 'peer_dead' && l.peer === 'n3');
+        await sleep(2000 - farm.opts.failureThresholdMs!);
+      } finally {
+        proc.kill('SIGCONT');
+        resumedAt = Date.now();
+      }
+      const since = farm.agents.get('n3')!.logs.length;
+      await farm.waitLog(n3, (l) => l.event === 'buckets' && Number(l.owned) > 0 && farm.agents.get('n3')!.logs.indexOf(l) >= since, 10_000);
+      await sleep(500);
+    });
+    const afterResume = m.failed.filter((a) => m.startedAt + (a.atMs ?? 0) >= resumedAt);
+    console.log(`SIGSTOP 2 s: ${m.failed.length} of ${m.attempts} new connections failed (${afterResume.length} begun after SIGCONT), ${m.reset} of ${m.long} long-lived broken`);
+    if (afterResume.length > 0) console.log(`resumed at ${new Date(resumedAt).toISOString()}; failed at ${afterResume.map((f) => new Date(m.startedAt + (f.atMs ?? 0)).toISOString()).join(' ')}\n${disturbances(farm).join('\n')}`);
+    // Before: peers released n3's share as soon as it said 'ready' and n3 took it only after
+    // its settle time (the threshold, 1 s here: ~33 of these failed). Now nothing is unowned
+    // but the release-to-acquire handoff of a join (tens of ms on a loaded machine).
+    expect(afterResume.length).toBeLessThanOrEqual(3);
+    // it came back as standby first, then ready (as at startup)
+    const states = farm.agents.get('n3')!.logs.filter((l) => l.event === 'state').map((l) => `${String(l.state)}/${String(l.phase)}`);
+    expect(states.slice(-2)).toEqual(['standby/resuming', 'ready/running']);
+    const after = await farm.owners();
+    expect(after.unserved).toEqual([]);
+    expect(Math.abs((after.shares.n3 ?? 0) - farm.bucketCount / 3)).toBeLessThanOrEqual(1);
   });
 });

@@ -76,7 +76,14 @@ describe('agent core', () => {
     expect(j.accepted).toBe(true);
     expect(j.decideNow).toBe(true);
     expect(j.intents).toEqual([{ kind: 'membership', event: expect.objectContaining({ type: 'joined', node: 'b' }) }]);
-    expect(core.receiveDatagram(j.state, encodeHeartbeat(hb({}), KEY), KEY, '10.0.0.2', 1001)).toMatchObject({ rejected: expect.any(String) });
+    // the same heartbeat again (its copy on the other heartbeat path): a duplicate, taken no further
+    const dup = core.receiveDatagram(j.state, encodeHeartbeat(hb({}), KEY), KEY, undefined, 1001);
+    expect(dup).toMatchObject({ accepted: false, duplicate: true, node: 'b', decideNow: false, intents: [] });
+    expect(dup.state).toBe(j.state);
+    // far behind the last one taken: a replay
+    const later = core.receiveDatagram(j.state, encodeHeartbeat(hb({ seq: 1 + core.DUPLICATE_WINDOW + 1 }), KEY), KEY, '10.0.0.2', 1002) as core.Received;
+    expect(later.accepted).toBe(true);
+    expect(core.receiveDatagram(later.state, encodeHeartbeat(hb({}), KEY), KEY, '10.0.0.2', 1003)).toMatchObject({ rejected: 'replay' });
     expect(core.receiveDatagram(s, encodeHeartbeat(hb({ bucketCount: 16 }), KEY), KEY, 'x', 1000)).toMatchObject({ rejected: 'bucket_count' });
     expect(core.receiveDatagram(s, encodeHeartbeat(hb({ farm: 'g' }), KEY), KEY, 'x', 1000)).toMatchObject({ rejected: 'wrong_farm' });
     expect(core.receiveDatagram(s, encodeHeartbeat(hb({}), Buffer.alloc(32, 4)), KEY, 'x', 1000)).toMatchObject({ rejected: 'bad_mac' });

@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       pending.push(once(i).then((a) => void (results[i] = a)));
     }
     await Promise.all(pending);
-    process.stdout.write(JSON.stringify({ elapsedMs: Date.now() - t0, results }) + '\n');
+    process.stdout.write(JSON.stringify({ startedAt: t0, elapsedMs: Date.now() - t0, results }) + '\n');
     return;
   }
   const worker = async (): Promise<void> => {
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 20, opts.count) }, worker));
-  process.stdout.write(JSON.stringify({ elapsedMs: Date.now() - t0, results }) + '\n');
+  process.stdout.write(JSON.stringify({ startedAt: t0, elapsedMs: Date.now() - t0, results }) + '\n');
 }
 
 void main();
