@@ -87,6 +87,36 @@ describe('LoadBalancer Services served by the farm', () => {
     expect(ruleset(tb.nodes[0].netns)).not.toContain(`ip daddr ${tb.vip(0)} tcp dport 8080`);
   });
 
+  test('an agent killed: the Service IP is served in full again after the takeover, and keeps its address', async () => {
+    const ip = tb.vip(1);
+    const pids = execFileSync('ip', ['netns', 'pids', tb.nodes[1].netns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+      .filter((pid) => {
+        try {
+          return execFileSync('cat', [`/proc/${pid}/cmdline`], { encoding: 'utf8' }).includes('agent/src/main.js');
+        } catch {
+          return false;
+        }
+      });
+    expect(pids.length).toBe(1);
+    const killedAt = Date.now();
+    process.kill(pids[0]!, 'SIGKILL');
+    // Batches of 40 connections until one has no failure: an upper bound of the takeover
+    // (each batch takes its own time), not a precise measurement.
+    let servedAt = 0;
+    let failedTotal = 0;
+    while (!servedAt && Date.now() - killedAt < 20_000) {
+      const r = await runClient(tb, tb.clients[0], { vip: ip, port: 8080, protocol: 'tcp', count: 40, concurrency: 8, timeoutMs: 300 });
+      const failed = r.results.filter((a) => a.node === null).length;
+      failedTotal += failed;
+      if (failed === 0) servedAt = Date.now();
+    }
+    process.stdout.write(`agent of n2 killed: Service IP served in full by n1+n3 after <= ${servedAt - killedAt} ms (${failedTotal} connections failed meanwhile)\n`);
+    expect(servedAt).toBeGreaterThan(0);
+    const s = JSON.parse(await kubectl(['get', 'svc', 'shop', '-n', NS, '-o', 'json']));
+    expect(s.status.loadBalancer.ingress).toEqual([{ ip, ipMode: 'VIP' }]);
+    await until('n2 back, 3/3', async () => (JSON.parse(await kubectl(['get', 'farmcluster', FARM, '-n', NS, '-o', 'json'])).status ?? {}).readyNodes === 3, 90_000);
+  });
+
   test('deleting the Service removes its rules and its address on every node; the farm VIP keeps serving', async () => {
     const ip = tb.vip(1);
     await kubectl(['delete', 'svc', 'shop', '-n', NS]);
