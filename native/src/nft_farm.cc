@@ -38,7 +38,6 @@ namespace {
 // nft's datatype ids (src/datatype.h). The bucket sets are keyed by a plain 32-bit
 // host-order integer (what jhash ... mod N yields); see putBucketKeyUdata for how
 // `nft list ruleset` learns to print and re-read them.
-constexpr uint32_t kTypeMark = 19;
 constexpr uint32_t kTypeInteger = 4;
 constexpr uint32_t kTypeEtherAddr = 9;
 constexpr const char* kChain = "pre";
@@ -237,12 +236,13 @@ std::string ruleComment(uint32_t vip, const FarmRule& rule, const char* stage) {
 // a jhash expression (a `typeof jhash` set crashes `nft list`), and a set typed "mark"
 // lists but does not reload (its lookups by jhash are integers, not marks). numgen mod N
 // is an integer of the same size and range, so `nft list ruleset > f; nft -f f` works.
-void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus) {
-  constexpr uint8_t kKeyByteorder = 0, kKeyTypeof = 3;  // NFTNL_UDATA_SET_*
+void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus, bool etherValue = false) {
+  constexpr uint8_t kKeyByteorder = 0, kDataByteorder = 1, kKeyTypeof = 3, kDataTypeof = 4, kDataInterval = 6;  // NFTNL_UDATA_SET_*
   constexpr uint8_t kTypeofExpr = 0, kTypeofData = 1;   // NFTNL_UDATA_SET_TYPEOF_*
   constexpr uint32_t kExprNumgen = 23;                  // nft's EXPR_NUMGEN
   constexpr uint8_t kNgType = 0, kNgMod = 1, kNgOffset = 2;
   nftnl_udata_put_u32(ud, kKeyByteorder, 1);  // BYTEORDER_HOST_ENDIAN
+  if (etherValue) nftnl_udata_put_u32(ud, kDataByteorder, 2);  // BYTEORDER_BIG_ENDIAN
   nftnl_udata* tof = nftnl_udata_nest_start(ud, kKeyTypeof);
   nftnl_udata_put_u32(ud, kTypeofExpr, kExprNumgen);
   nftnl_udata* data = nftnl_udata_nest_start(ud, kTypeofData);
@@ -251,6 +251,17 @@ void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus) {
   nftnl_udata_put_u32(ud, kNgOffset, 0);
   nftnl_udata_nest_end(ud, data);
   nftnl_udata_nest_end(ud, tof);
+  if (!etherValue) return;
+  // a map's value: `: ether daddr` (a payload expression: ethernet header, destination)
+  constexpr uint32_t kExprPayload = 7, kProtoDescEther = 17, kEthDaddr = 1;
+  nftnl_udata* vof = nftnl_udata_nest_start(ud, kDataTypeof);
+  nftnl_udata_put_u32(ud, kTypeofExpr, kExprPayload);
+  nftnl_udata* vdata = nftnl_udata_nest_start(ud, kTypeofData);
+  nftnl_udata_put_u32(ud, 0, kProtoDescEther);
+  nftnl_udata_put_u32(ud, 1, kEthDaddr);
+  nftnl_udata_nest_end(ud, vdata);
+  nftnl_udata_nest_end(ud, vof);
+  nftnl_udata_put_u32(ud, kDataInterval, 0);
 }
 
 SetPtr makeSet(const std::string& table, const char* name, uint32_t id, uint32_t family, uint32_t bucketCount) {
@@ -292,7 +303,7 @@ void readIfMac(const std::string& iface, const std::string& op, uint8_t mac[6]) 
   std::memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 }
 
-SetPtr makeMacKeyedSet(const std::string& table, const char* name, uint32_t id, bool isMap) {
+SetPtr makeMacKeyedSet(const std::string& table, const char* name, uint32_t id, bool isMap, uint32_t bucketCount) {
   SetPtr s(checked(nftnl_set_alloc()));
   nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
@@ -300,13 +311,13 @@ SetPtr makeMacKeyedSet(const std::string& table, const char* name, uint32_t id, 
   nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
   std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(64)));
   if (isMap) {
-    // bucket (host-order mark, like the owned set) -> owner's ether address, with the lease
+    // bucket (an integer, like the owned set) -> owner's ether address, with the lease
     nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_TIMEOUT);
-    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeMark);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeInteger);
     nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 4);
     nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, kTypeEtherAddr);
     nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, 6);
-    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+    putBucketKeyUdata(ud.get(), bucketCount, true);
   } else {
     nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, 0);
     nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeEtherAddr);
@@ -328,8 +339,8 @@ void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::stri
   std::string op = "apply " + inetTableName(spec.name);
   uint8_t ownMac[6];
   readIfMac(spec.iface, op, ownMac);
-  auto forward = makeMacKeyedSet(table, kForwardMap, kForwardId, true);
-  auto nodes = makeMacKeyedSet(table, kNodesSet, kNodesId, false);
+  auto forward = makeMacKeyedSet(table, kForwardMap, kForwardId, true, spec.buckets);
+  auto nodes = makeMacKeyedSet(table, kNodesSet, kNodesId, false, spec.buckets);
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_NETDEV, NLM_F_CREATE, forward.get(), "add map forward");
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_NETDEV, NLM_F_CREATE, nodes.get(), "add set nodes");
 

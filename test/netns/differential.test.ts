@@ -97,3 +97,23 @@ test('native apply == nft -f of the same farm, expression for expression', async
   const noExpiry = (t: string): string => t.replace(/ expires \S+?(?=[,\s}])/g, '');
   expect(noExpiry(tb.exec(ns, ['nft', 'list', 'ruleset']))).toEqual(noExpiry(saved));
 });
+
+test('Directed mode: the forwarding map and node set list and reload too (nft list ruleset > f; nft -f f)', async () => {
+  const nativeNode = tb.nodes[1];
+  const farm: DataplaneFarm = {
+    name: 'td', interface: 'eth0', virtualIPs: [tb.vip(2)], virtualMAC: FARM_MAC,
+    rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }], bucketCount: 64, hashSeed: 7, mode: 'Directed',
+  };
+  driver ??= Driver.start(tb, nativeNode);
+  await driver.call('apply', farm);
+  await driver.call('setBucketsAndForwarding', farm.name, [0, 1], 600_000, [[2, tb.nodes[0].mac], [63, tb.nodes[0].mac]], tb.nodes.map((n) => n.mac));
+  const ns = nativeNode.netns;
+  const saved = tb.exec(ns, ['nft', 'list', 'ruleset']);
+  expect(saved).toContain('typeof numgen inc mod 64 : ether daddr');
+  expect(saved).toMatch(new RegExp(`63 timeout 10m expires \\S+ : ${tb.nodes[0].mac}`));
+  tb.exec(ns, ['nft', 'flush', 'ruleset']);
+  tb.exec(ns, ['nft', '-f', '-'], saved);
+  const noExpiry = (t: string): string => t.replace(/ expires \S+?(?=[,\s}:])/g, '');
+  expect(noExpiry(tb.exec(ns, ['nft', 'list', 'ruleset']))).toEqual(noExpiry(saved));
+  await driver.call('remove', farm.name);
+});
