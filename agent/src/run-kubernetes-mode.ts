@@ -14,6 +14,7 @@ import { statusNeedsWrite, type MemberStatus } from './core/member-status.js';
 import { configApplied, configRefused, configSeen, configStatus, retryDue, type ConfigTrack, type Seen } from './core/config-track.js';
 import { installSignalHandlers } from './signals.js';
 import { startAgent } from './start-agent.js';
+import { FarmHeldError } from './edges/farm-lock.js';
 
 // lastHeartbeat is a liveness stamp: the CRD promises a rewrite at least this often.
 const STATUS_REFRESH_MS = 30_000;
@@ -113,6 +114,8 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
           });
           return { started, first: seen };
         } catch (err) {
+          // another agent of this farm runs on this node: leave (exit 3), do not retry
+          if (err instanceof FarmHeldError) throw err;
           const message = (err as Error).message;
           track = configRefused(track, 'StartFailed', message, Date.now());
           log.error('could not start on this spec, retrying', { event: 'start_error', generation: seen.generation, error: message, attempts: track.refused?.attempts });

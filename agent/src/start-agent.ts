@@ -22,10 +22,21 @@ export interface StartOptions {
 }
 
 export async function startAgent(o: StartOptions): Promise<{ agent: Agent; server: http.Server }> {
-  const { farm, log } = o;
+  const { farm } = o;
   // Before anything else: a second agent of this farm on this node must not touch the
   // first one's heartbeat port, tables or VIPs, not even to clean up after its failed start.
-  await acquireFarmLock(farm.name);
+  const lock = await acquireFarmLock(farm.name);
+  try {
+    return await startLocked(o);
+  } catch (err) {
+    // a failed start leaves nothing behind, the lock included: Kubernetes mode retries it
+    await lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(o: StartOptions): Promise<{ agent: Agent; server: http.Server }> {
+  const { farm, log } = o;
   const datapath = new NativeDatapath();
   const metrics = new AgentMetrics(farm.name, o.self.name, () => datapath.counters());
   // heartbeats in this node's address family
