@@ -185,21 +185,49 @@ function holdersOf(view: View, buckets: number[], claims: Uint16Array, bucketCou
 export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const { self, view, bucketCount, now } = input;
   const grace = input.startupGraceMs ?? input.failureThresholdMs;
-  const orphanHoldMs = input.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS;
-  // After our own stall (see membership tick), the peers' claims we know may predate
-  // takeovers made while we were away, the datagrams that queued up meanwhile are read
-  // first, and peers we had declared dead may be alive and serving our buckets: like at
-  // startup, acquire nothing for stallSettleMs after resuming, and then only once every
-  // live peer was heard since. (The simulator found each of these traps.)
-  const freshAfter = (view.awakeSince ?? -Infinity) + (input.stallSettleMs ?? input.failureThresholdMs);
-  const stale: string[] = [];
-  for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) stale.push(p.name);
-  const resuming = now < freshAfter || stale.length > 0;
+  const resuming = resumingAfterStall(view, now, input.stallSettleMs ?? input.failureThresholdMs);
   const startup = advertisedState(self.state, self.startedAt, now, grace);
   const advertise = startup === 'ready' && resuming && self.held.length === 0 ? 'standby' : startup;
   const members = assignmentMembers(view, { name: self.name, weight: self.weight, advertise });
   const assignment = input.cache ? input.cache.get(members, bucketCount) : assignBuckets(members, bucketCount);
+  const { claims, orphaned } = peerClaims(view, bucketCount, now, input.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS);
+  const digest = viewDigest(members, bucketCount);
+  const { disagreeing, disagreeingSince, blocking } = agreement(view, digest, now, input.agreementTimeoutMs ?? 2 * input.failureThresholdMs, input.carry);
+  const mayAcquire = !resuming && blocking.length === 0;
+  const split = splitBuckets({ assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise });
+  const waiting = holdersOf(view, split.waitingBuckets, claims, bucketCount);
+  return {
+    owned: split.owned,
+    orphans: split.orphans,
+    assignment,
+    acquired: split.acquired,
+    released: split.released,
+    waiting,
+    deferred: split.deferred,
+    advertise,
+    viewDigest: digest,
+    disagreeing,
+    carry: disagreeing.length === 0 ? {} : { disagreeingSince },
+    phase: startup !== self.state ? 'startup' : advertise !== self.state ? 'resuming' : 'running',
+  };
+}
 
+/**
+ * After our own stall (see membership tick), the peers' claims we know may predate
+ * takeovers made while we were away, the datagrams that queued up meanwhile are read
+ * first, and peers we had declared dead may be alive and serving our buckets: like at
+ * startup, acquire nothing for stallSettleMs after resuming, and then only once every
+ * live peer was heard since. (The simulator found each of these traps.)
+ */
+function resumingAfterStall(view: View, now: number, stallSettleMs: number): boolean {
+  const freshAfter = (view.awakeSince ?? -Infinity) + stallSettleMs;
+  if (now < freshAfter) return true;
+  for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) return true;
+  return false;
+}
+
+/** Per bucket: how many live peers hold it, and whether a peer that died lately held it. */
+function peerClaims(view: View, bucketCount: number, now: number, orphanHoldMs: number): { claims: Uint16Array; orphaned: Uint8Array } {
   // Typed arrays, not per-bucket lists: this runs after every heartbeat that changed the view.
   const claims = new Uint16Array(bucketCount);
   const orphaned = new Uint8Array(bucketCount);
@@ -210,20 +238,23 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
       for (const b of p.held) if (b >= 0 && b < bucketCount) orphaned[b] = 1;
     }
   }
-  const digest = viewDigest(members, bucketCount);
+  return { claims, orphaned };
+}
+
+/** Live peers whose view digest differs from ours, since when, and which of them block acquisitions. */
+function agreement(view: View, digest: number, now: number, timeoutMs: number, carry: OwnershipCarry | undefined): { disagreeing: string[]; disagreeingSince: Record<string, number>; blocking: string[] } {
   const disagreeing: string[] = [];
   for (const p of view.peers.values()) {
     if (p.alive && p.viewDigest !== 0 && p.viewDigest !== digest) disagreeing.push(p.name);
   }
   disagreeing.sort();
-  const timeout = input.agreementTimeoutMs ?? 2 * input.failureThresholdMs;
   const disagreeingSince: Record<string, number> = {};
   const blocking: string[] = [];
   const persistent: string[] = [];
   for (const name of disagreeing) {
-    const since = input.carry?.disagreeingSince?.[name] ?? now;
+    const since = carry?.disagreeingSince?.[name] ?? now;
     disagreeingSince[name] = since;
-    (now - since < timeout ? blocking : persistent).push(name);
+    (now - since < timeoutMs ? blocking : persistent).push(name);
   }
   // Persistent dissenters are overruled only while they are a minority of our live peers:
   // if most peers see the farm differently, we are the odd one out (e.g. we cannot hear a
@@ -231,8 +262,22 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   let live = 0;
   for (const p of view.peers.values()) if (p.alive) live++;
   if (2 * persistent.length >= live) blocking.push(...persistent);
-  const mayAcquire = !resuming && blocking.length === 0;
+  return { disagreeing, disagreeingSince, blocking };
+}
 
+interface SplitInput {
+  assignment: readonly string[];
+  self: SelfState;
+  bucketCount: number;
+  claims: Uint16Array;
+  orphaned: Uint8Array;
+  mayAcquire: boolean;
+  advertise: MemberState;
+}
+
+/** Each bucket as owned (and orphan), acquired, released, waiting for its holders, or deferred. */
+function splitBuckets(x: SplitInput): { owned: number[]; orphans: number[]; acquired: number[]; released: number[]; waitingBuckets: number[]; deferred: number[] } {
+  const { assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise } = x;
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
 
@@ -270,19 +315,5 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     owned.push(b);
     if (orphaned[b]) orphans.push(b);
   }
-  const waiting = holdersOf(view, waitingBuckets, claims, bucketCount);
-  return {
-    owned,
-    orphans,
-    assignment,
-    acquired,
-    released,
-    waiting,
-    deferred,
-    advertise,
-    viewDigest: digest,
-    disagreeing,
-    carry: disagreeing.length === 0 ? {} : { disagreeingSince },
-    phase: startup !== self.state ? 'startup' : advertise !== self.state ? 'resuming' : 'running',
-  };
+  return { owned, orphans, acquired, released, waitingBuckets, deferred };
 }
