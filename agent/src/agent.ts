@@ -329,7 +329,11 @@ export class Agent {
     let ok = true;
     try {
       // Refreshed every loop: the kernel leases are what stop a hung agent from serving.
-      this.deps.datapath.setOwnership(d.ownership.owned, d.ownership.orphans, d.ownership.leaseMs);
+      this.deps.datapath.setOwnership(d.ownership.owned, d.ownership.orphans, d.ownership.leaseMs, {
+        assignment: d.state.decision?.assignment ?? [],
+        self: this.self.name,
+        peers: this.peers,
+      });
     } catch (err) {
       // Claim only what the kernel really accepts.
       ok = false;

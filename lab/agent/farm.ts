@@ -33,6 +33,8 @@ export interface FarmOptions {
   /** extra top-level YAML fields for every node */
   extra?: Record<string, unknown>;
   name?: string;
+  /** false: a switch that does not flood unknown unicast (see createTestbed) */
+  floodUnknownUnicast?: boolean;
 }
 
 export interface LogLine {
@@ -68,7 +70,7 @@ export class AgentFarm {
   readonly apps = new Map<string, ChildProcess>();
 
   constructor(readonly opts: FarmOptions) {
-    this.tb = createTestbed({ nodes: opts.nodes, clients: opts.clients ?? 1 });
+    this.tb = createTestbed({ nodes: opts.nodes, clients: opts.clients ?? 1, floodUnknownUnicast: opts.floodUnknownUnicast });
     this.dir = mkdtempSync(join(tmpdir(), 'vipfarm-farm-'));
     this.keyFile = join(this.dir, 'heartbeat.key');
     writeFileSync(this.keyFile, randomBytes(32), { mode: 0o600 });

@@ -10,11 +10,19 @@ export interface KernelLoss {
   detail: string;
 }
 
+/** Directed mode: where every bucket lives, so this node forwards what is not its own */
+export interface Placement {
+  /** owner per bucket under the current view ('' = nobody ready) */
+  assignment: readonly string[];
+  self: string;
+  peers: readonly { name: string; address: string }[];
+}
+
 export interface Datapath {
   /** tables, VIP binding, ARP responder; replaces an older program of the same farm */
   program(farm: DataplaneFarm): void;
   /** the full desired sets; leases refreshed in the same batch */
-  setOwnership(owned: number[], orphans: number[], leaseMs: number): void;
+  setOwnership(owned: number[], orphans: number[], leaseMs: number, placement?: Placement): void;
   counters(): PacketCounter[];
   /** read-only: what of the last program is no longer in the kernel (someone deleted or
    *  flushed a table, removed a VIP); empty when all is there or nothing is programmed */

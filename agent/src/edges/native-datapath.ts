@@ -3,7 +3,9 @@
 import type { DataplaneFarm } from '../../../common/src/types.js';
 import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../../native/src/index.js';
 import { networkInterfaces } from 'node:os';
-import type { Datapath, KernelLoss } from './datapath.js';
+import { readFileSync } from 'node:fs';
+import { arpSlotsOf } from '../../../common/src/arp-slot.js';
+import type { Datapath, KernelLoss, Placement } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
 
 /** Every address the farm answers for: its virtual IPs and its Services' IPs. */
@@ -17,6 +19,8 @@ export class NativeDatapath implements Datapath {
   private arp?: ArpResponder;
   /** rule counts right after the last apply: what missing() compares the kernel with */
   private rules?: { inet: number; netdev: number };
+  /** Directed: the ARP slots this node answers now */
+  private slots: number[] = [];
 
   /** All or nothing: if any step is refused, what it changed is put back and the previous
    *  farm keeps serving (the caller keeps its config and may retry). */
@@ -31,11 +35,15 @@ export class NativeDatapath implements Datapath {
     try {
       bindVips(farm.name, farm.interface, ips);
       bound = true;
-      const arpChanged = !prev || prev.interface !== farm.interface || prev.virtualMAC !== farm.virtualMAC ||
+      const arpChanged = !prev || prev.interface !== farm.interface || prev.virtualMAC !== farm.virtualMAC || prev.mode !== farm.mode ||
         servedIPs(prev).join(',') !== ips.join(',');
       if (arpChanged) {
         // the new responder first: for a moment both answer, never neither
-        const arp = new ArpResponder({ iface: farm.interface, vips: ips, mac: farm.virtualMAC });
+        const arp = directed(farm)
+          ? new ArpResponder({ iface: farm.interface, vips: ips, mac: ownMac(farm.interface), ownMac: true })
+          : new ArpResponder({ iface: farm.interface, vips: ips, mac: farm.virtualMAC });
+        // Directed: answer no one until the first placement says which slots are ours
+        if (directed(farm)) arp.setAnswerSlots(this.slots);
         arp.start();
         this.arp?.stop();
         this.arp = arp;
@@ -69,10 +77,34 @@ export class NativeDatapath implements Datapath {
     }
   }
 
-  setOwnership(owned: number[], orphans: number[], leaseMs: number): void {
+  setOwnership(owned: number[], orphans: number[], leaseMs: number, placement?: Placement): void {
     if (!this.farm) throw new Error('setOwnership before program');
-    this.nft.setBuckets(this.farm.name, owned, leaseMs);
+    if (directed(this.farm) && placement) {
+      this.setDirected(this.farm, owned, leaseMs, placement);
+    } else {
+      this.nft.setBuckets(this.farm.name, owned, leaseMs);
+    }
     this.nft.setOrphans(this.farm.name, orphans, leaseMs);
+  }
+
+  /** Owned + forwarding in one batch; then the ARP slots of the ready nodes, announcing to
+   *  the requesters of slots that just became ours (a dead or leaving node's clients). */
+  private setDirected(farm: DataplaneFarm, owned: number[], leaseMs: number, p: Placement): void {
+    const macs = peerMacs(farm.interface, p.peers.filter((x) => x.name !== p.self));
+    const owners = new Map<number, string>();
+    const mine = new Set(owned);
+    p.assignment.forEach((node, bucket) => {
+      const mac = macs.get(node);
+      if (node !== '' && node !== p.self && mac !== undefined && !mine.has(bucket)) owners.set(bucket, mac);
+    });
+    this.nft.setBucketsAndForwarding(farm.name, owned, leaseMs, { owners, nodeMacs: [ownMac(farm.interface), ...macs.values()] });
+    const ready = [...new Set(p.assignment.filter((n) => n !== ''))];
+    const slots = arpSlotsOf(p.self, ready);
+    if (slots.join(',') === this.slots.join(',')) return;
+    const gained = slots.filter((s) => !this.slots.includes(s));
+    this.slots = slots;
+    this.arp?.setAnswerSlots(slots);
+    if (gained.length > 0) this.arp?.announce(gained);
   }
 
   counters(): PacketCounter[] {
@@ -107,4 +139,28 @@ export class NativeDatapath implements Datapath {
     unbindVips(farm.name, farm.interface, servedIPs(farm));
     this.farm = undefined;
   }
+}
+
+function directed(farm: DataplaneFarm): boolean {
+  return farm.mode === 'Directed';
+}
+
+function ownMac(iface: string): string {
+  return readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim();
+}
+
+/** The peers' MACs from the kernel's ARP table: heartbeats to their addresses keep the
+ *  entries resolved. A peer without a complete entry gets no forwarded frames yet. */
+function peerMacs(iface: string, peers: readonly { name: string; address: string }[]): Map<string, string> {
+  const byIp = new Map<string, string>();
+  for (const line of readFileSync('/proc/net/arp', 'utf8').split('\n').slice(1)) {
+    const [ip, , flags, mac, , dev] = line.trim().split(/\s+/);
+    if (dev === iface && (parseInt(flags, 16) & 0x2) !== 0 && mac !== '00:00:00:00:00:00') byIp.set(ip, mac);
+  }
+  const out = new Map<string, string>();
+  for (const peer of peers) {
+    const mac = byIp.get(peer.address);
+    if (mac !== undefined) out.set(peer.name, mac);
+  }
+  return out;
 }
