@@ -287,6 +287,16 @@ void queueDeleteTable(NftBatch& batch, const std::string& name, uint32_t family)
   batch.add(NFT_MSG_DELTABLE, family, 0, t.get(), "delete table " + name);
 }
 
+// Every virtual IP with the farm's rules, then every Service IP with its own.
+std::vector<std::pair<uint32_t, FarmRule>> vipRulePairs(const FarmSpec& spec) {
+  std::vector<std::pair<uint32_t, FarmRule>> pairs;
+  for (uint32_t vip : spec.vips)
+    for (const FarmRule& rule : spec.rules) pairs.emplace_back(vip, rule);
+  for (const AddressRules& a : spec.services)
+    for (const FarmRule& rule : a.rules) pairs.emplace_back(a.vip, rule);
+  return pairs;
+}
+
 constexpr uint32_t kForwardId = 11, kNodesId = 12;
 constexpr const char* kForwardMap = "forward";
 constexpr const char* kNodesSet = "nodes";
@@ -347,8 +357,8 @@ void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::stri
   uint32_t ifindex = if_nametoindex(spec.iface.c_str());
   uint16_t ether = ARPHRD_ETHER;
   uint16_t ethIp = htons(ETH_P_IP);
-  for (uint32_t vip : spec.vips) {
-    for (const FarmRule& rule : spec.rules) {
+  for (const auto& [vip, rule] : vipRulePairs(spec)) {
+    {
       RuleBuilder b(table, NFPROTO_NETDEV, kIngress);
       uint8_t l4 = rule.proto == Proto::Tcp ? IPPROTO_TCP : IPPROTO_UDP;
       uint16_t port = htons(rule.port);
@@ -422,12 +432,7 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   batch.add(NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE, c.get(), "add chain pre");
 
   const uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
-  // Every virtual IP with the farm's rules, then every Service IP with its own.
-  std::vector<std::pair<uint32_t, FarmRule>> pairs;
-  for (uint32_t vip : spec.vips)
-    for (const FarmRule& rule : spec.rules) pairs.emplace_back(vip, rule);
-  for (const AddressRules& a : spec.services)
-    for (const FarmRule& rule : a.rules) pairs.emplace_back(a.vip, rule);
+  const auto pairs = vipRulePairs(spec);
   {
     for (const auto& [vip, rule] : pairs) {
       std::string where = ipString(vip) + " " + protoName(rule.proto) + "/" + std::to_string(rule.port);
