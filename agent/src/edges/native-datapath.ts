@@ -104,7 +104,18 @@ export class NativeDatapath implements Datapath {
     const gained = slots.filter((s) => !this.slots.includes(s));
     this.slots = slots;
     this.arp?.setAnswerSlots(slots);
-    if (gained.length > 0) this.arp?.announce(gained);
+    if (gained.length > 0) {
+      this.arp?.announce(gained);
+      // Linux ignores an ARP reply within locktime (1 s) of the entry's last update: say it again
+      const arp = this.arp;
+      setTimeout(() => {
+        try {
+          if (this.arp === arp && this.slots === slots) arp?.announce(gained);
+        } catch {
+          // stopped meanwhile: nothing left to announce for
+        }
+      }, 1100).unref();
+    }
   }
 
   counters(): PacketCounter[] {
