@@ -47,7 +47,7 @@ export interface FarmClusterSpec {
    * Default: "Flooding".
    */
   mode?: "Flooding" | "Directed";
-  /** Load-balanced ports. Every rule applies to every virtual IP; traffic to other ports of the VIPs is dropped. */
+  /** Load-balanced ports. Every rule applies to every virtual IP; traffic to other ports of the VIPs is dropped by every node, except ICMP echo requests (answered by one node, the owner of the client address's ClientIP bucket) and ICMP errors about established flows. */
   rules: FarmClusterSpecRule[];
   /**
    * Number of hash buckets divided among the nodes, a power of two from 2 to 4096. More buckets balance uneven weights more finely.

@@ -410,6 +410,62 @@ void queueNetdevTable(NftBatch& batch, const FarmSpec& spec) {
   batch.add(NFT_MSG_NEWRULE, NFPROTO_NETDEV, NLM_F_CREATE | NLM_F_APPEND, b.get(), "add virtual MAC rule");
 }
 
+// What no rule covers, after the rules of one VIP. Every node holds the VIP, so without
+// these anything listening on 0.0.0.0 (the agent's /metrics too) would answer through it
+// from every node at once. Echo requests are answered by exactly one node: the owner of
+// the client address's bucket as a ClientIP rule hashes it (jhash of ip saddr, same
+// bucketCount and seed), so `ping VIP` gets one reply, from the node a ClientIP
+// service would send that client to. Established/related (ICMP errors such as
+// "fragmentation needed" for our flows) stay accepted; the node's own traffic over lo
+// is left alone.
+void queueVipCatchAll(NftBatch& batch, const std::string& table, uint32_t vip, const FarmSpec& spec, uint32_t ownedId) {
+  const uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
+  const std::string at = ipString(vip);
+  uint8_t ipv4 = NFPROTO_IPV4, icmp = IPPROTO_ICMP, echoRequest = 8;
+  auto matchVip = [&](RuleBuilder& b) {
+    b.meta(NFT_META_NFPROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &ipv4, 1);
+    b.payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1).cmp(NFT_CMP_EQ, &vip, 4);
+  };
+  auto matchEcho = [&](RuleBuilder& b) {
+    matchVip(b);
+    b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &icmp, 1);
+    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1).cmp(NFT_CMP_EQ, &echoRequest, 1);
+  };
+
+  RuleBuilder local(table, NFPROTO_INET, kChain);
+  uint16_t loopback = ARPHRD_LOOPBACK;
+  matchVip(local);
+  local.meta(NFT_META_IIFTYPE, NFT_REG_1).cmp(NFT_CMP_EQ, &loopback, 2);
+  local.counter().verdict(NF_ACCEPT).comment("vipfarm " + at + " local accept");
+  batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, local.get(), "add local rule " + at);
+
+  const FarmRule byClientIp{0, Proto::Tcp, Affinity::ClientIP};
+  RuleBuilder echo(table, NFPROTO_INET, kChain);
+  matchEcho(echo);
+  bucketHash(echo, byClientIp, spec);
+  echo.lookup("owned", ownedId).counter().verdict(NF_ACCEPT).comment("vipfarm " + at + " echo owned");
+  batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, echo.get(), "add echo rule " + at);
+
+  // before the established rule: a bucket that moved must not leave two nodes answering
+  // one ping session (conntrack calls its later requests established)
+  RuleBuilder echoDrop(table, NFPROTO_INET, kChain);
+  matchEcho(echoDrop);
+  echoDrop.counter().verdict(NF_DROP).comment("vipfarm " + at + " echo drop");
+  batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, echoDrop.get(), "add echo drop rule " + at);
+
+  RuleBuilder est(table, NFPROTO_INET, kChain);
+  matchVip(est);
+  uint32_t stateMask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
+  est.ct(NFT_CT_STATE).bitwise(&stateMask, &zero, 4).cmp(NFT_CMP_NEQ, &zero, 4);
+  est.counter().verdict(NF_ACCEPT).comment("vipfarm " + at + " other established");
+  batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, est.get(), "add established rule " + at);
+
+  RuleBuilder drop(table, NFPROTO_INET, kChain);
+  matchVip(drop);
+  drop.counter().verdict(NF_DROP).comment("vipfarm " + at + " other drop");
+  batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, drop.get(), "add catch-all drop rule " + at);
+}
+
 void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   std::string table = inetTableName(spec.name);
   auto t = makeTable(table, NFPROTO_INET);
@@ -468,6 +524,7 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
       drop.counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "drop"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, drop.get(), "add drop rule " + where);
     }
+    queueVipCatchAll(batch, table, vip, spec, kOwnedId);
   }
 }
 
