@@ -524,8 +524,8 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
       drop.counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "drop"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, drop.get(), "add drop rule " + where);
     }
-    queueVipCatchAll(batch, table, vip, spec, kOwnedId);
   }
+  for (uint32_t vip : spec.vips) queueVipCatchAll(batch, table, vip, spec, kOwnedId);
 }
 
 struct LiveElem {
