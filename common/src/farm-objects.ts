@@ -13,10 +13,9 @@ export function objectNames(farm: string): {
   roleBinding: string;
   daemonSet: string;
   secret: string;
-  configMap: string;
 } {
   const agent = `${farm}-agent`;
-  return { serviceAccount: agent, role: agent, roleBinding: agent, daemonSet: agent, secret: `${farm}-heartbeat`, configMap: `${farm}-config` };
+  return { serviceAccount: agent, role: agent, roleBinding: agent, daemonSet: agent, secret: `${farm}-heartbeat` };
 }
 
 /** Labels that select a farm's agent pods (also what agents use to find their peers). */

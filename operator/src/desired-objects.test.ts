@@ -28,10 +28,10 @@ const podSpec = (ds: KubeObject): any => (ds.spec as any).template.spec;
 const container = (ds: KubeObject): any => podSpec(ds).containers[0];
 
 describe('desiredObjects', () => {
-  test('makes SA, Role, RoleBinding, Secret, ConfigMap, DaemonSet in that order, all owned by the farm', () => {
+  test('makes SA, Role, RoleBinding, Secret, DaemonSet in that order (no ConfigMap: the agents read the FarmCluster), all owned by the farm', () => {
     const { fc, config } = farm();
     const objs = desiredObjects(fc, config, 'a2V5', DEFAULT_SETTINGS);
-    expect(objs.map((o) => o.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'Secret', 'ConfigMap', 'DaemonSet']);
+    expect(objs.map((o) => o.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'Secret', 'DaemonSet']);
     for (const o of objs) {
       expect(o.metadata.namespace).toBe('prod');
       expect(o.metadata.ownerReferences).toEqual([
@@ -39,7 +39,7 @@ describe('desiredObjects', () => {
       ]);
       expect(o.metadata.labels?.['vipfarm.io/farm']).toBe('web');
     }
-    expect(objs.map((o) => o.metadata.name)).toEqual(['web-agent', 'web-agent', 'web-agent', 'web-heartbeat', 'web-config', 'web-agent']);
+    expect(objs.map((o) => o.metadata.name)).toEqual(['web-agent', 'web-agent', 'web-agent', 'web-heartbeat', 'web-agent']);
   });
 
   test('only the agent pods carry the peer-discovery labels', () => {
@@ -47,16 +47,15 @@ describe('desiredObjects', () => {
     const objs = desiredObjects(fc, config, 'a2V5', DEFAULT_SETTINGS);
     const withAgentLabel = objs.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === 'vipfarm-agent').map((o) => o.kind);
     expect(withAgentLabel).toEqual(['DaemonSet']);
-    const ds = objs[5];
+    const ds = objs[4];
     expect((ds.spec as any).selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'vipfarm-agent', 'vipfarm.io/farm': 'web' });
     expect((ds.spec as any).template.metadata.labels).toMatchObject((ds.spec as any).selector.matchLabels);
   });
 
-  test('the Secret carries the given key and the ConfigMap the parsed config', () => {
+  test('the Secret carries the given key', () => {
     const { fc, config } = farm();
     const objs = desiredObjects(fc, config, 'c2VjcmV0', DEFAULT_SETTINGS);
     expect(objs[3].data).toEqual({ key: 'c2VjcmV0' });
-    expect(JSON.parse((objs[4].data as any)['farm.json'])).toEqual(config);
   });
 
   test('describeObject never shows the content', () => {
@@ -72,7 +71,7 @@ describe('desiredObjects', () => {
 
   test('objectNames are derived from the farm name', () => {
     expect(objectNames('db')).toEqual({
-      serviceAccount: 'db-agent', role: 'db-agent', roleBinding: 'db-agent', daemonSet: 'db-agent', secret: 'db-heartbeat', configMap: 'db-config',
+      serviceAccount: 'db-agent', role: 'db-agent', roleBinding: 'db-agent', daemonSet: 'db-agent', secret: 'db-heartbeat',
     });
   });
 });

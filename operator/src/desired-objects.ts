@@ -183,9 +183,6 @@ export function desiredObjects(fc: FarmCluster, config: FarmConfig, heartbeatKey
       subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: fc.metadata!.namespace }],
     },
     { apiVersion: 'v1', kind: 'Secret', metadata: meta(fc, names.secret), type: 'Opaque', data: { [HEARTBEAT_KEY_FIELD]: heartbeatKey } },
-    // The validated, defaulted config, for humans (kubectl get cm) and tools; the agents
-    // read the FarmCluster itself.
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(fc, names.configMap), data: { 'farm.json': JSON.stringify(config, null, 2) + '\n' } },
     agentDaemonSet(fc, config, settings),
   ];
 }

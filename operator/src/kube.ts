@@ -18,7 +18,6 @@ export interface ApiObject {
 const PLURALS: Record<string, string> = {
   'v1/ServiceAccount': 'serviceaccounts',
   'v1/Secret': 'secrets',
-  'v1/ConfigMap': 'configmaps',
   'v1/Service': 'services',
   'v1/Pod': 'pods',
   'v1/Event': 'events',

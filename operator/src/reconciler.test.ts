@@ -83,12 +83,12 @@ function setup(spec: Record<string, unknown> = {}, pods: PodLike[] = []): { kube
 }
 
 describe('Reconciler', () => {
-  test('first reconcile adds the finalizer, applies six objects and the status', async () => {
+  test('first reconcile adds the finalizer, applies five objects and the status', async () => {
     const { kube, r } = setup();
     expect(await r.reconcile('ns/web')).toEqual({ kind: 'requeueAfter', ms: 30_000 });
     expect(kube.farm!.metadata!.finalizers).toEqual([FINALIZER]);
     expect(kube.calls.filter((c) => c.startsWith('apply'))).toEqual([
-      'apply ServiceAccount', 'apply Role', 'apply RoleBinding', 'apply Secret', 'apply ConfigMap', 'apply DaemonSet', 'apply FarmCluster/status',
+      'apply ServiceAccount', 'apply Role', 'apply RoleBinding', 'apply Secret', 'apply DaemonSet', 'apply FarmCluster/status',
     ]);
     expect(kube.farm!.status).toMatchObject({ ready: '0/0', observedGeneration: 1 });
   });
@@ -123,7 +123,7 @@ describe('Reconciler', () => {
     kube.farm!.metadata!.generation = 2;
     kube.calls = [];
     await r.reconcile('ns/web');
-    expect(kube.calls.filter((c) => c.startsWith('apply'))).toEqual(['apply ConfigMap', 'apply FarmCluster/status']);
+    expect(kube.calls.filter((c) => c.startsWith('apply'))).toEqual(['apply FarmCluster/status']);
     expect(kube.objects.get('Secret/ns/web-heartbeat').data.key).toBe(key);
   });
 
@@ -168,7 +168,7 @@ describe('Reconciler', () => {
     kube.failApply = undefined;
     kube.calls = [];
     await r.reconcile('ns/web');
-    expect(kube.calls.filter((c) => c.startsWith('apply'))).toEqual(['apply Secret', 'apply ConfigMap', 'apply DaemonSet', 'apply FarmCluster/status']);
+    expect(kube.calls.filter((c) => c.startsWith('apply'))).toEqual(['apply Secret', 'apply DaemonSet', 'apply FarmCluster/status']);
   });
 
   test('deletion waits for the agent pods, then removes the finalizer', async () => {

@@ -115,7 +115,7 @@ describe('operator', () => {
 
     // One of each object, owned by the farm.
     const owner = { kind: 'FarmCluster', name: 'web', uid: f.metadata.uid, controller: true };
-    for (const [kind, name] of [['serviceaccount', 'web-agent'], ['role', 'web-agent'], ['rolebinding', 'web-agent'], ['secret', 'web-heartbeat'], ['configmap', 'web-config'], ['daemonset', 'web-agent']]) {
+    for (const [kind, name] of [['serviceaccount', 'web-agent'], ['role', 'web-agent'], ['rolebinding', 'web-agent'], ['secret', 'web-heartbeat'], ['daemonset', 'web-agent']]) {
       const o = await getJson(['get', kind, name, '-n', NS]);
       expect(o.metadata.ownerReferences).toEqual([expect.objectContaining(owner)]);
     }
@@ -152,11 +152,8 @@ describe('operator', () => {
     await cp!.kubectl(['patch', 'fc', 'web', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { rules: [{ port: 80 }, { port: 443 }], weights: { n1: 2 } } })]);
     const gen = (await fc('web')).metadata.generation;
     await waitReady('web', gen);
-    const cm = await until('config updated', async () => {
-      const c = JSON.parse((await getJson(['get', 'configmap', 'web-config', '-n', NS])).data['farm.json']);
-      return c.rules.length === 2 ? c : undefined;
-    });
-    expect(cm.weights).toEqual({ n1: 2 });
+    // The agents read the FarmCluster itself: the operator renders no config object for them.
+    expect((await cp!.kubectl(['get', 'configmaps', '-n', NS, '-l', 'vipfarm.io/farm=web', '-o', 'name'])).trim()).toBe('');
     expect((await itemsByLabel('pods', 'vipfarm.io/farm=web')).map((p) => p.metadata.uid).sort()).toEqual(podsBefore);
     expect((await getJson(['get', 'secret', 'web-heartbeat', '-n', NS])).data.key).toBe(keyBefore);
   }, 120_000);
