@@ -38,6 +38,9 @@ class FakeKube {
     const m = this.farm!.metadata!;
     for (const op of ops) {
       const idx = Number(op.path.split('/').pop());
+      if (op.op === 'test' && op.path === '/metadata/resourceVersion' && op.value !== m.resourceVersion) {
+        throw new KubeError(422, 'Invalid', 'the server rejected our request due to an error in our request', 'PATCH', op.path);
+      }
       if (op.op === 'add' && op.path === '/metadata/finalizers') m.finalizers = op.value;
       if (op.op === 'add' && op.path === '/metadata/finalizers/-') m.finalizers!.push(op.value);
       if (op.op === 'remove' && op.path.startsWith('/metadata/finalizers/')) m.finalizers!.splice(idx, 1);
@@ -83,6 +86,25 @@ function setup(spec: Record<string, unknown> = {}, pods: PodLike[] = []): { kube
 }
 
 describe('Reconciler', () => {
+  test('a farm edited between the read and the finalizer patch is read again, not reported as an error', async () => {
+    const { kube, r } = setup();
+    const realGet = kube.get.bind(kube);
+    let edited = false;
+    kube.get = async <T,>(ref: ObjectRef): Promise<T | undefined> => {
+      const got = await realGet<T>(ref);
+      if (ref.kind === 'FarmCluster' && !edited) {
+        edited = true; // someone patches the spec right after our read
+        kube.farm!.metadata!.resourceVersion = '6';
+      }
+      return got;
+    };
+    expect(await r.reconcile('ns/web')).toEqual({ kind: 'requeueAfter', ms: 50 });
+    expect(kube.farm!.metadata!.finalizers).toBeUndefined();
+    expect(kube.calls.filter((c) => c.startsWith('apply'))).toEqual([]);
+    expect(await r.reconcile('ns/web')).toEqual({ kind: 'requeueAfter', ms: 30_000 });
+    expect(kube.farm!.metadata!.finalizers).toEqual([FINALIZER]);
+  });
+
   test('first reconcile adds the finalizer, applies five objects and the status', async () => {
     const { kube, r } = setup();
     expect(await r.reconcile('ns/web')).toEqual({ kind: 'requeueAfter', ms: 30_000 });

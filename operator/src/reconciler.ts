@@ -138,7 +138,12 @@ export class Reconciler {
     const uid = fc.metadata!.uid!;
     if (fc.metadata?.deletionTimestamp) return this.finalize(fc, log);
     if (!(fc.metadata?.finalizers ?? []).includes(FINALIZER)) {
-      await this.addFinalizer(fc);
+      if (!(await this.addFinalizer(fc))) {
+        // The farm changed between our read and the patch (e.g. a spec edit right after
+        // create): not a failure, just read it again.
+        log.info('farm changed while adding the finalizer, reading it again', { event: 'finalizer_conflict' });
+        return { kind: 'requeueAfter', ms: 50 };
+      }
       log.info('finalizer added', { event: 'finalizer_added' });
     }
 
@@ -268,12 +273,19 @@ export class Reconciler {
     return { settled: ready.status === 'True' || specErrors !== undefined, recheckMs };
   }
 
-  private async addFinalizer(fc: FarmCluster): Promise<void> {
+  /** False when the farm's resourceVersion moved since `fc` was read (the guard's test failed). */
+  private async addFinalizer(fc: FarmCluster): Promise<boolean> {
     const has = Array.isArray(fc.metadata?.finalizers);
-    await this.d.kube.jsonPatch(farmRef(fc.metadata!.namespace!, fc.metadata!.name!), [
-      { op: 'test', path: '/metadata/resourceVersion', value: fc.metadata!.resourceVersion },
-      has ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER } : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
-    ]);
+    try {
+      await this.d.kube.jsonPatch(farmRef(fc.metadata!.namespace!, fc.metadata!.name!), [
+        { op: 'test', path: '/metadata/resourceVersion', value: fc.metadata!.resourceVersion },
+        has ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER } : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
+      ]);
+      return true;
+    } catch (err) {
+      if (err instanceof KubeError && (err.status === 409 || err.status === 422)) return false;
+      throw err;
+    }
   }
 
   /**
