@@ -70,7 +70,7 @@ describe('allocate', () => {
     ]);
     expect(summary(d)).toEqual({ https: '10.0.0.200', http: '10.0.0.200', clash: 'PortClash', udp443: '10.0.0.200', stranger: 'AddressInUse', otherkey: 'AddressInUse' });
     const clash = d.get('default/clash');
-    expect(clash?.kind === 'refused' && clash.message).toBe('10.0.0.200 is shared with default/https, default/http, which already use port 443/tcp');
+    expect(clash?.kind === 'refused' && clash.message).toBe('10.0.0.200 is shared with default/http, default/https, which already use port 443/tcp');
     expect(farmServiceAddresses('default/web', d)).toEqual([{
       ip: '10.0.0.200', externalTrafficPolicy: 'Cluster', services: ['default/http', 'default/https', 'default/udp443'],
       rules: [

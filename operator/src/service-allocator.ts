@@ -206,7 +206,8 @@ function allocated(s: ServiceView, farm: FarmPool, ip: string): Decision {
 }
 
 function shareProblem(use: IpUse, farm: string, sharing: string | undefined, ports: string[], ip: string): { reason: RefusalReason; message: string } | undefined {
-  const holders = use.services.join(', ');
+  // Sorted: the order Services arrive in (informer, restart) must not change the Event text.
+  const holders = [...use.services].sort().join(', ');
   if (use.farm !== farm) return { reason: 'AddressInUse', message: `${ip} is in use by ${holders} of FarmCluster ${use.farm}` };
   if (sharing === undefined || use.sharing !== sharing) {
     return { reason: 'AddressInUse', message: `${ip} is in use by ${holders}; Services share an address only with the same ${SERVICE_ANNOTATIONS.sharing} annotation` };

@@ -94,7 +94,7 @@ describe('LoadBalancer Services', () => {
     await cp!.kubectl(['apply', '-f', '-'], svcYaml('dns', { annotations: key, ports: [{ port: 53, protocol: 'UDP' }, { port: 53 }] }));
     expect(await ipOf('dns')).toBe(ip);
     await cp!.kubectl(['apply', '-f', '-'], svcYaml('clash', { annotations: { ...key, 'vipfarm.io/ip': ip }, ports: [{ port: 443 }] }));
-    expect(await warning('clash', 'PortClash')).toBe(`${ip} is shared with ${NS}/https, ${NS}/dns, which already use port 443/tcp`);
+    expect(await warning('clash', 'PortClash')).toBe(`${ip} is shared with ${NS}/dns, ${NS}/https, which already use port 443/tcp`);
     expect(await ingressOf('clash')).toEqual([]);
   }, 60_000);
 
