@@ -33,6 +33,16 @@ function farmToNft(f: DataplaneFarm): string {
       rules.push(`${m} counter drop ${c('drop')}`);
     }
   }
+  // after every VIP x rule pair: what no rule covers, per VIP (one echo answerer, then drop)
+  for (const vip of f.virtualIPs) {
+    const m = `ip daddr ${vip}`;
+    const c = (stage: string): string => `comment "vipfarm ${vip} ${stage}"`;
+    rules.push(`${m} meta iiftype loopback counter accept ${c('local accept')}`);
+    rules.push(`${m} icmp type echo-request jhash ip saddr mod ${f.bucketCount} seed 0x${f.hashSeed.toString(16)} @owned counter accept ${c('echo owned')}`);
+    rules.push(`${m} icmp type echo-request counter drop ${c('echo drop')}`);
+    rules.push(`${m} ct state established,related counter accept ${c('other established')}`);
+    rules.push(`${m} counter drop ${c('other drop')}`);
+  }
     // numgen, not jhash: nft 1.0.6 has no typeof data for jhash (listing such a set crashes);
   // numgen inc mod N is the same 32-bit integer key, and lists and reloads.
   const set = (name: string): string => `  set ${name} {\n    typeof numgen inc mod ${f.bucketCount}\n    flags timeout\n  }\n`;
@@ -84,7 +94,7 @@ test('native apply == nft -f of the same farm, expression for expression', async
   const listing = (ns: string): string => tb.exec(ns, ['nft', 'list', 'table', 'inet', 'vipfarm_tf']);
   expect(listing(nativeNode.netns)).toEqual(listing(cliNode.netns));
   expect(listing(nativeNode.netns)).toContain('typeof numgen inc mod 1024');
-  expect((listing(nativeNode.netns).match(/comment "vipfarm /g) ?? []).length).toBe(2 * 4 * 4);
+  expect((listing(nativeNode.netns).match(/comment "vipfarm /g) ?? []).length).toBe(2 * 4 * 4 + 2 * 5);
 
   // Host firewall tools save and restore the whole ruleset: what vipfarm leaves must reload.
   await driver.call('setBuckets', farm.name, [0, 5, 1023], 600_000);
