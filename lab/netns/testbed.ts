@@ -1,7 +1,7 @@
 // Test bed of network namespaces: N node hosts and M client hosts, each with an eth0
 // plugged into one bridge that lives in its own namespace (a switch). Names carry a
-// per-run id (vf<pid><seq>-n1, ...), addresses are 10.<x>.0.0/16 and exist only inside
-// these namespaces. destroy() kills what spawn() started and deletes the namespaces; it
+// per-run id (vf<pid><seq>-n1, ...), addresses are 10.<x>.0.0/16 (and, with the ipv6
+// option, fd00:0:<x>::/64) and exist only inside these namespaces. destroy() kills what spawn() started and deletes the namespaces; it
 // also runs on process exit, so a failing test leaves nothing behind.
 //
 // Used by the data-plane tests, the demo, the bench and the agent's tests:
@@ -19,7 +19,10 @@ export interface Host {
   netns: string;
   /** the host's interface on the bridge (always eth0) */
   iface: string;
+  /** the host's main address: its IPv4 address, or its IPv6 one on an IPv6-only bed */
   ip: string;
+  /** the IPv6 address (fd00:0:<x>::<n>/64) when the bed has IPv6 */
+  ip6?: string;
   mac: string;
   /** name of the bridge-side end of the veth, in the bridge namespace */
   bridgePort: string;
@@ -27,8 +30,11 @@ export interface Host {
 
 export interface Testbed {
   runId: string;
-  /** "10.x" : every address of the bed is 10.x.*.* (a /16 on every eth0) */
+  /** "10.x" : every IPv4 address of the bed is 10.x.*.* (a /16 on every eth0) */
   prefix: string;
+  /** "fd00:0:x" : every IPv6 address of the bed is in fd00:0:x::/64 (on every eth0) */
+  prefix6: string;
+  families: readonly Family[];
   bridgeNetns: string;
   /** VIPFARM_RUN_DIR of every spawned process (saved sysctls), removed by destroy() */
   runDir: string;
@@ -36,12 +42,15 @@ export interface Testbed {
   clients: Host[];
   /** free addresses for VIPs: 10.x.0.200 + i (i < 50) */
   vip(i?: number): string;
+  /** free IPv6 addresses for VIPs: fd00:0:x::200 + i (i < 50, read as hex digits: ::200..::249) */
+  vip6(i?: number): string;
   /** runs argv in the namespace, returns stdout; throws with stderr on failure */
   exec(netns: string, argv: string[], input?: string): string;
   /** starts argv in the namespace; destroy() kills it */
   spawn(netns: string, argv: string[], opts?: SpawnOptions): ChildProcess;
-  /** adds count extra addresses to a host's eth0 (10.x.<10+k>.<1..250>), returns them */
-  addAddresses(host: Host, count: number): string[];
+  /** adds count extra addresses to a host's eth0, returns them: IPv4 10.x.<10+k>.<1..250>,
+   *  IPv6 fd00:0:x:0:<10+k>::<1..250> (nodad, usable at once) */
+  addAddresses(host: Host, count: number, family?: Family): string[];
   /** plugs or unplugs a host's cable (the bridge side of its veth) */
   setLink(host: Host, up: boolean): void;
   destroy(): void;
@@ -57,7 +66,17 @@ export interface TestbedOptions {
    * Default true (a plain learning bridge that floods).
    */
   floodUnknownUnicast?: boolean;
+  /**
+   * Address families of every host's eth0. Default ['ipv4']: IPv6 is disabled in the
+   * namespaces (no router solicitations or DAD in the captures). With 'ipv6' every host
+   * gets fd00:0:x::<n>/64 (nodad), a link-local address, no DAD and no router
+   * solicitations or RA processing; the switch does not snoop multicast (it floods ND
+   * and MLD, like a switch without MLD snooping). ['ipv6'] alone is an IPv6-only bed.
+   */
+  families?: readonly Family[];
 }
+
+export type Family = 'ipv4' | 'ipv6';
 
 let seq = 0;
 
@@ -70,6 +89,20 @@ function ip(args: string[], input?: string): string {
   }
 }
 
+/** IPv6 off: no router solicitations, DAD or MLD in the captures of an IPv4 bed */
+const IPV6_OFF = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
+/** IPv6 on, without the traffic a test did not ask for: no DAD (addresses usable at once),
+ *  no router solicitations, no RA processing (there is no router on the bed) */
+const IPV6_QUIET = [
+  'net.ipv6.conf.all.disable_ipv6=0',
+  'net.ipv6.conf.default.disable_ipv6=0',
+  ...['all', 'default'].flatMap((c) => [`net.ipv6.conf.${c}.accept_dad=0`, `net.ipv6.conf.${c}.dad_transmits=0`, `net.ipv6.conf.${c}.router_solicitations=0`, `net.ipv6.conf.${c}.accept_ra=0`]),
+];
+
+function sysctl(netns: string, settings: string[]): void {
+  execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', ...settings]);
+}
+
 function existingNetns(): Set<string> {
   const out = ip(['netns', 'list']);
   return new Set(out.split('\n').map((l) => l.split(' ')[0]).filter((s) => s !== ''));
@@ -79,6 +112,10 @@ export function createTestbed(opts: TestbedOptions): Testbed {
   const nodesN = opts.nodes;
   const clientsN = opts.clients ?? 1;
   if (nodesN < 1 || nodesN > 40 || clientsN < 0 || clientsN > 40) throw new Error('createTestbed: 1..40 nodes, 0..40 clients');
+  const families = opts.families ?? ['ipv4'];
+  const v4 = families.includes('ipv4');
+  const v6 = families.includes('ipv6');
+  if (!v4 && !v6) throw new Error('createTestbed: families needs ipv4, ipv6 or both');
 
   // unique per process and per call; skip ids a crashed earlier run may have left
   const taken = existingNetns();
@@ -88,6 +125,7 @@ export function createTestbed(opts: TestbedOptions): Testbed {
   } while ([...taken].some((n) => n.startsWith(`vf${runId}-`)));
   const x = 200 + ((process.pid + seq) % 50);
   const prefix = `10.${x}`;
+  const prefix6 = `fd00:0:${x}`;
   const bridgeNetns = `vf${runId}-br`;
   const runDir = join(tmpdir(), `vipfarm-run-${runId}`);
   const children = new Set<ChildProcess>();
@@ -119,35 +157,45 @@ export function createTestbed(opts: TestbedOptions): Testbed {
   };
   process.on('exit', destroy);
 
-  const makeHost = (name: string, hostIp: string): Host => {
+  const makeHost = (name: string, n: number): Host => {
     const netns = `vf${runId}-${name}`;
     ip(['netns', 'add', netns]);
     created.push(netns);
+    // before eth0 arrives, so that it inherits the defaults (its link-local address skips DAD too)
+    sysctl(netns, v6 ? IPV6_QUIET : IPV6_OFF);
     ip(['-n', bridgeNetns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
     ip(['-n', bridgeNetns, 'link', 'set', name, 'master', 'br0', 'up']);
     if (opts.floodUnknownUnicast === false) execFileSync('bridge', ['-n', bridgeNetns, 'link', 'set', 'dev', name, 'flood', 'off', 'learning', 'on']);
-    ip(['-n', netns, '-batch', '-'], `link set lo up\naddr add ${hostIp}/16 dev eth0\nlink set eth0 up\n`);
-    // no IPv6 chatter (router solicitations, DAD) in the captures
-    execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    const ip4 = `${prefix}.0.${n}`;
+    const ip6 = `${prefix6}::${n}`;
+    const addrs = [...(v4 ? [`addr add ${ip4}/16 dev eth0`] : []), ...(v6 ? [`addr add ${ip6}/64 dev eth0 nodad`] : [])];
+    ip(['-n', netns, '-batch', '-'], ['link set lo up', ...addrs, 'link set eth0 up', ''].join('\n'));
     const link = JSON.parse(ip(['-n', netns, '-j', 'link', 'show', 'eth0'])) as { address: string }[];
-    return { name, netns, iface: 'eth0', ip: hostIp, mac: link[0].address, bridgePort: name };
+    return { name, netns, iface: 'eth0', ip: v4 ? ip4 : ip6, ...(v6 ? { ip6 } : {}), mac: link[0].address, bridgePort: name };
   };
 
   try {
     ip(['netns', 'add', bridgeNetns]);
     created.push(bridgeNetns);
-    ip(['-n', bridgeNetns, '-batch', '-'], 'link set lo up\nlink add br0 type bridge forward_delay 0 stp_state 0\nlink set br0 up\n');
-    const nodes = Array.from({ length: nodesN }, (_, i) => makeHost(`n${i + 1}`, `${prefix}.0.${10 + i + 1}`));
-    const clients = Array.from({ length: clientsN }, (_, i) => makeHost(`c${i + 1}`, `${prefix}.0.${100 + i + 1}`));
+    // on an IPv6 bed the switch takes no part in IPv6 itself (no addresses, no MLD) and
+    // floods multicast, so ND reaches every port whoever joined which group
+    if (v6) sysctl(bridgeNetns, IPV6_OFF);
+    const snooping = v6 ? ' mcast_snooping 0' : '';
+    ip(['-n', bridgeNetns, '-batch', '-'], `link set lo up\nlink add br0 type bridge forward_delay 0 stp_state 0${snooping}\nlink set br0 up\n`);
+    const nodes = Array.from({ length: nodesN }, (_, i) => makeHost(`n${i + 1}`, 10 + i + 1));
+    const clients = Array.from({ length: clientsN }, (_, i) => makeHost(`c${i + 1}`, 100 + i + 1));
 
     return {
       runId,
       prefix,
+      prefix6,
+      families,
       bridgeNetns,
       runDir,
       nodes,
       clients,
       vip: (i = 0) => `${prefix}.0.${200 + i}`,
+      vip6: (i = 0) => `${prefix6}::${200 + i}`,
       exec(netns, argv, input) {
         try {
           return execFileSync('ip', ['netns', 'exec', netns, ...argv], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -166,13 +214,15 @@ export function createTestbed(opts: TestbedOptions): Testbed {
         child.on('exit', () => children.delete(child));
         return child;
       },
-      addAddresses(host, count) {
+      addAddresses(host, count, family = 'ipv4') {
+        if (!families.includes(family)) throw new Error(`addAddresses: the bed has no ${family}`);
         const addrs: string[] = [];
         while (addrs.length < count) {
           const block = extraBlock++;
-          for (let k = 1; k <= 250 && addrs.length < count; k++) addrs.push(`${prefix}.${block}.${k}`);
+          for (let k = 1; k <= 250 && addrs.length < count; k++) addrs.push(family === 'ipv4' ? `${prefix}.${block}.${k}` : `${prefix6}:0:${block}::${k}`);
         }
-        ip(['-n', host.netns, '-batch', '-'], addrs.map((a) => `addr add ${a}/16 dev eth0`).join('\n') + '\n');
+        const suffix = family === 'ipv4' ? '/16 dev eth0' : '/64 dev eth0 nodad';
+        ip(['-n', host.netns, '-batch', '-'], addrs.map((a) => `addr add ${a}${suffix}`).join('\n') + '\n');
         return addrs;
       },
       setLink(host, up) {
