@@ -2,7 +2,7 @@
 // calls it; crds/farmcluster.yaml mirrors its syntax in CEL) and the arithmetic the
 // operator's allocator needs. Addresses are handled as unsigned 32-bit integers so a
 // range of 65536 addresses costs nothing until one is handed out.
-import { parseIPv4, unicastIPv4Problem } from './config/syntax.js';
+import { parseIPv4, unicastIPProblem } from './config/syntax.js';
 
 /** One entry of the pool: `first`..`last` inclusive, as host-order integers. */
 export interface AddressRange {
@@ -62,7 +62,7 @@ export function parseAddressEntry(s: string): { range: AddressRange } | { proble
   if (last - first + 1 > POOL_LIMITS.sizeMax) return { problem: `${s} holds ${last - first + 1} addresses, more than ${POOL_LIMITS.sizeMax}` };
   // Both ends unicast and at most a /16 apart: no range can reach across 127.0.0.0/8.
   for (const [what, ip] of [['first', lo], ['last', hi]] as const) {
-    const problem = unicastIPv4Problem(ip);
+    const problem = unicastIPProblem(ip, 'ipv4');
     if (problem) return { problem: `${s}: the ${what} address ${problem}` };
   }
   return { range: { text: s, first, last } };

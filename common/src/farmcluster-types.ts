@@ -36,7 +36,7 @@ export interface FarmCluster {
 
 /** FarmSpec is the desired farm. Changing it re-programs every agent without dropping established connections. */
 export interface FarmClusterSpec {
-  /** IPv4 virtual IPs served by every node of the farm, in dotted-quad form (e.g. 10.99.0.100). */
+  /** Virtual IPs served by every node of the farm: IPv4 in dotted-quad form (10.99.0.100) and/or IPv6 in hex groups, full or compressed (2001:db8::100), in any mix. IPv6 addresses are compared by value and handed on in their canonical (RFC 5952) text; refused: zones, the embedded dotted quad, IPv4-mapped (::ffff:0:0/96) and IPv4-compatible (::/96) addresses, ::, ::1, link-local fe80::/10 and multicast ff00::/8. */
   virtualIPs: string[];
   /** Name of the network interface on each node that receives the farm's traffic (the L2 segment where frames for the virtual MAC are flooded). */
   interface: string;

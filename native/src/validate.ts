@@ -7,7 +7,8 @@ import {
   bucketCountProblem,
   farmNameProblem,
   ifnameProblem,
-  unicastIPv4Problem,
+  canonicalIP,
+  unicastIPProblem,
   unicastMACProblem,
   virtualMACProblem,
 } from '../../common/src/config/syntax.js';
@@ -53,10 +54,11 @@ export function checkIface(op: string, iface: unknown): string {
 
 export function checkVips(op: string, vips: unknown, what = 'virtualIPs'): string[] {
   if (!Array.isArray(vips) || vips.length === 0) fail(op, `${what} must be a list of at least one virtual IP`);
-  vips.forEach((ip, i) => {
-    checked(op, `${what}[${i}]`, ip, unicastIPv4Problem);
-    const first = vips.indexOf(ip);
-    if (first !== i) fail(op, `${what}[${i}] duplicates ${what}[${first}] (${String(ip)})`);
+  // IPv6 has many texts for one address: duplicates are found by the canonical one
+  const canonical = vips.map((ip, i) => canonicalIP(checked(op, `${what}[${i}]`, ip, unicastIPProblem)));
+  canonical.forEach((ip, i) => {
+    const first = canonical.indexOf(ip);
+    if (first !== i) fail(op, `${what}[${i}] duplicates ${what}[${first}] (${String(vips[i])})`);
   });
   return vips as string[];
 }

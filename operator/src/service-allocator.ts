@@ -4,7 +4,7 @@
 // operator restart rebuilds exactly the allocation it had (no IP moves), and a refusal
 // (pool exhausted, address outside the pool, port clash) never disturbs another Service.
 import { firstFree, ipToInt, poolContains, type AddressRange } from '../../common/src/address-pool.js';
-import { unicastIPv4Problem } from '../../common/src/config/index.js';
+import { unicastIPProblem } from '../../common/src/config/index.js';
 import type { Affinity, Protocol, Rule } from '../../common/src/types.js';
 
 export const LB_CLASS = 'vipfarm.io/farm';
@@ -165,7 +165,7 @@ function readRequest(s: ServiceView): { ports: string[]; requested?: string } | 
     return refused('InvalidRequest', `annotation ${SERVICE_ANNOTATIONS.ip} (${annotated}) and spec.loadBalancerIP (${s.loadBalancerIP}) disagree`);
   }
   if (requested !== undefined) {
-    const problem = unicastIPv4Problem(requested);
+    const problem = unicastIPProblem(requested, 'ipv4');
     if (problem) return refused('InvalidRequest', `requested address ${problem}`);
   }
   return { ports, requested };

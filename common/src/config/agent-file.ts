@@ -5,7 +5,7 @@ import type { FarmConfig, PeerSpec } from '../types.js';
 import { Collector, integer, isRecord, join, list, object, show, string, syntax, type Result } from './collector.js';
 import { effectiveWeight } from './defaults.js';
 import { farmInto } from './farm-spec.js';
-import { LIMITS, nodeNameProblem, unicastIPv4Problem } from './syntax.js';
+import { LIMITS, canonicalIP, ipFamilyOf, nodeNameProblem, unicastIPProblem } from './syntax.js';
 
 export interface AgentConfig {
   farm: FarmConfig;
@@ -33,11 +33,7 @@ function parsePeers(c: Collector, v: unknown, self: { name?: string; address?: s
       const problem = nodeNameProblem(name);
       if (problem) c.err(join(p, 'name'), problem);
     }
-    const address = string(c, o.address, join(p, 'address'));
-    if (address !== undefined) {
-      const problem = unicastIPv4Problem(address);
-      if (problem) c.err(join(p, 'address'), problem);
-    }
+    const address = nodeAddress(c, o.address, join(p, 'address'), self.address);
     if (name !== undefined) {
       const first = names.get(name);
       if (first !== undefined) c.err(join(p, 'name'), `duplicate peer name ${show(name)} (same as peers[${first}])`);
@@ -60,13 +56,26 @@ function parsePeers(c: Collector, v: unknown, self: { name?: string; address?: s
   return c.errors.length === before ? out : undefined;
 }
 
+/**
+ * A node's unicast address of either family, in its canonical text (compared with others);
+ * a peer's of the family of `self` (one heartbeat socket per node: a farm talks one family).
+ */
+function nodeAddress(c: Collector, v: unknown, path: string, self?: string): string | undefined {
+  const s = syntax(c, v, path, unicastIPProblem);
+  if (s === undefined) return undefined;
+  if (self !== undefined && ipFamilyOf(s) !== ipFamilyOf(self)) {
+    return c.err(path, `must be of node.address's family (${ipFamilyOf(self)}), got ${s}`);
+  }
+  return canonicalIP(s);
+}
+
 function parseNode(c: Collector, v: unknown): { name?: string; address?: string; weight?: number } | undefined {
   if (v === undefined) return c.err('node', 'is required ({name, address, weight?})');
   const o = object(c, v, 'node', ['name', 'address', 'weight']);
   if (!o) return undefined;
   return {
     name: syntax(c, o.name, 'node.name', nodeNameProblem),
-    address: syntax(c, o.address, 'node.address', unicastIPv4Problem),
+    address: nodeAddress(c, o.address, 'node.address'),
     weight: o.weight === undefined ? undefined : integer(c, o.weight, 'node.weight', 0, LIMITS.weightMax),
   };
 }

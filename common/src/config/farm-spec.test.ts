@@ -6,6 +6,7 @@ import {
   parseAgentFile,
   parseFarmSpec,
   parseIPv4,
+  parseServiceAddresses,
   type Result,
 } from './index.js';
 import type { FarmConfig } from '../types.js';
@@ -218,6 +219,31 @@ describe('parseFarmSpec errors name the field and the problem', () => {
   });
 });
 
+describe('IPv6 virtual IPs in the farm parser', () => {
+  test('alone or mixed with IPv4, handed on in canonical text', () => {
+    const f = ok(parseFarmSpec({ ...minimal(), virtualIPs: ['2001:DB8:0:0::100', '10.99.0.100', 'fd00:0:0:0:0:0:0:1'] }, { name: 'web' }));
+    expect(f.virtualIPs).toEqual(['2001:db8::100', '10.99.0.100', 'fd00::1']);
+  });
+
+  test.each([
+    ['fe80::1', 'link-local'],
+    ['ff02::1', 'multicast'],
+    ['::', 'unspecified'],
+    ['::1', 'loopback'],
+    ['::ffff:10.0.0.1', 'must be an IPv6 address'],
+  ])('%s is refused: %s', (ip, why) => {
+    expectError(parseFarmSpec({ ...minimal(), virtualIPs: ['10.99.0.100', ip] }, { name: 'web' }), 'spec.virtualIPs[1]', why);
+  });
+
+  test('status.services IPs of either family, duplicates found by value', () => {
+    const rules = [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }];
+    const r = parseServiceAddresses([{ ip: '2001:DB8::200', rules }, { ip: '10.99.0.200', rules }], ['2001:db8::100']);
+    expect(r.ok && r.value.map((s) => s.ip)).toEqual(['2001:db8::200', '10.99.0.200']);
+    const dup = parseServiceAddresses([{ ip: '2001:db8:0::100', rules }], ['2001:db8::100']);
+    expectError(dup, 'status.services[0].ip', 'served twice');
+  });
+});
+
 describe('small syntaxes', () => {
   test.each([
     ['1.2.3.4', true], ['0.0.0.0', true], ['255.255.255.255', true], ['1.2.3', false], ['1.2.3.4.5', false],
@@ -273,6 +299,21 @@ describe('parseAgentFile', () => {
     expect(own.ok && own.value.node.weight).toBe(7);
     const dflt = parseAgentFile(`${agentYaml}defaultWeight: 4\n`);
     expect(dflt.ok && dflt.value.node.weight).toBe(4);
+  });
+
+  test('IPv6 nodes: addresses in canonical text, and one family for the node and its peers', () => {
+    const v6 = agentYaml
+      .replace('node: { name: n1, address: 10.99.0.11 }', "node: { name: n1, address: 'FD00:0:0::11' }")
+      .replace('{ name: n1, address: 10.99.0.11 }', "{ name: n1, address: 'fd00::11' }")
+      .replace('{ name: n2, address: 10.99.0.12 }', "{ name: n2, address: 'fd00:0:0:0:0:0:0:12' }");
+    const r = parseAgentFile(v6);
+    if (!r.ok) throw new Error(formatErrors(r.errors));
+    expect(r.value.node.address).toBe('fd00::11');
+    expect(r.value.peers.map((p) => p.address)).toEqual(['fd00::11', 'fd00::12']);
+    // the same address in another text is still the same peer
+    expectError(parseAgentFile(v6.replace("'fd00:0:0:0:0:0:0:12'", "'fd00::0:11'")), 'peers[1].address', 'duplicate peer address');
+    expectError(parseAgentFile(v6.replace("'fd00:0:0:0:0:0:0:12'", '10.99.0.12')), 'peers[1].address', "node.address's family (ipv6)");
+    expectError(parseAgentFile(v6.replace("address: 'FD00:0:0::11' }", "address: 'fe80::11' }")), 'node.address', 'link-local');
   });
 
   test('top-level metricsPort overrides', () => {

@@ -8,7 +8,7 @@ import { FARM_MODES, type Affinity, type FarmConfig, type FarmMode, type Protoco
 import { parseCheckers } from './checkers.js';
 import { Collector, integer, isRecord, join, list, object, optInteger, show, string, syntax, type Result } from './collector.js';
 import { DEFAULTS, defaultHashSeed, defaultVirtualMAC } from './defaults.js';
-import { LIMITS, bucketCountProblem, farmNameProblem, ifnameProblem, nodeNameProblem, unicastIPv4Problem, virtualMACProblem } from './syntax.js';
+import { LIMITS, bucketCountProblem, farmNameProblem, ifnameProblem, nodeNameProblem, canonicalIP, unicastIPProblem, virtualMACProblem } from './syntax.js';
 
 // Every field of the generated CRD spec type, so a field added to the CRD does not compile
 // until the parser knows it.
@@ -32,23 +32,25 @@ function parseVirtualIPs(c: Collector, v: unknown, path: string): string[] | und
     const p = join(path, i);
     if (typeof item !== 'string') {
       bad = true;
-      c.err(p, `must be an IPv4 address string, got ${show(item)}`);
+      c.err(p, `must be an IPv4 or IPv6 address string, got ${show(item)}`);
       return;
     }
-    const problem = unicastIPv4Problem(item);
+    const problem = unicastIPProblem(item);
     if (problem) {
       bad = true;
       c.err(p, problem);
       return;
     }
-    const first = seen.get(item);
+    // IPv6 has many texts for one address: compared, and handed on, in the canonical one
+    const ip = canonicalIP(item)!;
+    const first = seen.get(ip);
     if (first !== undefined) {
       bad = true;
-      c.err(p, `duplicate of ${join(path, first)} (${item})`);
+      c.err(p, `duplicate of ${join(path, first)} (${ip})`);
       return;
     }
-    seen.set(item, i);
-    out.push(item);
+    seen.set(ip, i);
+    out.push(ip);
   });
   return bad ? undefined : out;
 }
@@ -271,8 +273,9 @@ export function parseServiceAddresses(input: unknown, virtualIPs: readonly strin
     const p = join(path, i);
     const o = object(c, item, p, ['ip', 'rules', 'services', 'externalTrafficPolicy']);
     if (!o) return;
-    const ip = string(c, o.ip, join(p, 'ip'));
-    const problem = ip === undefined ? undefined : unicastIPv4Problem(ip);
+    const text = string(c, o.ip, join(p, 'ip'));
+    const problem = text === undefined ? undefined : unicastIPProblem(text);
+    const ip = text === undefined || problem ? text : canonicalIP(text);
     if (problem) c.err(join(p, 'ip'), problem);
     else if (ip !== undefined && seen.has(ip)) c.err(join(p, 'ip'), `${ip} is served twice (a virtual IP or an earlier entry)`);
     const rules = parseRules(c, o.rules, join(p, 'rules'));

@@ -48,6 +48,14 @@ export function nodeNameProblem(s: string): string | undefined {
   return undefined;
 }
 
+export type IPFamily = 'ipv4' | 'ipv6';
+export const IP_FAMILIES: readonly IPFamily[] = ['ipv4', 'ipv6'];
+
+/** The family a literal is written in: only IPv6 has ':'. */
+export function ipFamilyOf(s: string): IPFamily {
+  return s.includes(':') ? 'ipv6' : 'ipv4';
+}
+
 /** Dotted quad without leading zeros (which some tools read as octal). */
 export function parseIPv4(s: string): number[] | undefined {
   const parts = s.split('.');
@@ -62,14 +70,105 @@ export function parseIPv4(s: string): number[] | undefined {
   return out;
 }
 
-/** Why an address cannot be a VIP or a node address, if it cannot. */
-export function unicastIPv4Problem(s: string): string | undefined {
-  const o = parseIPv4(s);
-  if (o === undefined) return `must be an IPv4 address (dotted quad), got ${quote(s)}`;
-  if (o[0] === 0) return `must not be in 0.0.0.0/8, got ${s}`;
-  if (o[0] === 127) return `must not be a loopback address, got ${s}`;
-  if (o[0]! >= 224) return `must be a unicast address (not multicast, reserved or broadcast), got ${s}`;
-  return undefined;
+/**
+ * Eight 16-bit groups: full (2001:0db8:0:0:0:0:0:1) or compressed (2001:db8::1), either
+ * case, '::' at most once. Refused: zones (fe80::1%eth0: a VIP is not scoped to a link)
+ * and the embedded dotted quad (::ffff:1.2.3.4, 64:ff9b::1.2.3.4), so that '.' means
+ * IPv4 and ':' IPv6 everywhere; 64:ff9b::102:304 writes the same address.
+ */
+export function parseIPv6(s: string): number[] | undefined {
+  if (s.length > 39 || !/^[0-9a-fA-F:]+$/.test(s)) return undefined;
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (h: string): number[] | undefined => {
+    if (h === '') return [];
+    const parts = h.split(':');
+    return parts.every((p) => /^[0-9a-fA-F]{1,4}$/.test(p)) ? parts.map((p) => parseInt(p, 16)) : undefined;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  if (halves.length === 1) return head.length === 8 ? head : undefined;
+  // '::' stands for at least one zero group
+  if (head.length + tail.length > 7) return undefined;
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+/** An address as a number (IPv4 32 bits, IPv6 128 bits): one arithmetic for both families. */
+export interface IPValue {
+  family: IPFamily;
+  value: bigint;
+}
+
+export const IP_BITS: Record<IPFamily, number> = { ipv4: 32, ipv6: 128 };
+
+export function parseIP(s: string): IPValue | undefined {
+  const family = ipFamilyOf(s);
+  const parts = family === 'ipv4' ? parseIPv4(s) : parseIPv6(s);
+  if (parts === undefined) return undefined;
+  const width = BigInt(family === 'ipv4' ? 8 : 16);
+  return { family, value: parts.reduce((acc, p) => (acc << width) | BigInt(p), 0n) };
+}
+
+/** The text of an address: dotted quad, or IPv6 as RFC 5952 says (lowercase, longest zero run as '::'). */
+export function formatIP(ip: IPValue): string {
+  if (ip.family === 'ipv4') return [24n, 16n, 8n, 0n].map((sh) => String((ip.value >> sh) & 255n)).join('.');
+  const g = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((sh) => Number((ip.value >> sh) & 0xffffn));
+  let best = { at: -1, len: 1 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (a: number[]): string => a.map((n) => n.toString(16)).join(':');
+  if (best.at < 0) return hex(g);
+  return `${hex(g.slice(0, best.at))}::${hex(g.slice(best.at + best.len))}`;
+}
+
+/** The one text of an address (IPv6 has many), for comparing and for the kernel; undefined if not an address. */
+export function canonicalIP(s: string): string | undefined {
+  const ip = parseIP(s);
+  return ip === undefined ? undefined : formatIP(ip);
+}
+
+/** Address blocks that are never a VIP, a pool address or a node's address; the first match names the reason. */
+const NOT_UNICAST: Record<IPFamily, readonly { net: string; len: number; why: string }[]> = {
+  ipv4: [
+    { net: '0.0.0.0', len: 8, why: 'must not be in 0.0.0.0/8' },
+    { net: '127.0.0.0', len: 8, why: 'must not be a loopback address' },
+    { net: '224.0.0.0', len: 3, why: 'must be a unicast address (not multicast, reserved or broadcast)' },
+  ],
+  ipv6: [
+    { net: '::', len: 128, why: 'must not be the unspecified address ::' },
+    { net: '::1', len: 128, why: 'must not be the loopback address ::1' },
+    { net: '::ffff:0:0', len: 96, why: 'must not be an IPv4-mapped address (::ffff:0:0/96): write the IPv4 address itself' },
+    { net: '::', len: 96, why: 'must not be an IPv4-compatible address (::/96, deprecated by RFC 4291)' },
+    { net: 'fe80::', len: 10, why: 'must not be a link-local address (fe80::/10): a virtual IP must be routable beyond one link' },
+    { net: 'ff00::', len: 8, why: 'must be a unicast address, not multicast (ff00::/8)' },
+  ],
+};
+
+function inBlock(ip: IPValue, net: string, len: number): boolean {
+  const shift = BigInt(IP_BITS[ip.family] - len);
+  return ip.value >> shift === parseIP(net)!.value >> shift;
+}
+
+const FORM: Record<IPFamily, string> = {
+  ipv4: 'an IPv4 address (dotted quad)',
+  ipv6: "an IPv6 address (hex groups separated by ':', '::' at most once, no zone and no embedded dotted quad)",
+};
+
+/**
+ * Why an address cannot be a VIP, a pool address or a node address, if it cannot. `family`
+ * restricts it to one family; without it either family is fine.
+ */
+export function unicastIPProblem(s: string, family?: IPFamily): string | undefined {
+  const written = ipFamilyOf(s);
+  if (family !== undefined && written !== family) return `must be ${FORM[family]}, got ${quote(s)}`;
+  const ip = parseIP(s);
+  if (ip === undefined) return `must be ${FORM[written]}, got ${quote(s)}`;
+  return NOT_UNICAST[ip.family].find((b) => inBlock(ip, b.net, b.len))?.why.concat(`, got ${s}`);
 }
 
 /**

@@ -45,6 +45,8 @@ const refusedIface = (label: string, iface: string, apiServer = 'interface must 
 const refusedVIP = (label: string, ip: string, apiServer: string): ValidationCase => ({
   label, spec: VIP(ip), refused: { field: 'spec.virtualIPs[0]', apiServer },
 });
+const V6_FORM = 'must be an IPv6 address in hex groups';
+const V6_UNICAST = 'must be a unicast IPv6 address';
 const BUCKET_MSG = 'bucketCount must be a power of two between 2 and 4096';
 
 export const VALIDATION_CASES: readonly ValidationCase[] = [
@@ -62,6 +64,14 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
   { label: 'vip-low', spec: VIP('1.0.0.1') },
   { label: 'vip-high', spec: VIP('223.255.255.254') },
   { label: 'vip-two', spec: VIP('10.99.0.100', '192.168.1.1') },
+  { label: 'vip6', spec: VIP('2001:db8::100') },
+  { label: 'vip6-full', spec: VIP('2001:0db8:0000:0000:0000:0000:0000:0100') },
+  { label: 'vip6-upper', spec: VIP('2001:DB8::A') },
+  { label: 'vip6-ula', spec: VIP('fd00:0:99::100') },
+  { label: 'vip6-seven-groups', spec: VIP('1:2:3:4:5:6:7::') },
+  { label: 'vip6-nat64', spec: VIP('64:ff9b::a63:64') },
+  { label: 'vip6-two', spec: VIP('2001:db8::100', '2001:db8::101') },
+  { label: 'vip-dual-stack', spec: VIP('10.99.0.100', '2001:db8::100', '10.99.0.101') },
   { label: 'buckets-2', spec: BUCKETS(2) },
   { label: 'buckets-4096', spec: BUCKETS(4096) },
   { label: 'seed-0', spec: SEED(0) },
@@ -116,6 +126,36 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
   refusedVIP('vip-loopback', '127.0.0.5', 'must be a unicast IPv4 address'),
   refusedVIP('vip-multicast', '224.0.0.1', 'must be a unicast IPv4 address'),
   refusedVIP('vip-broadcast', '255.255.255.255', 'must be a unicast IPv4 address'),
+  refusedVIP('vip6-unspecified', '::', V6_UNICAST),
+  refusedVIP('vip6-unspecified-full', '0:0:0:0:0:0:0:0', V6_UNICAST),
+  refusedVIP('vip6-loopback', '::1', V6_UNICAST),
+  refusedVIP('vip6-link-local', 'fe80::1', V6_UNICAST),
+  refusedVIP('vip6-link-local-high', 'febf::1', V6_UNICAST),
+  refusedVIP('vip6-multicast', 'ff02::1', V6_UNICAST),
+  refusedVIP('vip6-multicast-global', 'ff0e::101', V6_UNICAST),
+  refusedVIP('vip6-compatible', '::a63:64', V6_UNICAST),
+  refusedVIP('vip6-mapped', '::ffff:a63:64', V6_FORM),
+  refusedVIP('vip6-mapped-dotted', '::ffff:10.99.0.100', V6_FORM),
+  refusedVIP('vip6-embedded-dotted', '64:ff9b::10.99.0.100', V6_FORM),
+  refusedVIP('vip6-zone', 'fe80::1%eth0', V6_FORM),
+  refusedVIP('vip6-two-gaps', '2001:db8::1::2', V6_FORM),
+  refusedVIP('vip6-seven', '2001:db8:0:0:0:0:1', V6_FORM),
+  refusedVIP('vip6-nine', '2001:db8:0:0:0:0:0:0:1', V6_FORM),
+  refusedVIP('vip6-long-group', '2001:db8::10000', V6_FORM),
+  refusedVIP('vip6-hex', '2001:db8::g', V6_FORM),
+  refusedVIP('vip6-bracket', '[2001:db8::1]', V6_FORM),
+  refusedVIP('vip6-prefix', '2001:db8::1/128', V6_FORM),
+  refusedVIP('vip6-40', '2001:0db8:0000:0000:0000:0000:0000:00001', 'spec.virtualIPs[0]'),
+  {
+    label: 'vip6-duplicate-text',
+    spec: VIP('2001:db8::1', '2001:DB8:0::1'),
+    refused: { field: 'spec.virtualIPs[1]', apiServer: 'virtualIPs must not repeat an address' },
+  },
+  {
+    label: 'vip6-duplicate-full',
+    spec: VIP('10.0.0.1', '2001:db8::1', '2001:0db8:0:0:0:0:0:0001'),
+    refused: { field: 'spec.virtualIPs[2]', apiServer: 'virtualIPs must not repeat an address' },
+  },
   { label: 'vip-duplicate', spec: VIP('10.0.0.1', '10.0.0.1'), refused: { field: 'spec.virtualIPs[1]', apiServer: 'Duplicate value' } },
   { label: 'vip-none', spec: VIP(), refused: { field: 'spec.virtualIPs', apiServer: 'spec.virtualIPs' } },
 
