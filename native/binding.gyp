@@ -4,6 +4,7 @@
       "target_name": "vipfarm_native",
       "sources": [
         "src/os_error.cc",
+        "src/ip_family.cc",
         "src/nl_socket.cc",
         "src/nft_batch.cc",
         "src/nft_farm.cc",

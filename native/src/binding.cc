@@ -34,14 +34,16 @@ auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
   }
 }
 
-uint32_t parseIp(Napi::Env env, const std::string& s) {
-  uint32_t a;
-  if (inet_pton(AF_INET, s.c_str(), &a) != 1) throw Napi::TypeError::New(env, "invalid IPv4 address " + s);
-  return a;
+IpAddress parseIp(Napi::Env env, const std::string& s) {
+  try {
+    return IpAddress::parse(s);
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
 }
 
-std::vector<uint32_t> parseIps(Napi::Env env, const Napi::Array& arr) {
-  std::vector<uint32_t> out;
+std::vector<IpAddress> parseIps(Napi::Env env, const Napi::Array& arr) {
+  std::vector<IpAddress> out;
   for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(parseIp(env, arr.Get(i).As<Napi::String>()));
   return out;
 }
@@ -183,7 +185,7 @@ Napi::Value NftRemove(const Napi::CallbackInfo& info) {
 Napi::Value AddrAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string ifname = info[0].As<Napi::String>();
-  uint32_t ip = parseIp(env, info[1].As<Napi::String>());
+  IpAddress ip = parseIp(env, info[1].As<Napi::String>());
   auto prefix = static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value());
   guarded(env, [&] { addrAdd(ifname, ip, prefix); });
   return env.Undefined();
@@ -192,7 +194,7 @@ Napi::Value AddrAdd(const Napi::CallbackInfo& info) {
 Napi::Value AddrDel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string ifname = info[0].As<Napi::String>();
-  uint32_t ip = parseIp(env, info[1].As<Napi::String>());
+  IpAddress ip = parseIp(env, info[1].As<Napi::String>());
   auto prefix = static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value());
   guarded(env, [&] { addrDel(ifname, ip, prefix); });
   return env.Undefined();
@@ -231,7 +233,10 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
     Napi::Env env = info.Env();
     if (handle_ != nullptr) return env.Undefined();
     auto h = std::make_unique<PollHandle>();
-    h->sock = guarded(env, [&] { return std::make_unique<ArpSocket>(iface_, vips_, mac_); });
+    std::vector<uint32_t> v4;
+    for (const IpAddress& ip : vips_)
+      if (!ip.isV6()) v4.push_back(*reinterpret_cast<const uint32_t*>(ip.bytes()));
+    h->sock = guarded(env, [&] { return std::make_unique<ArpSocket>(iface_, v4, mac_); });
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "ARP responder: no event loop");
     int rc = uv_poll_init(loop, &h->poll, h->sock->fd());
@@ -318,7 +323,7 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
   static void OnClosed(uv_handle_t* h) { delete static_cast<PollHandle*>(reinterpret_cast<uv_poll_t*>(h)->data); }
 
   std::string iface_;
-  std::vector<uint32_t> vips_;
+  std::vector<IpAddress> vips_;
   uint8_t mac_[6];
   PollHandle* handle_ = nullptr;
   ArpStats last_;

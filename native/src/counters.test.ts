@@ -4,8 +4,9 @@ describe('parseComment', () => {
   it('reads the rule comments nft_farm.cc writes', () => {
     expect(parseComment('vipfarm 10.99.0.100 80 tcp owned')).toEqual({ vip: '10.99.0.100', port: 80, protocol: 'tcp', stage: 'owned' });
     expect(parseComment('vipfarm 10.1.1.1 53 udp drop')?.stage).toBe('drop');
+    expect(parseComment('vipfarm fd00:0:7::200 443 tcp orphan')).toEqual({ vip: 'fd00:0:7::200', port: 443, protocol: 'tcp', stage: 'orphan' });
   });
-  it.each(['vipfarm virtual-mac', 'vipfarm 10.1.1.1 53 sctp drop', 'vipfarm 10.1.1.1 53 udp maybe', 'other 10.1.1.1 53 udp drop'])(
+  it.each(['vipfarm virtual-mac', 'vipfarm fd00::1 neighbour discovery', 'vipfarm fd00::1 echo owned', 'vipfarm fd00::1 neighbour discovery', 'vipfarm fd00::1 echo owned', 'vipfarm 10.1.1.1 53 sctp drop', 'vipfarm 10.1.1.1 53 udp maybe', 'other 10.1.1.1 53 udp drop'])(
     'ignores %j',
     (c) => expect(parseComment(c)).toBeNull(),
   );

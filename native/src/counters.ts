@@ -20,7 +20,7 @@ const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop'];
 
 /** the comment nft_farm.cc puts on each rule; null for anything else */
 export function parseComment(comment: string): Omit<StageCounter, 'packets' | 'bytes'> | null {
-  const m = /^vipfarm (\d+\.\d+\.\d+\.\d+) (\d+) (tcp|udp) (\w+)$/.exec(comment);
+  const m = /^vipfarm ([0-9a-f.:]+) (\d+) (tcp|udp) (\w+)$/.exec(comment);
   if (m === null || !STAGES.includes(m[4] as Stage)) return null;
   return { vip: m[1], port: Number(m[2]), protocol: m[3] as Protocol, stage: m[4] as Stage };
 }

@@ -196,39 +196,54 @@ class RuleBuilder {
   RulePtr r_;
 };
 
-std::string ipString(uint32_t be) {
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &be, buf, sizeof(buf));
-  return buf;
-}
-
 const char* protoName(Proto p) { return p == Proto::Tcp ? "tcp" : "udp"; }
 
-// Common match of every rule of one VIP x port: ip daddr VIP <proto> dport PORT
-void matchVipPort(RuleBuilder& b, uint32_t vip, const FarmRule& rule) {
-  uint8_t ipv4 = NFPROTO_IPV4;
+// The register that follows `bytes` of data loaded at reg 2, numbered as nft numbers it
+// (a 16-byte register where one starts, a 4-byte one otherwise), so that the bytecode is
+// the same as `nft -f` writes: ip saddr . sport puts the port in reg 13 (NFT_REG32_05),
+// ip6 saddr . sport in reg 3.
+uint32_t regAfterReg2(uint32_t bytes) {
+  constexpr uint32_t kWordsPerReg = NFT_REG_SIZE / NFT_REG32_SIZE;
+  uint32_t word = kWordsPerReg + bytes / NFT_REG32_SIZE;  // 32-bit words from reg 1
+  return word % kWordsPerReg == 0 ? NFT_REG_1 + word / kWordsPerReg : NFT_REG32_00 + word;
+}
+
+// <family> daddr VIP (meta nfproto first, as nft writes it for an inet table)
+void matchVip(RuleBuilder& b, const IpAddress& vip) {
+  uint8_t nfproto = vip.family().nfproto;
+  b.meta(NFT_META_NFPROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &nfproto, 1);
+  b.payload(NFT_PAYLOAD_NETWORK_HEADER, vip.family().daddrOffset, vip.len(), NFT_REG_1).cmp(NFT_CMP_EQ, vip.bytes(), vip.len());
+}
+
+// <proto> dport PORT
+void matchPort(RuleBuilder& b, const FarmRule& rule) {
   uint8_t l4 = rule.proto == Proto::Tcp ? IPPROTO_TCP : IPPROTO_UDP;
   uint16_t port = htons(rule.port);
-  b.meta(NFT_META_NFPROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &ipv4, 1);
-  b.payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1).cmp(NFT_CMP_EQ, &vip, 4);
   b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &l4, 1);
   b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1).cmp(NFT_CMP_EQ, &port, 2);
 }
 
-// jhash over ip saddr (4 bytes) or ip saddr . sport: the 2-byte port is loaded into the
-// next 32-bit register, whose upper bytes the kernel zeroes, so the key is 8 bytes.
-void bucketHash(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec) {
-  b.payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_2);
-  uint32_t len = 4;
+// Common match of every rule of one VIP x port: <ip|ip6> daddr VIP <proto> dport PORT
+void matchVipPort(RuleBuilder& b, const IpAddress& vip, const FarmRule& rule) {
+  matchVip(b, vip);
+  matchPort(b, rule);
+}
+
+// jhash over the client address (4 or 16 bytes) or address . sport: the 2-byte port is
+// loaded into the register after the address, whose upper bytes the kernel zeroes, so
+// the key is 8 (IPv4) or 20 (IPv6) bytes.
+void bucketHash(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec, const IpFamily& family) {
+  b.payload(NFT_PAYLOAD_NETWORK_HEADER, family.saddrOffset, family.addrLen, NFT_REG_2);
+  uint32_t len = family.addrLen;
   if (rule.affinity == Affinity::ClientIPAndPort) {
-    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_05);
-    len = 8;
+    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, regAfterReg2(family.addrLen));
+    len += NFT_REG32_SIZE;
   }
   b.jhash(NFT_REG_2, len, spec.buckets, spec.seed);
 }
 
-std::string ruleComment(uint32_t vip, const FarmRule& rule, const char* stage) {
-  return "vipfarm " + ipString(vip) + " " + std::to_string(rule.port) + " " + protoName(rule.proto) + " " + stage;
+std::string ruleComment(const IpAddress& vip, const FarmRule& rule, const char* stage) {
+  return "vipfarm " + vip.str() + " " + std::to_string(rule.port) + " " + protoName(rule.proto) + " " + stage;
 }
 
 // The set's key as nft 1.0.6 itself writes `typeof numgen inc mod N` (src/netlink.c,
@@ -288,9 +303,9 @@ void queueDeleteTable(NftBatch& batch, const std::string& name, uint32_t family)
 }
 
 // Every virtual IP with the farm's rules, then every Service IP with its own.
-std::vector<std::pair<uint32_t, FarmRule>> vipRulePairs(const FarmSpec& spec) {
-  std::vector<std::pair<uint32_t, FarmRule>> pairs;
-  for (uint32_t vip : spec.vips)
+std::vector<std::pair<IpAddress, FarmRule>> vipRulePairs(const FarmSpec& spec) {
+  std::vector<std::pair<IpAddress, FarmRule>> pairs;
+  for (const IpAddress& vip : spec.vips)
     for (const FarmRule& rule : spec.rules) pairs.emplace_back(vip, rule);
   for (const AddressRules& a : spec.services)
     for (const FarmRule& rule : a.rules) pairs.emplace_back(a.vip, rule);
@@ -356,25 +371,23 @@ void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::stri
 
   uint32_t ifindex = if_nametoindex(spec.iface.c_str());
   uint16_t ether = ARPHRD_ETHER;
-  uint16_t ethIp = htons(ETH_P_IP);
   for (const auto& [vip, rule] : vipRulePairs(spec)) {
     {
       RuleBuilder b(table, NFPROTO_NETDEV, kIngress);
-      uint8_t l4 = rule.proto == Proto::Tcp ? IPPROTO_TCP : IPPROTO_UDP;
-      uint16_t port = htons(rule.port);
+      const IpFamily& family = vip.family();
+      uint16_t ethertype = htons(family.ethertype);
       b.meta(NFT_META_IIFTYPE, NFT_REG_1).cmp(NFT_CMP_EQ, &ether, 2);
-      b.meta(NFT_META_PROTOCOL, NFT_REG_1).cmp(NFT_CMP_EQ, &ethIp, 2);
-      b.payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1).cmp(NFT_CMP_EQ, &vip, 4);
-      b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &l4, 1);
-      b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1).cmp(NFT_CMP_EQ, &port, 2);
+      b.meta(NFT_META_PROTOCOL, NFT_REG_1).cmp(NFT_CMP_EQ, &ethertype, 2);
+      b.payload(NFT_PAYLOAD_NETWORK_HEADER, family.daddrOffset, vip.len(), NFT_REG_1).cmp(NFT_CMP_EQ, vip.bytes(), vip.len());
+      matchPort(b, rule);
       b.payload(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1).lookupNot(kNodesSet, kNodesId);
-      bucketHash(b, rule, spec);
+      bucketHash(b, rule, spec, family);
       b.mapLookup(kForwardMap, kForwardId, NFT_REG_2).payloadWrite(NFT_PAYLOAD_LL_HEADER, 0, 6, NFT_REG_2);
       b.immediate(ownMac, 6, NFT_REG_3).payloadWrite(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_3);
       b.counter().immediate(&ifindex, 4, NFT_REG_1).fwd(NFT_REG_1);
       b.comment(ruleComment(vip, rule, "forward"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_NETDEV, NLM_F_CREATE | NLM_F_APPEND, b.get(),
-                "add forward rule " + ipString(vip) + " " + protoName(rule.proto) + "/" + std::to_string(rule.port));
+                "add forward rule " + vip.str() + " " + protoName(rule.proto) + "/" + std::to_string(rule.port));
     }
   }
 }
@@ -411,57 +424,65 @@ void queueNetdevTable(NftBatch& batch, const FarmSpec& spec) {
 }
 
 // What no rule covers, after the rules of one VIP. Every node holds the VIP, so without
-// these anything listening on 0.0.0.0 (the agent's /metrics too) would answer through it
-// from every node at once. Echo requests are answered by exactly one node: the owner of
-// the client address's bucket as a ClientIP rule hashes it (jhash of ip saddr, same
-// bucketCount and seed), so `ping VIP` gets one reply, from the node a ClientIP
-// service would send that client to. Established/related (ICMP errors such as
-// "fragmentation needed" for our flows) stay accepted; the node's own traffic over lo
-// is left alone.
-void queueVipCatchAll(NftBatch& batch, const std::string& table, uint32_t vip, const FarmSpec& spec, uint32_t ownedId) {
+// these anything listening on the wildcard address (the agent's /metrics too) would answer
+// through it from every node at once. Echo requests are answered by exactly one node: the
+// owner of the client address's bucket as a ClientIP rule hashes it (jhash of the source
+// address, same bucketCount and seed), so `ping VIP` gets one reply, from the node a
+// ClientIP service would send that client to. Established/related (ICMP errors such as
+// "fragmentation needed" / "packet too big" for our flows) stay accepted; the node's own
+// traffic over lo is left alone. IPv6: neighbour discovery to the VIP (unicast NUD
+// probes, redirects) is never dropped; the kernel decides about it as without the farm.
+void queueVipCatchAll(NftBatch& batch, const std::string& table, const IpAddress& vip, const FarmSpec& spec, uint32_t ownedId) {
   const uint16_t flags = NLM_F_CREATE | NLM_F_APPEND;
-  const std::string at = ipString(vip);
-  uint8_t ipv4 = NFPROTO_IPV4, icmp = IPPROTO_ICMP, echoRequest = 8;
-  auto matchVip = [&](RuleBuilder& b) {
-    b.meta(NFT_META_NFPROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &ipv4, 1);
-    b.payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1).cmp(NFT_CMP_EQ, &vip, 4);
-  };
-  auto matchEcho = [&](RuleBuilder& b) {
-    matchVip(b);
-    b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &icmp, 1);
-    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1).cmp(NFT_CMP_EQ, &echoRequest, 1);
+  const IpFamily& family = vip.family();
+  const std::string at = vip.str();
+  auto matchIcmp = [&](RuleBuilder& b) {
+    matchVip(b, vip);
+    b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &family.icmpProto, 1);
+    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
   };
 
   RuleBuilder local(table, NFPROTO_INET, kChain);
   uint16_t loopback = ARPHRD_LOOPBACK;
-  matchVip(local);
+  matchVip(local, vip);
   local.meta(NFT_META_IIFTYPE, NFT_REG_1).cmp(NFT_CMP_EQ, &loopback, 2);
   local.counter().verdict(NF_ACCEPT).comment("vipfarm " + at + " local accept");
   batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, local.get(), "add local rule " + at);
 
+  if (family.ndLast != 0) {
+    RuleBuilder nd(table, NFPROTO_INET, kChain);
+    matchIcmp(nd);
+    // a range as nft 1.0.6 writes `icmpv6 type 133-137`: two comparisons
+    nd.cmp(NFT_CMP_GTE, &family.ndFirst, 1).cmp(NFT_CMP_LTE, &family.ndLast, 1);
+    nd.counter().verdict(NF_ACCEPT).comment("vipfarm " + at + " neighbour discovery");
+    batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, nd.get(), "add neighbour discovery rule " + at);
+  }
+
   const FarmRule byClientIp{0, Proto::Tcp, Affinity::ClientIP};
   RuleBuilder echo(table, NFPROTO_INET, kChain);
-  matchEcho(echo);
-  bucketHash(echo, byClientIp, spec);
+  matchIcmp(echo);
+  echo.cmp(NFT_CMP_EQ, &family.echoRequest, 1);
+  bucketHash(echo, byClientIp, spec, family);
   echo.lookup("owned", ownedId).counter().verdict(NF_ACCEPT).comment("vipfarm " + at + " echo owned");
   batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, echo.get(), "add echo rule " + at);
 
   // before the established rule: a bucket that moved must not leave two nodes answering
   // one ping session (conntrack calls its later requests established)
   RuleBuilder echoDrop(table, NFPROTO_INET, kChain);
-  matchEcho(echoDrop);
+  matchIcmp(echoDrop);
+  echoDrop.cmp(NFT_CMP_EQ, &family.echoRequest, 1);
   echoDrop.counter().verdict(NF_DROP).comment("vipfarm " + at + " echo drop");
   batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, echoDrop.get(), "add echo drop rule " + at);
 
   RuleBuilder est(table, NFPROTO_INET, kChain);
-  matchVip(est);
+  matchVip(est, vip);
   uint32_t stateMask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
   est.ct(NFT_CT_STATE).bitwise(&stateMask, &zero, 4).cmp(NFT_CMP_NEQ, &zero, 4);
   est.counter().verdict(NF_ACCEPT).comment("vipfarm " + at + " other established");
   batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, est.get(), "add established rule " + at);
 
   RuleBuilder drop(table, NFPROTO_INET, kChain);
-  matchVip(drop);
+  matchVip(drop, vip);
   drop.counter().verdict(NF_DROP).comment("vipfarm " + at + " other drop");
   batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, drop.get(), "add catch-all drop rule " + at);
 }
@@ -491,7 +512,7 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   const auto pairs = vipRulePairs(spec);
   {
     for (const auto& [vip, rule] : pairs) {
-      std::string where = ipString(vip) + " " + protoName(rule.proto) + "/" + std::to_string(rule.port);
+      std::string where = vip.str() + " " + protoName(rule.proto) + "/" + std::to_string(rule.port);
 
       // Established and related flows stay where conntrack put them.
       RuleBuilder est(table, NFPROTO_INET, kChain);
@@ -508,14 +529,14 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
         uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
         own.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
       }
-      bucketHash(own, rule, spec);
+      bucketHash(own, rule, spec, vip.family());
       own.lookup("owned", kOwnedId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "owned"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, own.get(), "add owned rule " + where);
 
       // A dead node's buckets: every packet, so our stack answers its flows with RST.
       RuleBuilder orph(table, NFPROTO_INET, kChain);
       matchVipPort(orph, vip, rule);
-      bucketHash(orph, rule, spec);
+      bucketHash(orph, rule, spec, vip.family());
       orph.lookup("orphan", kOrphanId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "orphan"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, orph.get(), "add orphan rule " + where);
 
@@ -525,7 +546,7 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, drop.get(), "add drop rule " + where);
     }
   }
-  for (uint32_t vip : spec.vips) queueVipCatchAll(batch, table, vip, spec, kOwnedId);
+  for (const IpAddress& vip : spec.vips) queueVipCatchAll(batch, table, vip, spec, kOwnedId);
 }
 
 struct LiveElem {

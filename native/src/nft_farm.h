@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ip_family.h"
+
 namespace vipfarm {
 
 enum class Proto { Tcp, Udp };
@@ -20,14 +22,14 @@ struct FarmRule {
 
 // A Service IP of the farm with its own ports (the virtualIPs share spec.rules).
 struct AddressRules {
-  uint32_t vip;  // network byte order
+  IpAddress vip;
   std::vector<FarmRule> rules;
 };
 
 struct FarmSpec {
   std::string name;             // DNS label; tables vipfarm_<name>, vipfarm_<name>_in
   std::string iface;
-  std::vector<uint32_t> vips;   // network byte order
+  std::vector<IpAddress> vips;  // either family, mixed: the rules of each follow its family
   uint8_t mac[6];
   std::vector<FarmRule> rules;
   std::vector<AddressRules> services;

@@ -17,29 +17,33 @@ afterAll(() => {
   tb?.destroy();
 });
 
-/** the farm as nft text, written independently of nft_farm.cc */
+/** the farm as nft text, written independently of nft_farm.cc; each VIP in its family */
 function farmToNft(f: DataplaneFarm): string {
-  const hashOf = (r: Rule): string =>
-    `jhash ip saddr${r.affinity === 'ClientIPAndPort' ? ` . ${r.protocol} sport` : ''} mod ${f.bucketCount} seed 0x${f.hashSeed.toString(16)}`;
+  const ipOf = (vip: string): string => (vip.includes(':') ? 'ip6' : 'ip');
+  const hashOf = (vip: string, r: Rule): string =>
+    `jhash ${ipOf(vip)} saddr${r.affinity === 'ClientIPAndPort' ? ` . ${r.protocol} sport` : ''} mod ${f.bucketCount} seed 0x${f.hashSeed.toString(16)}`;
   const rules: string[] = [];
   for (const vip of f.virtualIPs) {
     for (const r of f.rules) {
-      const m = `ip daddr ${vip} ${r.protocol} dport ${r.port}`;
+      const m = `${ipOf(vip)} daddr ${vip} ${r.protocol} dport ${r.port}`;
       const c = (stage: string): string => `comment "vipfarm ${vip} ${r.port} ${r.protocol} ${stage}"`;
       const syn = r.protocol === 'tcp' ? 'tcp flags & (syn|ack) == syn ' : '';
       rules.push(`${m} ct state established,related counter accept ${c('established')}`);
-      rules.push(`${m} ${syn}${hashOf(r)} @owned counter accept ${c('owned')}`);
-      rules.push(`${m} ${hashOf(r)} @orphan counter accept ${c('orphan')}`);
+      rules.push(`${m} ${syn}${hashOf(vip, r)} @owned counter accept ${c('owned')}`);
+      rules.push(`${m} ${hashOf(vip, r)} @orphan counter accept ${c('orphan')}`);
       rules.push(`${m} counter drop ${c('drop')}`);
     }
   }
   // after every VIP x rule pair: what no rule covers, per VIP (one echo answerer, then drop)
+  // (IPv6: neighbour discovery to the VIP, RS..redirect = 133-137, is never dropped)
   for (const vip of f.virtualIPs) {
-    const m = `ip daddr ${vip}`;
+    const m = `${ipOf(vip)} daddr ${vip}`;
+    const icmp = vip.includes(':') ? 'icmpv6' : 'icmp';
     const c = (stage: string): string => `comment "vipfarm ${vip} ${stage}"`;
     rules.push(`${m} meta iiftype loopback counter accept ${c('local accept')}`);
-    rules.push(`${m} icmp type echo-request jhash ip saddr mod ${f.bucketCount} seed 0x${f.hashSeed.toString(16)} @owned counter accept ${c('echo owned')}`);
-    rules.push(`${m} icmp type echo-request counter drop ${c('echo drop')}`);
+    if (vip.includes(':')) rules.push(`${m} icmpv6 type 133-137 counter accept ${c('neighbour discovery')}`);
+    rules.push(`${m} ${icmp} type echo-request jhash ${ipOf(vip)} saddr mod ${f.bucketCount} seed 0x${f.hashSeed.toString(16)} @owned counter accept ${c('echo owned')}`);
+    rules.push(`${m} ${icmp} type echo-request counter drop ${c('echo drop')}`);
     rules.push(`${m} ct state established,related counter accept ${c('other established')}`);
     rules.push(`${m} counter drop ${c('other drop')}`);
   }
@@ -63,11 +67,18 @@ function bytecode(netns: string, what: string[]): string {
     .join('\n');
 }
 
-test('native apply == nft -f of the same farm, expression for expression', async () => {
+const FAMILIES = {
+  ipv4: () => [tb.vip(0), tb.vip(1)],
+  ipv6: () => [tb.vip6(0), tb.vip6(1)],
+  'dual-stack': () => [tb.vip(0), tb.vip6(0)],
+};
+
+test.each(Object.keys(FAMILIES) as (keyof typeof FAMILIES)[])('%s: native apply == nft -f of the same farm, expression for expression', async (family) => {
+  const vips = FAMILIES[family]();
   const farm: DataplaneFarm = {
     name: 'tf',
     interface: 'eth0',
-    virtualIPs: [tb.vip(0), tb.vip(1)],
+    virtualIPs: vips,
     virtualMAC: FARM_MAC,
     rules: [
       { port: 80, protocol: 'tcp', affinity: 'ClientIP' },
@@ -79,22 +90,31 @@ test('native apply == nft -f of the same farm, expression for expression', async
     hashSeed: 0xbeef,
   };
   const [cliNode, nativeNode] = tb.nodes;
+  for (const n of tb.nodes) tb.exec(n.netns, ['nft', 'flush', 'ruleset']);
   tb.exec(cliNode.netns, ['nft', '-f', '-'], farmToNft(farm));
-  driver = Driver.start(tb, nativeNode);
+  driver ??= Driver.start(tb, nativeNode);
   await driver.call('apply', farm);
 
   for (const what of [['chain', 'inet', 'vipfarm_tf', 'pre'], ['chain', 'netdev', 'vipfarm_tf_in', 'ingress']]) {
     const cli = bytecode(cliNode.netns, what);
     const native = bytecode(nativeNode.netns, what);
     // the listing is real bytecode, not an empty string on both sides
-    expect(cli).toMatch(what[1] === 'inet' ? /\[ hash reg 1 = jhash\(reg 2, 8, 0xbeef\) % mod 1024 \]/ : /\[ meta set pkttype with reg 1 \]/);
+    expect(cli).toMatch(what[1] === 'inet' ? /\[ hash reg 1 = jhash\(reg 2, (8|20), 0xbeef\) % mod 1024 \]/ : /\[ meta set pkttype with reg 1 \]/);
     expect(native).toEqual(cli);
   }
+  const inet = bytecode(nativeNode.netns, ['chain', 'inet', 'vipfarm_tf', 'pre']);
+  // each family hashes its own source address: 4 bytes at +12, or 16 at +8 (ClientIPAndPort: + the port)
+  const v6 = vips.filter((v) => v.includes(':')).length;
+  expect(inet.includes('[ payload load 16b @ network header + 8 => reg 2 ]')).toBe(v6 > 0);
+  expect(inet.includes('[ hash reg 1 = jhash(reg 2, 20, 0xbeef) % mod 1024 ]')).toBe(v6 > 0);
+  expect(inet.includes('[ payload load 4b @ network header + 12 => reg 2 ]')).toBe(v6 < 2);
+  // ICMPv6 neighbour discovery accepted (range 133..137) once per IPv6 VIP, before any drop
+  expect((inet.match(/\[ cmp gte reg 1 0x00000085 \]\n\s*\[ cmp lte reg 1 0x00000089 \]/g) ?? []).length).toBe(v6);
   // and the human-readable listing matches too, sets included
   const listing = (ns: string): string => tb.exec(ns, ['nft', 'list', 'table', 'inet', 'vipfarm_tf']);
   expect(listing(nativeNode.netns)).toEqual(listing(cliNode.netns));
   expect(listing(nativeNode.netns)).toContain('typeof numgen inc mod 1024');
-  expect((listing(nativeNode.netns).match(/comment "vipfarm /g) ?? []).length).toBe(2 * 4 * 4 + 2 * 5);
+  expect((listing(nativeNode.netns).match(/comment "vipfarm /g) ?? []).length).toBe(2 * 4 * 4 + 2 * 5 + v6);
 
   // Host firewall tools save and restore the whole ruleset: what vipfarm leaves must reload.
   await driver.call('setBuckets', farm.name, [0, 5, 1023], 600_000);
@@ -106,12 +126,13 @@ test('native apply == nft -f of the same farm, expression for expression', async
   tb.exec(ns, ['nft', '-f', '-'], saved);
   const noExpiry = (t: string): string => t.replace(/ expires \S+?(?=[,\s}])/g, '');
   expect(noExpiry(tb.exec(ns, ['nft', 'list', 'ruleset']))).toEqual(noExpiry(saved));
+  await driver.call('remove', farm.name);
 });
 
 test('Directed mode: the forwarding map and node set list and reload too (nft list ruleset > f; nft -f f)', async () => {
   const nativeNode = tb.nodes[1];
   const farm: DataplaneFarm = {
-    name: 'td', interface: 'eth0', virtualIPs: [tb.vip(2)], virtualMAC: FARM_MAC,
+    name: 'td', interface: 'eth0', virtualIPs: [tb.vip(2), tb.vip6(2)], virtualMAC: FARM_MAC,
     rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }], bucketCount: 64, hashSeed: 7, mode: 'Directed',
   };
   driver ??= Driver.start(tb, nativeNode);
@@ -121,6 +142,9 @@ test('Directed mode: the forwarding map and node set list and reload too (nft li
   const saved = tb.exec(ns, ['nft', 'list', 'ruleset']);
   expect(saved).toContain('typeof numgen inc mod 64 : ether daddr');
   expect(saved).toMatch(new RegExp(`63 timeout 10m expires \\S+ : ${tb.nodes[0].mac}`));
+  // one forwarding rule per family, each matching its own header (IPv6: ethertype 0x86dd, daddr at +24)
+  expect(saved).toMatch(new RegExp(`ip daddr ${tb.vip(2)} tcp dport 80 ether saddr != @nodes ether daddr set jhash ip saddr mod 64 seed 0x7 map @forward`));
+  expect(saved).toMatch(new RegExp(`ip6 daddr ${tb.vip6(2)} tcp dport 80 ether saddr != @nodes ether daddr set jhash ip6 saddr mod 64 seed 0x7 map @forward`));
   tb.exec(ns, ['nft', 'flush', 'ruleset']);
   tb.exec(ns, ['nft', '-f', '-'], saved);
   const noExpiry = (t: string): string => t.replace(/ expires \S+?(?=[,\s}:])/g, '');
