@@ -13,7 +13,7 @@
 //      u64 seq             monotonic per incarnation
 //      u64 sentAt          sender's wall clock, ms
 //      u16 weight
-//      u32 viewDigest      hash of the sender's assignment input (see ownership.ts)
+//      u32 viewDigest      hash of the sender's assignment table (see ownership.ts)
 //      u16 bucketCount     bitmap of ceil(bucketCount / 8) bytes follows, bit b = bucket b
 //      32 bytes HMAC-SHA256(key, everything above)
 import { createHmac, timingSafeEqual } from 'node:crypto';

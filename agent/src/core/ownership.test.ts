@@ -1,7 +1,7 @@
-import { assignBuckets } from './assignment.js';
+import { assignBuckets, currentOwners, type Member } from './assignment.js';
 import type { Heartbeat } from './heartbeat-codec.js';
 import { applyHeartbeat, createView, tick, type View } from './membership.js';
-import { advertisedState, assignmentMembers, createAssignmentCache, decideOwnership, viewDigest, type OwnershipInput } from './ownership.js';
+import { advertisedState, assignmentMembers, createAssignmentCache, decideOwnership, tableDigest, type OwnershipInput } from './ownership.js';
 import { createRng } from './prng.js';
 
 const B = 16;
@@ -15,6 +15,11 @@ function viewWith(self: string, peers: Array<Partial<Heartbeat> & { node: string
   let v = createView(self);
   for (const p of peers) v = applyHeartbeat(v, hb(p.node, p), now).view;
   return v;
+}
+
+/** The digest a peer advertises for these members and claims (nothing held by default). */
+function viewDigest(members: readonly Member[], bucketCount: number, claims: Array<{ name: string; held: readonly number[] }> = []): number {
+  return tableDigest(assignBuckets(members, bucketCount, currentOwners(members, bucketCount, claims)));
 }
 
 function input(over: Partial<OwnershipInput> & { view: View }): OwnershipInput {
@@ -64,7 +69,10 @@ describe('decideOwnership', () => {
 
     const fresh = decideOwnership(input({ view, self: { name: 'a', weight: 1, state: 'ready', startedAt: 0, held: [] } }));
     expect(fresh.owned).toEqual([]);
-    expect(fresh.waiting.map((w) => w.bucket)).toEqual(mine);
+    // b holds everything: the table keeps b's share with b and gives a the rest, all claimed by b
+    const mineFresh = fresh.assignment.flatMap((o, b) => (o === 'a' ? [b] : []));
+    expect(mineFresh).toHaveLength(B / 2);
+    expect(fresh.waiting.map((w) => w.bucket)).toEqual(mineFresh);
     expect(fresh.waiting[0]!.holders).toEqual(['b']);
   });
 
@@ -138,7 +146,7 @@ describe('decideOwnership', () => {
       expect(d.deferred).toHaveLength(8);
     }
     const members = [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }];
-    const agreed = decideOwnership(input({ view: viewWith('a', [{ node: 'b', held: all, viewDigest: viewDigest(members, B) }]), self }));
+    const agreed = decideOwnership(input({ view: viewWith('a', [{ node: 'b', held: all, viewDigest: viewDigest(members, B, [{ name: 'a', held: all }, { name: 'b', held: all }]) }]), self }));
     expect(agreed.released).toHaveLength(8);
     expect(agreed.deferred).toEqual([]);
     // a node leaving releases at once, agreement or not
@@ -239,14 +247,19 @@ describe('decideOwnership', () => {
     expect(decideOwnership(input({ view: viewWith('a', [{ node: 'b', viewDigest: 0 }]) })).owned).toHaveLength(8);
   });
 
-  test('digest: equal for equal inputs whatever the order, different otherwise, never 0', () => {
+  test('digest: a hash of the table, equal for equal inputs whatever the order, different otherwise, never 0', () => {
     const view = viewWith('a', [{ node: 'b' }, { node: 'c', weight: 2 }, { node: 'd', state: 'standby' }]);
     const m = assignmentMembers(view, { name: 'a', weight: 1, advertise: 'ready' });
     expect(viewDigest(m, B)).toBe(viewDigest([...m].reverse(), B));
     expect(viewDigest(m, B)).toBe(viewDigest(m.filter((x) => x.name !== 'd'), B)); // weight 0 is not an input
     expect(viewDigest(m, B)).not.toBe(viewDigest(m, 2 * B));
     expect(viewDigest(m, B)).not.toBe(viewDigest(m.map((x) => (x.name === 'c' ? { ...x, weight: 3 } : x)), B));
-    expect(viewDigest([], B)).not.toBe(0);
+    expect(tableDigest([])).not.toBe(0);
+    // what the nodes hold is an input: the same members with other holders give another table
+    const held = assignBuckets(m, B).flatMap((o, b) => (o === 'a' ? [b] : []));
+    const swapped = [{ name: 'b', held }];
+    expect(viewDigest(m, B, swapped)).not.toBe(viewDigest(m, B));
+    expect(decideOwnership(input({ view: viewWith('a', [{ node: 'b', held }, { node: 'c', weight: 2 }, { node: 'd', state: 'standby' }]) })).viewDigest).toBe(viewDigest(m, B, swapped));
   });
 
   test('the cache gives the same answers', () => {

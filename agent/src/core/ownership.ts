@@ -5,7 +5,10 @@
 //
 // Rules (DESIGN.md "Membership and bucket ownership"):
 // - The assignment counts only members whose state is 'ready' (standby, draining, down
-//   weigh 0); every node with the same view computes the same one.
+//   weigh 0) and keeps buckets with their current holders where balance allows (sticky,
+//   see assignment.ts): its input is the members and the claims of self and the live
+//   peers. Every node with the same view computes the same one, and the view digest is a
+//   hash of the resulting table, so equal digests mean equal tables.
 // - A bucket held but now assigned elsewhere is released as soon as every live peer
 //   advertises the same view digest as ours (usually at once, at worst one heartbeat
 //   later), or at once if we are leaving; the new owner waits for that release (it sees
@@ -44,7 +47,7 @@
 //   side releases what the common assignment gives the other and keeps what it already
 //   holds, so every moved bucket changes hands once.
 import type { MemberState } from '../../../common/src/types.js';
-import { assignBuckets, hashString, type Member } from './assignment.js';
+import { assignBuckets, currentOwners, hashString, type Member } from './assignment.js';
 import type { View } from './membership.js';
 
 export const DEFAULT_ORPHAN_HOLD_MS = 10_000;
@@ -130,7 +133,7 @@ export function assignmentMembers(view: View, self: { name: string; weight: numb
   return out;
 }
 
-/** Canonical text of an assignment's input: equal texts give equal assignments. */
+/** Canonical text of an assignment's member input: equal texts (and equal holders) give equal assignments. */
 export function assignmentKey(members: readonly Member[], bucketCount: number): string {
   return `${bucketCount}|${members
     .filter((m) => m.weight > 0)
@@ -139,34 +142,49 @@ export function assignmentKey(members: readonly Member[], bucketCount: number): 
     .join(',')}`;
 }
 
-/** 32-bit digest of the assignment input, carried in heartbeats. */
-export function viewDigest(members: readonly Member[], bucketCount: number): number {
+/** 32-bit digest of an assignment table, carried in heartbeats: equal digests, equal tables. */
+export function tableDigest(assignment: readonly string[]): number {
   // 0 means "not given" on the wire
-  return hashString(assignmentKey(members, bucketCount)) || 1;
+  return hashString(`${assignment.length}|${assignment.join(',')}`) || 1;
+}
+
+/** Owner per bucket under this view, and its digest. */
+export interface Assignment {
+  assignment: string[];
+  digest: number;
 }
 
 export interface AssignmentCache {
-  get(members: readonly Member[], bucketCount: number): string[];
+  /** `current`: owner per bucket now (currentOwners); omitted = nothing held */
+  get(members: readonly Member[], bucketCount: number, current?: readonly string[]): Assignment;
 }
 
-/** Remembers the last few assignments by their (sorted members, bucketCount) key. */
+/** Remembers the last few assignments by their (sorted members, bucketCount, holders) key. */
 export function createAssignmentCache(size = 8): AssignmentCache {
-  const entries = new Map<string, string[]>();
+  const entries = new Map<string, Assignment>();
   return {
-    get(members, bucketCount) {
-      const key = assignmentKey(members, bucketCount);
+    get(members, bucketCount, current) {
+      const key = `${assignmentKey(members, bucketCount)}#${current?.join(',') ?? ''}`;
       const hit = entries.get(key);
       if (hit) {
         entries.delete(key);
         entries.set(key, hit);
         return hit;
       }
-      const value = assignBuckets(members, bucketCount);
+      const assignment = assignBuckets(members, bucketCount, current);
+      const value = { assignment, digest: tableDigest(assignment) };
       entries.set(key, value);
       if (entries.size > size) entries.delete(entries.keys().next().value!);
       return value;
     },
   };
+}
+
+/** What every agent hears as claims: its own held buckets and each live peer's last heartbeat. */
+export function claimsHeard(view: View, self: { name: string; held: readonly number[] }): Array<{ name: string; held: readonly number[] }> {
+  const out = [{ name: self.name, held: self.held }];
+  for (const p of view.peers.values()) if (p.alive) out.push({ name: p.name, held: p.held });
+  return out;
 }
 
 /** Names of the live peers claiming each of `buckets` (only those with claims are scanned). */
@@ -189,9 +207,9 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const startup = advertisedState(self.state, self.startedAt, now, grace);
   const advertise = startup === 'ready' && resuming && self.held.length === 0 ? 'standby' : startup;
   const members = assignmentMembers(view, { name: self.name, weight: self.weight, advertise });
-  const assignment = input.cache ? input.cache.get(members, bucketCount) : assignBuckets(members, bucketCount);
+  const current = currentOwners(members, bucketCount, claimsHeard(view, self));
+  const { assignment, digest } = (input.cache ?? createAssignmentCache(1)).get(members, bucketCount, current);
   const { claims, orphaned } = peerClaims(view, bucketCount, now, input.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS);
-  const digest = viewDigest(members, bucketCount);
   const { disagreeing, disagreeingSince, blocking } = agreement(view, digest, now, input.agreementTimeoutMs ?? 2 * input.failureThresholdMs, input.carry);
   const mayAcquire = !resuming && blocking.length === 0;
   const split = splitBuckets({ assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise });
