@@ -1,6 +1,7 @@
 // The agent's event loop: timers, the heartbeat socket, the datapath, checkers and
 // metrics wired around the pure core (core/agent-core.ts), which makes every decision.
 // This file only feeds the core its inputs, carries out what it decides, and reports.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../common/src/log.js';
 import type { FarmConfig, MemberState, PeerSpec } from '../../common/src/types.js';
 import type { CheckerConfig } from '../../common/src/types.js';
@@ -89,7 +90,9 @@ export class Agent {
     this.key = deps.key;
     this.now = deps.now ?? Date.now;
     this.log = deps.log;
-    this.state = core.createCore({ config: coreConfig(this.farm), name: this.self.name, weight: this.self.weight, peers: this.peers, now: this.now() });
+    this.state = core.createCore({
+      config: coreConfig(this.farm), name: this.self.name, weight: this.self.weight, peers: this.peers, now: this.now(), nonce: randomBytes(4).readUInt32BE(0),
+    });
     this.checkers = this.makeCheckers(this.farm.checkers);
     this.state = core.setCheckersHealthy(this.state, this.checkers.healthy());
   }
@@ -104,7 +107,7 @@ export class Agent {
     this.watch = setInterval(() => this.watchSilence(), WATCH_MS);
     this.kernelWatch = setInterval(() => this.checkKernel(), KERNEL_CHECK_MS);
     this.log.info('agent started', {
-      event: 'started', incarnation: this.state.incarnation, vips: this.farm.virtualIPs, interface: this.farm.interface,
+      event: 'started', incarnation: this.state.incarnation, nonce: this.state.nonce, vips: this.farm.virtualIPs, interface: this.farm.interface,
       buckets: this.farm.bucketCount, peers: this.peers.map((p) => p.name), weight: this.self.weight,
     });
     this.loop(true);
@@ -282,6 +285,7 @@ export class Agent {
     if ('rejected' in r) {
       this.deps.metrics.heartbeatsRejected.inc({ reason: r.rejected });
       this.log.debug('heartbeat rejected', { event: 'heartbeat_rejected', reason: r.rejected, from, path });
+      if (r.answer) this.scheduleLoop();
       return;
     }
     if (r.node !== undefined && (r.accepted || r.duplicate)) this.heard(r.node, path, now);

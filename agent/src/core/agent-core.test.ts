@@ -4,8 +4,11 @@ import { encodeHeartbeat, type Heartbeat } from './heartbeat-codec.js';
 const CFG: core.CoreConfig = { farm: 'f', bucketCount: 8, intervalMs: 100, failureThresholdMs: 500, leaseMs: 300 };
 const KEY = Buffer.alloc(32, 3);
 
-function fresh(name = 'a', peers = ['a', 'b']): core.CoreState {
-  return core.createCore({ config: CFG, name, weight: 1, peers: peers.map((n) => ({ name: n, address: n })), now: 1000 });
+/** each test core's nonce: what a peer's heartbeat echoes */
+const NONCE: Record<string, number> = { a: 0xa0a0a0a0, b: 0xb0b0b0b0, c: 0xc0c0c0c0 };
+
+function fresh(name = 'a', peers = ['a', 'b'], now = 1000, nonce = NONCE[name]): core.CoreState {
+  return core.createCore({ config: CFG, name, weight: 1, peers: peers.map((n) => ({ name: n, address: n })), now, nonce });
 }
 
 /** One agent loop with a kernel that accepts (or refuses) what was decided. */
@@ -22,7 +25,7 @@ function run(s: core.CoreState, from: number, to: number): core.CoreState {
 }
 
 function hb(over: Partial<Heartbeat>): Heartbeat {
-  return { farm: 'f', node: 'b', incarnation: 500, seq: 1, sentAt: 1000, weight: 1, state: 'ready', viewDigest: 0, bucketCount: 8, held: [], ...over };
+  return { farm: 'f', node: 'b', incarnation: 500, seq: 1, sentAt: 1000, weight: 1, state: 'ready', viewDigest: 0, bucketCount: 8, held: [], nonce: NONCE.b!, echo: [NONCE.a!], ...over };
 }
 
 describe('agent core', () => {
@@ -140,5 +143,86 @@ describe('agent core', () => {
     s = core.setPeers(s, [{ name: 'a', address: 'a' }, { name: 'c', address: 'c' }]);
     expect([...s.view.peers.keys()]).toEqual(['c']);
     expect(core.setPeers(s, [{ name: 'c', address: 'c' }])).toBe(s);
+  });
+
+  describe('replay across restarts (nonce echo)', () => {
+    /** delivers every datagram of `from`'s heartbeat to `to` */
+    function deliver(to: core.CoreState, msg: Heartbeat, now: number): core.Received | core.Rejected {
+      return core.receiveDatagram(to, encodeHeartbeat(msg, KEY), KEY, msg.node, now);
+    }
+
+    test('heartbeats of a peer captured before our start are no_echo: dropped, the peer stays unheard, we take everything', () => {
+      // b's heartbeats as they were before a's restart: they echo a's previous nonce
+      const captured = Array.from({ length: 10 }, (_, i) => hb({ seq: 100 + i, sentAt: 900 + 10 * i, held: [0, 1, 2, 3], echo: [0x01020304] }));
+      let s = fresh('a', ['a', 'b'], 1000);
+      let t = 1000;
+      for (; t <= 1700; t += 100) {
+        for (const m of captured) {
+          const r = deliver(s, { ...m, sentAt: t }, t);
+          expect(r).toMatchObject({ rejected: 'no_echo' });
+          s = r.state;
+        }
+        s = loop(s, t).state;
+      }
+      expect(s.view.peers.get('b')?.heard).toBe(false);
+      expect(s.held).toHaveLength(8);
+      // what b's restarted heartbeats would need is learned: a's heartbeats echo b's nonce
+      expect(loop(s, t).heartbeat?.echo).toEqual([NONCE.b]);
+    });
+
+    test('a peer that echoes us is taken; one that restarts is taken at once, before it echoes us', () => {
+      let s = fresh();
+      const first = deliver(s, hb({ seq: 5 }), 1000) as core.Received;
+      expect(first.accepted).toBe(true);
+      s = first.state;
+      // b restarted: a new incarnation and nonce; it has not heard a yet
+      const restarted = deliver(s, hb({ incarnation: 2000, seq: 1, nonce: 0xb1b1b1b1, echo: [] }), 1100) as core.Received;
+      expect(restarted).toMatchObject({ accepted: true, decideNow: true });
+      expect(restarted.intents).toEqual([{ kind: 'membership', event: expect.objectContaining({ type: 'rejoined', node: 'b', restarted: true }) }]);
+      // and a's next heartbeat, even between ticks, echoes the new nonce
+      const l = loop(restarted.state, 1100);
+      expect(l.heartbeat?.echo).toEqual([0xb1b1b1b1]);
+      // b's previous incarnation replayed now: stale
+      expect(deliver(l.state, hb({ seq: 6, sentAt: 1100 }), 1100)).toMatchObject({ rejected: 'stale' });
+    });
+
+    test('cold start of two cores: the handshake takes one exchange each way, with no wait for a tick', () => {
+      let a = fresh('a', ['a', 'b'], 1000);
+      let b = fresh('b', ['a', 'b'], 1000);
+      // a's first heartbeat: echoes nobody
+      let la = loop(a, 1000);
+      a = la.state;
+      expect(la.heartbeat?.echo).toEqual([]);
+      const atB = deliver(b, la.heartbeat!, 1001);
+      expect(atB).toMatchObject({ rejected: 'no_echo', answer: true });
+      b = atB.state;
+      // b answers between ticks (periodic = false): its echo is news
+      const d = core.decide(b, 1002);
+      const lb = core.applied(d.state, true, 1002, false);
+      b = lb.state;
+      expect(lb.heartbeat?.echo).toEqual([NONCE.a]);
+      const atA = deliver(a, lb.heartbeat!, 1003) as core.Received;
+      expect(atA).toMatchObject({ accepted: true, decideNow: true, node: 'b' });
+      a = atA.state;
+      la = { ...la, ...core.applied(core.decide(a, 1004).state, true, 1004, false) };
+      a = la.state;
+      expect(la.heartbeat?.echo).toEqual([NONCE.b]);
+      const back = deliver(b, la.heartbeat!, 1005) as core.Received;
+      expect(back).toMatchObject({ accepted: true, node: 'a' });
+      // a's first heartbeat (no echo) again, now that b knows a: an old copy, not taken
+      expect(deliver(back.state, { ...loop(fresh('a', ['a', 'b'], 1000), 1000).heartbeat! }, 1007)).toMatchObject({ accepted: false, duplicate: true });
+    });
+
+    test('a no_echo heartbeat asks for an answer only the first time its nonce is seen', () => {
+      let s = fresh();
+      const r1 = deliver(s, hb({ echo: [] }), 1000);
+      expect(r1).toMatchObject({ rejected: 'no_echo', answer: true });
+      s = r1.state;
+      expect(deliver(s, hb({ seq: 2, echo: [] }), 1001)).toMatchObject({ rejected: 'no_echo', answer: false });
+      // an older incarnation's nonce does not replace the newer one
+      const older = deliver(s, hb({ incarnation: 400, nonce: 0x40404040, echo: [] }), 1002);
+      expect(older).toMatchObject({ rejected: 'no_echo', answer: false });
+      expect(older.state.echoes.peers.get('b')?.nonce).toBe(NONCE.b);
+    });
   });
 });

@@ -12,7 +12,9 @@
 //   send(r.heartbeat)                        // claims only what the kernel accepts
 import type { MemberState, PeerSpec } from '../../../common/src/types.js';
 import { checkReplay, createReplayGuard, decodeHeartbeat, pruneReplayGuard, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
+import { createEchoTable, echoesToSend, learnNonce, pruneEchoes, type EchoTable } from './echo-table.js';
 import { addPeer, applyHeartbeat, createView, removePeer, tick, type MembershipEvent, type View } from './membership.js';
+import { hashString } from './assignment.js';
 import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision } from './ownership.js';
 
 /** Heartbeats from a clock further off than this are refused as stale. */
@@ -51,9 +53,13 @@ export interface CoreState {
   readonly weight: number;
   readonly startedAt: number;
   readonly incarnation: number;
+  /** drawn at start; a peer's first heartbeat taken must echo it (checkReplay) */
+  readonly nonce: number;
   readonly seq: number;
   readonly view: View;
   readonly guard: ReplayGuard;
+  /** the peers' nonces our heartbeats echo */
+  readonly echoes: EchoTable;
   /** buckets the kernel accepted last: what heartbeats claim */
   readonly held: readonly number[];
   readonly orphans: readonly number[];
@@ -63,7 +69,7 @@ export interface CoreState {
   /** 0 before the first loop */
   readonly lastLoopAt: number;
   /** what the last heartbeat sent said (a loop between timer ticks sends only news) */
-  readonly lastSent?: { state: MemberState; weight: number; viewDigest: number; held: readonly number[] };
+  readonly lastSent?: { state: MemberState; weight: number; viewDigest: number; held: readonly number[]; echoVersion: number };
   /** peers declared dead whose buckets are not all served again yet */
   readonly failovers: ReadonlyMap<string, Failover>;
   /** memo of assignments (same input, same output): shared, not state */
@@ -92,6 +98,9 @@ export interface CoreInit {
   now: number;
   /** default `now`; must grow across restarts of the same node */
   incarnation?: number;
+  /** uint32, random per incarnation (the runtime draws it); default derived from name and
+   *  incarnation, unique enough for the simulator and tests */
+  nonce?: number;
   cache?: AssignmentCache;
 }
 
@@ -102,9 +111,11 @@ export function createCore(i: CoreInit): CoreState {
     weight: i.weight,
     startedAt: i.now,
     incarnation: i.incarnation ?? i.now,
+    nonce: i.nonce ?? derivedNonce(i.name, i.incarnation ?? i.now),
     seq: 0,
     view: createView(i.name, i.peers, i.now),
     guard: createReplayGuard(),
+    echoes: createEchoTable(),
     held: [],
     orphans: [],
     draining: false,
@@ -147,7 +158,9 @@ export interface Received {
 /** How far behind the last taken seq a copy still counts as a duplicate (not a replay). */
 export const DUPLICATE_WINDOW = 8;
 
-export type Rejected = { state: CoreState; rejected: string };
+/** `answer`: the sender is a peer just started that waits for our echo: send a heartbeat
+ *  now rather than at the next tick, so a restart costs no extra interval. */
+export type Rejected = { state: CoreState; rejected: string; answer?: boolean };
 
 /** An authenticated, decoded heartbeat from `from` (an IP address; undefined when it came
  *  as an L2 frame): membership only (no replay window). */
@@ -177,14 +190,19 @@ export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: st
   const msg = d.msg;
   if (msg.node === s.name) return { state: s, accepted: false, intents: [], decideNow: false };
   if (msg.bucketCount !== s.config.bucketCount) return { state: s, rejected: 'bucket_count' };
-  const r = checkReplay(s.guard, msg, now, s.config.maxSkewMs ?? MAX_SKEW_MS);
+  const r = checkReplay(s.guard, msg, now, s.config.maxSkewMs ?? MAX_SKEW_MS, s.nonce);
   if (!r.ok) {
     const prev = s.view.peers.get(msg.node);
     const duplicate = r.reason === 'replay' && prev !== undefined && prev.incarnation === msg.incarnation && prev.seq - msg.seq < DUPLICATE_WINDOW;
     if (duplicate) return { state: s, accepted: false, intents: [], decideNow: false, node: msg.node, duplicate };
-    return { state: s, rejected: r.reason };
+    if (r.reason !== 'no_echo') return { state: s, rejected: r.reason };
+    // not taken, but its sender needs our echo before it can take ours
+    const l = learnNonce(s.echoes, msg, now);
+    return { state: { ...s, echoes: l.table }, rejected: r.reason, answer: l.learned };
   }
-  return { ...receiveHeartbeat({ ...s, guard: r.guard }, msg, from, now), node: msg.node };
+  const l = learnNonce(s.echoes, msg, now);
+  const rec = receiveHeartbeat({ ...s, guard: r.guard, echoes: l.table }, msg, from, now);
+  return { ...rec, decideNow: rec.decideNow || l.learned, node: msg.node };
 }
 
 export function setCheckersHealthy(s: CoreState, healthy: boolean): CoreState {
@@ -294,11 +312,12 @@ export function applied(s0: CoreState, ok: boolean, now: number, periodic = true
   }
   s = observeFailovers(s, now, intents);
   const last = s.lastSent;
-  const news = !last || last.state !== d.advertise || last.weight !== s.weight || last.viewDigest !== d.viewDigest || !sameBuckets(last.held, s.held);
+  const news = !last || last.state !== d.advertise || last.weight !== s.weight || last.viewDigest !== d.viewDigest || !sameBuckets(last.held, s.held) ||
+    last.echoVersion !== s.echoes.version;
   if (!periodic && !news) return { state: s, intents };
   const hb = heartbeat(s, d.advertise, now);
   s = hb.state;
-  if (s.seq % 100 === 0) s = { ...s, guard: pruneReplayGuard(s.guard, now, GUARD_KEEP_MS) };
+  if (s.seq % 100 === 0) s = { ...s, guard: pruneReplayGuard(s.guard, now, GUARD_KEEP_MS), echoes: pruneEchoes(s.echoes, now, GUARD_KEEP_MS) };
   return { state: s, heartbeat: hb.msg, intents };
 }
 
@@ -340,8 +359,15 @@ function heartbeat(s: CoreState, state: MemberState, now: number): { state: Core
     bucketCount: s.config.bucketCount,
     held: [...s.held],
     viewDigest: s.decision?.viewDigest ?? 0,
+    nonce: s.nonce,
+    echo: echoesToSend(s.echoes, seq),
   };
-  return { state: { ...s, seq, lastSent: { state, weight: s.weight, viewDigest: msg.viewDigest, held: s.held } }, msg };
+  return { state: { ...s, seq, lastSent: { state, weight: s.weight, viewDigest: msg.viewDigest, held: s.held, echoVersion: s.echoes.version } }, msg };
+}
+
+/** Distinct per incarnation without a random source (tests, the simulator). */
+function derivedNonce(name: string, incarnation: number): number {
+  return hashString(`${name}/${incarnation}`);
 }
 
 function withFailovers(s: CoreState, events: readonly MembershipEvent[], now: number): CoreState {

@@ -4,6 +4,7 @@ import {
   createReplayGuard,
   decodeHeartbeat,
   encodeHeartbeat,
+  MAX_ECHOES,
   MAX_HEARTBEAT_BYTES,
   pruneReplayGuard,
   type Heartbeat,
@@ -25,6 +26,8 @@ function sample(over: Partial<Heartbeat> = {}): Heartbeat {
     viewDigest: 0xdeadbeef,
     bucketCount: 256,
     held: [0, 7, 8, 100, 255],
+    nonce: 0x1234abcd,
+    echo: [7, 0xffffffff],
     ...over,
   };
 }
@@ -45,6 +48,8 @@ function randomHeartbeat(rng: Rng): Heartbeat {
     viewDigest: rng.int(0, 0xffffffff),
     bucketCount,
     held,
+    nonce: rng.int(0, 0xffffffff),
+    echo: Array.from({ length: rng.pick([0, 1, 2, 63, 64]) }, () => rng.int(0, 0xffffffff)),
   };
 }
 
@@ -65,7 +70,10 @@ describe('encode/decode', () => {
   });
 
   test('largest heartbeat fits one unfragmented datagram', () => {
-    const msg = sample({ farm: 'f'.repeat(40), node: 'n'.repeat(253), bucketCount: 4096, held: Array.from({ length: 4096 }, (_, i) => i) });
+    const msg = sample({
+      farm: 'f'.repeat(40), node: 'n'.repeat(253), bucketCount: 4096, held: Array.from({ length: 4096 }, (_, i) => i),
+      echo: Array.from({ length: MAX_ECHOES }, (_, i) => 0xffffffff - i),
+    });
     const buf = encodeHeartbeat(msg, key);
     expect(buf.length).toBeLessThanOrEqual(1400);
     expect(decodeHeartbeat(buf, key, msg.farm)).toEqual({ ok: true, msg });
@@ -125,7 +133,7 @@ describe('encode/decode', () => {
         expect(buf.equals(valid)).toBe(true);
       } else reasons.add(r.reason);
     }
-    expect([...reasons].sort()).toEqual(['bad_mac', 'malformed', 'wrong_farm']);
+    expect([...reasons].sort()).toEqual(['bad_mac', 'malformed', 'version', 'wrong_farm']);
   });
 
   test('invalid UTF-8 names and set padding bits are malformed even with a valid tag', () => {
@@ -149,64 +157,110 @@ describe('encode/decode', () => {
     expect(() => encodeHeartbeat(sample({ bucketCount: 8192 }), key)).toThrow(RangeError);
     expect(() => encodeHeartbeat(sample({ viewDigest: 2 ** 32 }), key)).toThrow(RangeError);
     expect(() => encodeHeartbeat(sample({ state: 'bogus' as never }), key)).toThrow(RangeError);
+    expect(() => encodeHeartbeat(sample({ nonce: 2 ** 32 }), key)).toThrow(RangeError);
+    expect(() => encodeHeartbeat(sample({ echo: [-1] }), key)).toThrow(RangeError);
+    expect(() => encodeHeartbeat(sample({ echo: Array.from({ length: MAX_ECHOES + 1 }, () => 1) }), key)).toThrow(RangeError);
+  });
+
+  test('nonce and echo are covered by the tag', () => {
+    const buf = encodeHeartbeat(sample(), key);
+    const echoAt = buf.length - 32 - 2 - 8; // the first of the two echoes; the nonce is 5 bytes before
+    for (const at of [echoAt - 5, echoAt - 2, echoAt, echoAt + 7]) {
+      const copy = Buffer.from(buf);
+      copy[at]! ^= 0x01;
+      expect(decodeHeartbeat(copy, key, 'web')).toEqual({ ok: false, reason: 'bad_mac' });
+    }
+  });
+
+  test('a heartbeat of another wire version is told apart (version 1 had no nonce and echo)', () => {
+    const buf = encodeHeartbeat(sample(), key);
+    for (const v of [1, 3, 255]) {
+      const copy = Buffer.from(buf);
+      copy[2] = v;
+      expect(decodeHeartbeat(copy, key, 'web')).toEqual({ ok: false, reason: 'version' });
+    }
+    // a version-1 layout (no nonce, echo count or extension length), signed with the right key
+    const v1 = Buffer.from(buf.subarray(0, buf.length - 32 - (4 + 1 + 4 * 2 + 2)));
+    v1[2] = 1;
+    const signed = Buffer.concat([v1, createHmac('sha256', key).update(v1).digest()]);
+    expect(decodeHeartbeat(signed, key, 'web')).toEqual({ ok: false, reason: 'version' });
+    // short garbage with the magic stays malformed
+    expect(decodeHeartbeat(Buffer.from('VF\x01hello'), key, 'web')).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  test('a later sender\'s appended extension bytes are skipped, but signed', () => {
+    const buf = encodeHeartbeat(sample(), key);
+    const body = Buffer.from(buf.subarray(0, buf.length - 32));
+    body.writeUInt16BE(3, body.length - 2);
+    const extended = Buffer.concat([body, Buffer.from([1, 2, 3])]);
+    const signed = Buffer.concat([extended, createHmac('sha256', key).update(extended).digest()]);
+    expect(decodeHeartbeat(signed, key, 'web')).toEqual({ ok: true, msg: sample() });
+    const tampered = Buffer.from(signed);
+    tampered[extended.length - 1]! ^= 1;
+    expect(decodeHeartbeat(tampered, key, 'web')).toEqual({ ok: false, reason: 'bad_mac' });
+    // an extension length running past the tag is malformed
+    const long = Buffer.from(signed);
+    long.writeUInt16BE(200, body.length - 2);
+    expect(decodeHeartbeat(long, key, 'web')).toEqual({ ok: false, reason: 'malformed' });
   });
 });
 
 describe('ReplayGuard', () => {
   const now = 1_764_000_000_500;
   const skew = 5000;
-  const hb = (over: Partial<Heartbeat>) => sample({ sentAt: now, ...over });
+  const me = 0xabcd0001;
+  const hb = (over: Partial<Heartbeat>) => sample({ sentAt: now, echo: [5, me], ...over });
 
   test('accepts growing seq, rejects equal or lower as replay', () => {
     let g = createReplayGuard();
-    const a = checkReplay(g, hb({ seq: 1 }), now, skew);
+    const a = checkReplay(g, hb({ seq: 1 }), now, skew, me);
     expect(a.ok).toBe(true);
     g = (a as { guard: typeof g }).guard;
-    expect(checkReplay(g, hb({ seq: 1 }), now, skew)).toEqual({ ok: false, reason: 'replay' });
-    expect(checkReplay(g, hb({ seq: 0 }), now, skew)).toEqual({ ok: false, reason: 'replay' });
-    expect(checkReplay(g, hb({ seq: 5 }), now, skew).ok).toBe(true);
+    expect(checkReplay(g, hb({ seq: 1 }), now, skew, me)).toEqual({ ok: false, reason: 'replay' });
+    expect(checkReplay(g, hb({ seq: 0 }), now, skew, me)).toEqual({ ok: false, reason: 'replay' });
+    expect(checkReplay(g, hb({ seq: 5 }), now, skew, me).ok).toBe(true);
   });
 
   test('a newer incarnation resets seq; an older one is stale', () => {
     let g = createReplayGuard();
-    const a = checkReplay(g, hb({ incarnation: 100, seq: 50 }), now, skew);
+    const a = checkReplay(g, hb({ incarnation: 100, seq: 50 }), now, skew, me);
     g = a.ok ? a.guard : g;
-    const b = checkReplay(g, hb({ incarnation: 200, seq: 1 }), now, skew);
+    const b = checkReplay(g, hb({ incarnation: 200, seq: 1 }), now, skew, me);
     expect(b.ok).toBe(true);
     g = b.ok ? b.guard : g;
-    expect(checkReplay(g, hb({ incarnation: 100, seq: 51 }), now, skew)).toEqual({ ok: false, reason: 'stale' });
+    expect(checkReplay(g, hb({ incarnation: 100, seq: 51 }), now, skew, me)).toEqual({ ok: false, reason: 'stale' });
   });
 
   test('nodes are independent', () => {
     let g = createReplayGuard();
-    const a = checkReplay(g, hb({ node: 'n1', seq: 10 }), now, skew);
+    const a = checkReplay(g, hb({ node: 'n1', seq: 10 }), now, skew, me);
     g = a.ok ? a.guard : g;
-    expect(checkReplay(g, hb({ node: 'n2', seq: 1 }), now, skew).ok).toBe(true);
+    expect(checkReplay(g, hb({ node: 'n2', seq: 1 }), now, skew, me).ok).toBe(true);
   });
 
   test('sentAt outside the skew window is stale, inside is fine', () => {
     const g = createReplayGuard();
-    expect(checkReplay(g, hb({ sentAt: now - skew - 1 }), now, skew)).toEqual({ ok: false, reason: 'stale' });
-    expect(checkReplay(g, hb({ sentAt: now + skew + 1 }), now, skew)).toEqual({ ok: false, reason: 'stale' });
-    expect(checkReplay(g, hb({ sentAt: now - skew }), now, skew).ok).toBe(true);
-    expect(checkReplay(g, hb({ sentAt: now + skew }), now, skew).ok).toBe(true);
+    expect(checkReplay(g, hb({ sentAt: now - skew - 1 }), now, skew, me)).toEqual({ ok: false, reason: 'stale' });
+    expect(checkReplay(g, hb({ sentAt: now + skew + 1 }), now, skew, me)).toEqual({ ok: false, reason: 'stale' });
+    expect(checkReplay(g, hb({ sentAt: now - skew }), now, skew, me).ok).toBe(true);
+    expect(checkReplay(g, hb({ sentAt: now + skew }), now, skew, me).ok).toBe(true);
   });
 
   test('the guard is not mutated by a check', () => {
     const g = createReplayGuard();
-    checkReplay(g, hb({ seq: 1 }), now, skew);
+    checkReplay(g, hb({ seq: 1 }), now, skew, me);
     expect(g.nodes.size).toBe(0);
   });
 
   test('property: a random delivery order accepts exactly the strictly newer messages', () => {
     const rng = createRng(11);
     for (let trial = 0; trial < 50; trial++) {
-      const sent = Array.from({ length: 30 }, (_, i) => ({ node: 'n1', incarnation: 1 + Math.floor(i / 10), seq: i % 10, sentAt: now }));
+      const sent = Array.from({ length: 30 }, (_, i) => ({ node: 'n1', incarnation: 1 + Math.floor(i / 10), seq: i % 10, sentAt: now, echo: [me] }));
       const delivered = rng.shuffle([...sent, ...sent.slice(0, 10)]);
       let g = createReplayGuard();
       let newest: { incarnation: number; seq: number } | undefined;
       for (const m of delivered) {
-        const v = checkReplay(g, m, now, skew);
+        const v = checkReplay(g, m, now, skew, me);
         const newer = !newest || m.incarnation > newest.incarnation || (m.incarnation === newest.incarnation && m.seq > newest.seq);
         expect(v.ok).toBe(newer);
         if (v.ok) {
@@ -220,11 +274,53 @@ describe('ReplayGuard', () => {
   test('prune forgets silent nodes only', () => {
     let g = createReplayGuard();
     for (const [node, at] of [['old', now - 60_000], ['new', now]] as const) {
-      const v = checkReplay(g, hb({ node, sentAt: at }), at, skew);
+      const v = checkReplay(g, hb({ node, sentAt: at }), at, skew, me);
       if (v.ok) g = v.guard;
     }
     const pruned = pruneReplayGuard(g, now, 30_000);
     expect([...pruned.nodes.keys()]).toEqual(['new']);
     expect(pruneReplayGuard(pruned, now, 30_000)).toBe(pruned);
+  });
+
+  test('the first heartbeat taken from a node must echo our nonce; later ones need not', () => {
+    let g = createReplayGuard();
+    // captured before our start: it echoes the nonce of our previous incarnation
+    expect(checkReplay(g, hb({ seq: 7, echo: [5, 0x1111] }), now, skew, me)).toEqual({ ok: false, reason: 'no_echo' });
+    expect(checkReplay(g, hb({ seq: 8, echo: [] }), now, skew, me)).toEqual({ ok: false, reason: 'no_echo' });
+    const v = checkReplay(g, hb({ seq: 9, echo: [me] }), now, skew, me);
+    expect(v.ok).toBe(true);
+    g = v.ok ? v.guard : g;
+    // newer than one proved fresh: fresh too (the peer may not list us when its farm is large)
+    expect(checkReplay(g, hb({ seq: 10, echo: [] }), now, skew, me).ok).toBe(true);
+    expect(checkReplay(g, hb({ incarnation: now, seq: 1, echo: [] }), now, skew, me).ok).toBe(true);
+    // older than it, whatever it echoes
+    expect(checkReplay(g, hb({ seq: 8, echo: [me] }), now, skew, me)).toEqual({ ok: false, reason: 'replay' });
+    // a pruned node must prove itself again
+    const pruned = pruneReplayGuard(g, now + 60_000, 30_000);
+    expect(checkReplay(pruned, hb({ seq: 11, echo: [], sentAt: now + 60_000 }), now + 60_000, skew, me)).toEqual({ ok: false, reason: 'no_echo' });
+  });
+
+  test('property: after a restart no heartbeat sent before it is ever taken, every later one in order is', () => {
+    const rng = createRng(23);
+    for (let trial = 0; trial < 50; trial++) {
+      // node n1 sends 40 heartbeats; we restart (new nonce) after the first `cut`
+      const cut = rng.int(0, 39);
+      const oldNonce = rng.int(0, 0xffffffff);
+      const newNonce = (oldNonce + 1 + rng.int(0, 1000)) >>> 0;
+      const sent = Array.from({ length: 40 }, (_, i) => ({ node: 'n1', incarnation: 1 + Math.floor(i / 15), seq: i % 15, sentAt: now, echo: i < cut ? [oldNonce] : [newNonce], late: i >= cut }));
+      const delivered = rng.shuffle([...sent, ...sent]);
+      let g = createReplayGuard();
+      let newest: { incarnation: number; seq: number } | undefined;
+      for (const m of delivered) {
+        const v = checkReplay(g, m, now, skew, newNonce);
+        if (!m.late) expect(v.ok).toBe(false);
+        const newer = !newest || m.incarnation > newest.incarnation || (m.incarnation === newest.incarnation && m.seq > newest.seq);
+        if (m.late) expect(v.ok).toBe(newer);
+        if (v.ok) {
+          g = v.guard;
+          newest = m;
+        }
+      }
+    }
   });
 });

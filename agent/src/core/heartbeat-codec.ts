@@ -5,7 +5,7 @@
 //
 // Layout (big endian):
 //   0  'V' 'F'             magic
-//   2  u8 version (1)
+//   2  u8 version (2; 1 had no nonce, echo or extension length)
 //   3  u8 state            0 ready, 1 draining, 2 standby, 3 down
 //   4  u8 farm length F,   F bytes farm name (UTF-8)
 //      u8 node length N,   N bytes node name (UTF-8)
@@ -15,6 +15,10 @@
 //      u16 weight
 //      u32 viewDigest      hash of the sender's assignment table (see ownership.ts)
 //      u16 bucketCount     bitmap of ceil(bucketCount / 8) bytes follows, bit b = bucket b
+//      u32 nonce           random per incarnation of the sender
+//      u8 echo count E,    E x u32: nonces of the peers the sender hears (see checkReplay)
+//      u16 extension length X, X bytes this version skips: a later sender may append fields
+//                          without a new version (a rolling update keeps hearing it)
 //      32 bytes HMAC-SHA256(key, everything above)
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { LIMITS } from '../../../common/src/config/syntax.js';
@@ -35,21 +39,33 @@ export interface Heartbeat {
   bucketCount: number;
   /** buckets the sender holds (accepts new connections for), ascending */
   held: number[];
+  /** drawn at the sender's start (uint32): the value its peers echo */
+  nonce: number;
+  /** the nonces of the peers the sender hears, newest first (at most MAX_ECHOES): proof to
+   *  a peer that this heartbeat was sent after the peer's own start */
+  echo: number[];
 }
 
 export type DecodeResult =
   | { ok: true; msg: Heartbeat }
-  | { ok: false; reason: 'malformed' | 'bad_mac' | 'wrong_farm' };
+  | { ok: false; reason: 'malformed' | 'version' | 'bad_mac' | 'wrong_farm' };
 
 const MAGIC0 = 0x56; // 'V'
 const MAGIC1 = 0x46; // 'F'
-const VERSION = 1;
+const VERSION = 2;
 const MAC_LEN = 32;
 export const MAX_NAME_BYTES = 253;
 export const MAX_BUCKETS = LIMITS.bucketCountMax;
+/** Echoes one heartbeat carries; a larger farm's are sent in turns (agent-core echoesToSend). */
+export const MAX_ECHOES = 64;
+/** Room a later version may use for appended fields (this one writes none). */
+const MAX_EXTENSION_BYTES = 128;
 const STATES: readonly MemberState[] = ['ready', 'draining', 'standby', 'down'];
-const FIXED = 4 + 1 + 1 + 8 + 8 + 8 + 2 + 4 + 2 + MAC_LEN;
-export const MAX_HEARTBEAT_BYTES = FIXED + 2 * MAX_NAME_BYTES + MAX_BUCKETS / 8;
+const FIXED = 4 + 1 + 1 + 8 + 8 + 8 + 2 + 4 + 2 + 4 + 1 + 2 + MAC_LEN;
+/** The largest this version writes: well inside one unfragmented datagram or frame. */
+export const MAX_HEARTBEAT_BYTES = FIXED + 2 * MAX_NAME_BYTES + MAX_BUCKETS / 8 + 4 * MAX_ECHOES;
+/** The largest accepted (with a later version's appended fields). */
+const MAX_ACCEPTED_BYTES = MAX_HEARTBEAT_BYTES + MAX_EXTENSION_BYTES;
 
 function writeU64(buf: Buffer, off: number, v: number): void {
   buf.writeUInt32BE(Math.floor(v / 2 ** 32), off);
@@ -68,28 +84,25 @@ function checkSafeInt(name: string, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`heartbeat ${name} must be a non-negative safe integer, got ${v}`);
 }
 
-/** What a sender fills in; viewDigest defaults to 0 (not given). */
-export type HeartbeatInput = Omit<Heartbeat, 'viewDigest'> & { viewDigest?: number };
+/** What a sender fills in; viewDigest defaults to 0 (not given), nonce to 0, echo to none. */
+export type HeartbeatInput = Omit<Heartbeat, 'viewDigest' | 'nonce' | 'echo'> & { viewDigest?: number; nonce?: number; echo?: number[] };
+
+function isU32(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
 
 /** Encode and sign. Throws RangeError on a message no peer could accept (a bug in the caller). */
 export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
-  const msg: Heartbeat = { ...input, viewDigest: input.viewDigest ?? 0 };
+  const msg: Heartbeat = { ...input, viewDigest: input.viewDigest ?? 0, nonce: input.nonce ?? 0, echo: input.echo ?? [] };
   const farm = Buffer.from(msg.farm, 'utf8');
   const node = Buffer.from(msg.node, 'utf8');
   if (farm.length === 0 || farm.length > MAX_NAME_BYTES) throw new RangeError(`heartbeat farm name must be 1..${MAX_NAME_BYTES} bytes`);
   if (node.length === 0 || node.length > MAX_NAME_BYTES) throw new RangeError(`heartbeat node name must be 1..${MAX_NAME_BYTES} bytes`);
-  checkSafeInt('incarnation', msg.incarnation);
-  checkSafeInt('seq', msg.seq);
-  checkSafeInt('sentAt', msg.sentAt);
-  if (!Number.isInteger(msg.weight) || msg.weight < 0 || msg.weight > 0xffff) throw new RangeError(`heartbeat weight must be 0..65535, got ${msg.weight}`);
-  if (!Number.isInteger(msg.bucketCount) || msg.bucketCount < 0 || msg.bucketCount > MAX_BUCKETS) {
-    throw new RangeError(`heartbeat bucketCount must be 0..${MAX_BUCKETS}, got ${msg.bucketCount}`);
-  }
-  if (!Number.isInteger(msg.viewDigest) || msg.viewDigest < 0 || msg.viewDigest > 0xffffffff) throw new RangeError(`heartbeat viewDigest must be a uint32, got ${msg.viewDigest}`);
+  checkNumbers(msg);
   const state = STATES.indexOf(msg.state);
   if (state < 0) throw new RangeError(`heartbeat state unknown: ${String(msg.state)}`);
   const bitmapLen = Math.ceil(msg.bucketCount / 8);
-  const bodyLen = FIXED - MAC_LEN + farm.length + node.length + bitmapLen;
+  const bodyLen = FIXED - MAC_LEN + farm.length + node.length + bitmapLen + 4 * msg.echo.length;
   const buf = Buffer.alloc(bodyLen + MAC_LEN);
   let off = 0;
   buf[off++] = MAGIC0;
@@ -113,14 +126,42 @@ export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
     buf[off + (b >> 3)]! |= 1 << (b & 7);
   }
   off += bitmapLen;
+  buf.writeUInt32BE(msg.nonce, off);
+  buf[off + 4] = msg.echo.length;
+  off += 5;
+  for (const e of msg.echo) {
+    buf.writeUInt32BE(e, off);
+    off += 4;
+  }
+  buf.writeUInt16BE(0, off); // no extension
+  off += 2;
   mac(key, buf.subarray(0, off)).copy(buf, off);
   return buf;
 }
 
+function checkNumbers(msg: Heartbeat): void {
+  checkSafeInt('incarnation', msg.incarnation);
+  checkSafeInt('seq', msg.seq);
+  checkSafeInt('sentAt', msg.sentAt);
+  if (!Number.isInteger(msg.weight) || msg.weight < 0 || msg.weight > 0xffff) throw new RangeError(`heartbeat weight must be 0..65535, got ${msg.weight}`);
+  if (!Number.isInteger(msg.bucketCount) || msg.bucketCount < 0 || msg.bucketCount > MAX_BUCKETS) {
+    throw new RangeError(`heartbeat bucketCount must be 0..${MAX_BUCKETS}, got ${msg.bucketCount}`);
+  }
+  if (!isU32(msg.viewDigest)) throw new RangeError(`heartbeat viewDigest must be a uint32, got ${msg.viewDigest}`);
+  if (!isU32(msg.nonce)) throw new RangeError(`heartbeat nonce must be a uint32, got ${msg.nonce}`);
+  if (msg.echo.length > MAX_ECHOES) throw new RangeError(`heartbeat echo must hold at most ${MAX_ECHOES} nonces, got ${msg.echo.length}`);
+  for (const e of msg.echo) if (!isU32(e)) throw new RangeError(`heartbeat echo must hold uint32 nonces, got ${e}`);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A heartbeat of another wire version: same magic, a plausible length. */
+function otherVersion(buf: Buffer): boolean {
+  return buf.length >= FIXED && buf[0] === MAGIC0 && buf[1] === MAGIC1 && buf[2] !== VERSION;
+}
+
 function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
-  if (buf.length < FIXED + 2 || buf.length > MAX_HEARTBEAT_BYTES) return undefined;
+  if (buf.length < FIXED + 2 || buf.length > MAX_ACCEPTED_BYTES) return undefined;
   if (buf[0] !== MAGIC0 || buf[1] !== MAGIC1 || buf[2] !== VERSION) return undefined;
   const state = STATES[buf[3]!];
   if (!state) return undefined;
@@ -143,7 +184,9 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
   off += 8;
   if (bucketCount > MAX_BUCKETS) return undefined;
   const bitmapLen = Math.ceil(bucketCount / 8);
-  if (off + bitmapLen + MAC_LEN !== buf.length) return undefined;
+  const bitmapAt = off;
+  const tail = parseTail(buf, off + bitmapLen);
+  if (!tail) return undefined;
   if (![incarnation, seq, sentAt].every(Number.isSafeInteger)) return undefined;
   let farm: string;
   let node: string;
@@ -153,9 +196,31 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
   } catch {
     return undefined;
   }
+  const held = parseBitmap(buf.subarray(bitmapAt, bitmapAt + bitmapLen), bucketCount);
+  if (!held) return undefined;
+  const { nonce, echo, end } = tail;
+  return { msg: { farm, node, incarnation, seq, sentAt, weight, state, viewDigest, bucketCount, held, nonce, echo }, bodyLen: end };
+}
+
+/** nonce, echo and extension, from `off` to the tag, which must come right after */
+function parseTail(buf: Buffer, off: number): { nonce: number; echo: number[]; end: number } | undefined {
+  if (off + 5 + 2 + MAC_LEN > buf.length) return undefined;
+  const nonce = buf.readUInt32BE(off);
+  const echoCount = buf[off + 4]!;
+  off += 5;
+  if (echoCount > MAX_ECHOES || off + 4 * echoCount + 2 + MAC_LEN > buf.length) return undefined;
+  const echo: number[] = [];
+  for (let i = 0; i < echoCount; i++, off += 4) echo.push(buf.readUInt32BE(off));
+  const extLen = buf.readUInt16BE(off);
+  off += 2 + extLen;
+  if (extLen > MAX_EXTENSION_BYTES || off + MAC_LEN !== buf.length) return undefined;
+  return { nonce, echo, end: off };
+}
+
+function parseBitmap(bitmap: Buffer, bucketCount: number): number[] | undefined {
   const held: number[] = [];
-  for (let i = 0; i < bitmapLen; i++) {
-    const byte = buf[off + i]!;
+  for (let i = 0; i < bitmap.length; i++) {
+    const byte = bitmap[i]!;
     if (byte === 0) continue;
     for (let bit = 0; bit < 8; bit++) {
       if (!(byte & (1 << bit))) continue;
@@ -164,13 +229,13 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
       held.push(b);
     }
   }
-  off += bitmapLen;
-  return { msg: { farm, node, incarnation, seq, sentAt, weight, state, viewDigest, bucketCount, held }, bodyLen: off };
+  return held;
 }
 
 /**
  * Check and decode. 'wrong_farm' is judged before the tag so that two farms sharing a port
  * by mistake are told apart from forgery in the metrics; the farm name is not a secret.
+ * 'version': an agent of another wire version (not authenticated: its layout is unknown).
  */
 export function decodeHeartbeat(buf: Buffer, key: Buffer, farm: string): DecodeResult {
   let parsed: ReturnType<typeof parse>;
@@ -179,7 +244,7 @@ export function decodeHeartbeat(buf: Buffer, key: Buffer, farm: string): DecodeR
   } catch {
     parsed = undefined;
   }
-  if (!parsed) return { ok: false, reason: 'malformed' };
+  if (!parsed) return { ok: false, reason: otherVersion(buf) ? 'version' : 'malformed' };
   if (parsed.msg.farm !== farm) return { ok: false, reason: 'wrong_farm' };
   const expected = mac(key, buf.subarray(0, parsed.bodyLen));
   const got = buf.subarray(parsed.bodyLen);
@@ -189,13 +254,21 @@ export function decodeHeartbeat(buf: Buffer, key: Buffer, farm: string): DecodeR
 
 // ---------------------------------------------------------------------------------------
 // Replay window. Pure data: the runtime keeps the latest guard and swaps it on accept.
+//
+// A window in memory cannot know what was sent before its own start, so the first
+// heartbeat taken from a node must prove it was sent after that start: it echoes the
+// nonce this incarnation drew (its sender heard us first). Every later one is newer than
+// a heartbeat already proved fresh (a higher seq, or a higher incarnation, since
+// incarnations grow), so the window alone tells it from a replay. A heartbeat captured
+// before a restart echoes the old nonce: 'no_echo', never accepted; a captured one that
+// echoes the current nonce was accepted already: 'replay' or 'stale'.
 
 export interface ReplayGuard {
   /** newest (incarnation, seq) accepted per node, and the local time it was accepted */
   readonly nodes: ReadonlyMap<string, { incarnation: number; seq: number; at: number }>;
 }
 
-export type ReplayVerdict = { ok: true; guard: ReplayGuard } | { ok: false; reason: 'replay' | 'stale' };
+export type ReplayVerdict = { ok: true; guard: ReplayGuard } | { ok: false; reason: 'replay' | 'stale' | 'no_echo' };
 
 export function createReplayGuard(): ReplayGuard {
   return { nodes: new Map() };
@@ -205,15 +278,22 @@ export function createReplayGuard(): ReplayGuard {
  * Accept a decoded heartbeat at local time `now` or say why not: 'stale' when sentAt is
  * more than maxSkewMs from now (clocks are NTP-synced; this bounds how long a captured
  * packet stays useful) or the incarnation is older than the newest seen from that node,
- * 'replay' when seq does not grow within the incarnation.
+ * 'replay' when seq does not grow within the incarnation, 'no_echo' when nothing was
+ * taken from that node yet and its echo lacks `selfNonce` (this incarnation's nonce).
  */
-export function checkReplay(guard: ReplayGuard, msg: Pick<Heartbeat, 'node' | 'incarnation' | 'seq' | 'sentAt'>, now: number, maxSkewMs: number): ReplayVerdict {
+export function checkReplay(
+  guard: ReplayGuard,
+  msg: Pick<Heartbeat, 'node' | 'incarnation' | 'seq' | 'sentAt' | 'echo'>,
+  now: number,
+  maxSkewMs: number,
+  selfNonce: number,
+): ReplayVerdict {
   if (Math.abs(msg.sentAt - now) > maxSkewMs) return { ok: false, reason: 'stale' };
   const last = guard.nodes.get(msg.node);
   if (last) {
     if (msg.incarnation < last.incarnation) return { ok: false, reason: 'stale' };
     if (msg.incarnation === last.incarnation && msg.seq <= last.seq) return { ok: false, reason: 'replay' };
-  }
+  } else if (!msg.echo.includes(selfNonce)) return { ok: false, reason: 'no_echo' };
   const nodes = new Map(guard.nodes);
   nodes.set(msg.node, { incarnation: msg.incarnation, seq: msg.seq, at: now });
   return { ok: true, guard: { nodes } };
@@ -221,8 +301,8 @@ export function checkReplay(guard: ReplayGuard, msg: Pick<Heartbeat, 'node' | 'i
 
 /**
  * Forget nodes not accepted for `forgetAfterMs`: a node whose clock stepped back before a
- * restart (a lower incarnation) can come back then. Keep forgetAfterMs well above
- * maxSkewMs, since a forgotten node's old packets are only bounded by the skew check.
+ * restart (a lower incarnation) can come back then; its next heartbeat must echo our
+ * nonce again, as after our own start.
  */
 export function pruneReplayGuard(guard: ReplayGuard, now: number, forgetAfterMs: number): ReplayGuard {
   let changed = false;

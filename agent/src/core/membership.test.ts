@@ -3,7 +3,7 @@ import { addPeer, applyHeartbeat, createView, livePeers, memberCounts, removePee
 import { createRng } from './prng.js';
 
 function hb(node: string, over: Partial<Heartbeat> = {}): Heartbeat {
-  return { farm: 'web', node, incarnation: 1000, seq: 1, sentAt: 0, weight: 1, state: 'ready', viewDigest: 0, bucketCount: 8, held: [], ...over };
+  return { farm: 'web', node, incarnation: 1000, seq: 1, sentAt: 0, weight: 1, state: 'ready', viewDigest: 0, bucketCount: 8, held: [], nonce: 0, echo: [], ...over };
 }
 
 describe('membership', () => {

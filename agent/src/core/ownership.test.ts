@@ -8,7 +8,7 @@ const B = 16;
 const T = 500;
 
 function hb(node: string, over: Partial<Heartbeat> = {}): Heartbeat {
-  return { farm: 'f', node, incarnation: 1, seq: 1, sentAt: 0, weight: 1, state: 'ready', viewDigest: 0, bucketCount: B, held: [], ...over };
+  return { farm: 'f', node, incarnation: 1, seq: 1, sentAt: 0, weight: 1, state: 'ready', viewDigest: 0, bucketCount: B, held: [], nonce: 0, echo: [], ...over };
 }
 
 function viewWith(self: string, peers: Array<Partial<Heartbeat> & { node: string }>, now = 10_000): View {
