@@ -9,7 +9,10 @@
         "src/nft_batch.cc",
         "src/nft_farm.cc",
         "src/rtnl_addr.cc",
+        "src/packet_socket.cc",
+        "src/responder.cc",
         "src/arp_socket.cc",
+        "src/nd_socket.cc",
         "src/frame_socket.cc",
         "src/binding.cc"
       ],

@@ -11,8 +11,18 @@ describe('arpSlotOf', () => {
     expect(slots.size).toBeGreaterThan(150);
     for (const s of slots) expect(s).toBeLessThan(ARP_SLOTS);
   });
-  it('rejects what is not an IPv4 address', () => {
+  it('rejects what is not an IPv4 or IPv6 address', () => {
     expect(() => arpSlotOf('10.0.0')).toThrow(/invalid IPv4/);
+    expect(() => arpSlotOf('fd00::1::2')).toThrow(/invalid IPv6/);
+  });
+  it('folds an IPv6 address to 32 bits (XOR of its words) before hashing', () => {
+    // fd00:0:0:0:0:0:0:1 -> 0xfd000000 ^ 0 ^ 0 ^ 0x00000001 = 0xfd000001
+    expect(arpSlotOf('fd00::1')).toBe(Math.imul(0xfd000001, 2654435761) >>> 24);
+    // only the XOR counts: the address whose words are 0x0a000001 and three zeros is 10.0.0.1's slot
+    expect(arpSlotOf('a00:1::')).toBe(arpSlotOf('10.0.0.1'));
+    expect(arpSlotOf('::')).toBe(0);
+    const slots = new Set(Array.from({ length: 250 }, (_, i) => arpSlotOf(`fd00:0:7::${(i + 1).toString(16)}`)));
+    expect(slots.size).toBeGreaterThan(150);
   });
 });
 

@@ -1,15 +1,25 @@
-// Directed mode spreads ARP requesters over the ready nodes: a requester's slot is a
-// hash of its IPv4 address, and slot s is answered by the (s mod n)-th ready node in name
-// order, so every node computes the same answerer and only that one replies. The native
-// responder hashes the same way (native/src/arp_socket.h arpSlotOf).
+// Directed mode spreads ARP requesters (and IPv6 soliciters) over the ready nodes: a
+// requester's slot is a hash of its address, and slot s is answered by the (s mod n)-th
+// ready node in name order, so every node computes the same answerer and only that one
+// replies. The native responders hash the same way (native/src/responder.h neighbourSlotOf).
+import { ipFamilyOf, parseIPv6 } from './config/syntax.js';
 import { ipv4Bytes } from './jhash.js';
 
 export const ARP_SLOTS = 256;
 
-/** Knuth's multiplicative hash of the host-order address, top 8 bits */
-export function arpSlotOf(ipv4: string): number {
-  const [a, b, c, d] = ipv4Bytes(ipv4);
-  const host = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+/** Knuth's multiplicative hash of the host-order address, top 8 bits; an IPv6 address is
+ *  first folded to 32 bits (its four 32-bit words XORed) */
+export function arpSlotOf(ip: string): number {
+  let host: number;
+  if (ipFamilyOf(ip) === 'ipv6') {
+    const g = parseIPv6(ip);
+    if (g === undefined) throw new Error(`arpSlotOf: invalid IPv6 address "${ip}"`);
+    host = 0;
+    for (let w = 0; w < 4; w++) host = (host ^ ((g[2 * w]! << 16) | g[2 * w + 1]!)) >>> 0;
+  } else {
+    const [a, b, c, d] = ipv4Bytes(ip);
+    host = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+  }
   return Math.imul(host, 2654435761) >>> 24;
 }
 

@@ -8,6 +8,7 @@
 
 #include "arp_socket.h"
 #include "frame_socket.h"
+#include "nd_socket.h"
 #include "nft_farm.h"
 #include "os_error.h"
 #include "rtnl_addr.h"
@@ -200,8 +201,10 @@ Napi::Value AddrDel(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// ArpResponder(iface, vips[], mac): the socket is watched by a uv_poll_t on the JS
-// thread's loop, so replies go out from the poll callback without blocking JS.
+// ArpResponder(iface, vips[], mac): the neighbour responder of the farm's VIPs — ARP for
+// the IPv4 ones (ArpSocket), Neighbour Discovery for the IPv6 ones (NdSocket), one
+// Responder per family present. Each socket is watched by a uv_poll_t on the JS thread's
+// loop, so answers go out from the poll callback without blocking JS.
 class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -217,7 +220,7 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
   explicit ArpResponderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ArpResponderWrap>(info) {
     Napi::Env env = info.Env();
     iface_ = info[0].As<Napi::String>();
-    vips_ = parseIps(env, info[1].As<Napi::Array>());
+    for (const IpAddress& ip : parseIps(env, info[1].As<Napi::Array>())) (ip.isV6() ? v6_ : v4_).push_back(ip);
     parseMac(env, info[2].As<Napi::String>(), mac_);
   }
 
@@ -226,39 +229,55 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
  private:
   struct PollHandle {
     uv_poll_t poll;
-    std::unique_ptr<ArpSocket> sock;
+    std::unique_ptr<Responder> sock;
   };
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (handle_ != nullptr) return env.Undefined();
+    if (!handles_.empty()) return env.Undefined();
+    try {
+      if (!v4_.empty()) watch(env, guarded(env, [&] { return std::unique_ptr<Responder>(new ArpSocket(iface_, v4_, mac_)); }));
+      if (!v6_.empty()) watch(env, guarded(env, [&] { return std::unique_ptr<Responder>(new NdSocket(iface_, v6_, mac_)); }));
+      for (PollHandle* h : handles_) h->sock->setAnswerSlots(filtered_ ? &slots_ : nullptr);
+      // Directed: a gratuitous ARP / unsolicited NA to all naming this node would pull
+      // every client here; the agent announces to its own slots' requesters instead.
+      if (!filtered_) guarded(env, [&] { forEach([](Responder& r) { r.sendGratuitous(); }); });
+    } catch (...) {
+      stopPolling();  // nothing half-started: either every family answers or none
+      throw;
+    }
+    return env.Undefined();
+  }
+
+  void watch(Napi::Env env, std::unique_ptr<Responder> sock) {
     auto h = std::make_unique<PollHandle>();
-    std::vector<uint32_t> v4;
-    for (const IpAddress& ip : vips_)
-      if (!ip.isV6()) v4.push_back(*reinterpret_cast<const uint32_t*>(ip.bytes()));
-    h->sock = guarded(env, [&] { return std::make_unique<ArpSocket>(iface_, v4, mac_); });
+    h->sock = std::move(sock);
     uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "ARP responder: no event loop");
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "neighbour responder: no event loop");
     int rc = uv_poll_init(loop, &h->poll, h->sock->fd());
-    if (rc != 0) throw Napi::Error::New(env, std::string("ARP responder: uv_poll_init: ") + uv_strerror(rc));
+    if (rc != 0) throw Napi::Error::New(env, std::string("neighbour responder: uv_poll_init: ") + uv_strerror(rc));
     h->poll.data = h.get();
     rc = uv_poll_start(&h->poll, UV_READABLE, OnPoll);
     if (rc != 0) {
       uv_close(reinterpret_cast<uv_handle_t*>(&h.release()->poll), OnClosed);
-      throw Napi::Error::New(env, std::string("ARP responder: uv_poll_start: ") + uv_strerror(rc));
+      throw Napi::Error::New(env, std::string("neighbour responder: uv_poll_start: ") + uv_strerror(rc));
     }
-    handle_ = h.release();
-    handle_->sock->setAnswerSlots(filtered_ ? &slots_ : nullptr);
-    // Directed: a broadcast gratuitous ARP naming this node would pull every client here;
-    // the agent announces to its own slots' requesters instead.
-    if (!filtered_) guarded(env, [&] { handle_->sock->sendGratuitous(); });
-    return env.Undefined();
+    handles_.push_back(h.release());
+  }
+
+  template <typename F>
+  void forEach(F&& f) {
+    for (PollHandle* h : handles_) f(*h->sock);
+  }
+
+  void requireStarted(Napi::Env env) {
+    if (handles_.empty()) throw Napi::Error::New(env, "ARP/ND responder on " + iface_ + " is not started");
   }
 
   Napi::Value SendGratuitous(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (handle_ == nullptr) throw Napi::Error::New(env, "ARP responder on " + iface_ + " is not started");
-    guarded(env, [&] { handle_->sock->sendGratuitous(); });
+    requireStarted(env);
+    guarded(env, [&] { forEach([](Responder& r) { r.sendGratuitous(); }); });
     return env.Undefined();
   }
 
@@ -266,15 +285,16 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
   Napi::Value SetAnswerSlots(const Napi::CallbackInfo& info) {
     filtered_ = info[0].IsArray();
     slots_ = filtered_ ? parseU32s(info[0].As<Napi::Array>()) : std::vector<uint32_t>{};
-    if (handle_ != nullptr) handle_->sock->setAnswerSlots(filtered_ ? &slots_ : nullptr);
+    forEach([&](Responder& r) { r.setAnswerSlots(filtered_ ? &slots_ : nullptr); });
     return info.Env().Undefined();
   }
 
   Napi::Value Announce(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (handle_ == nullptr) throw Napi::Error::New(env, "ARP responder on " + iface_ + " is not started");
+    requireStarted(env);
     auto slots = parseU32s(info[0].As<Napi::Array>());
-    uint64_t sent = guarded(env, [&] { return handle_->sock->announceTo(slots); });
+    uint64_t sent = 0;
+    guarded(env, [&] { forEach([&](Responder& r) { sent += r.announceTo(slots); }); });
     return Napi::Number::New(env, static_cast<double>(sent));
   }
 
@@ -285,7 +305,9 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const ArpStats& s = handle_ != nullptr ? handle_->sock->stats() : last_;
+    ResponderStats s;
+    if (handles_.empty()) s = last_;
+    forEach([&](Responder& r) { s += r.stats(); });
     Napi::Object o = Napi::Object::New(env);
     o.Set("requests", Napi::Number::New(env, static_cast<double>(s.requests)));
     o.Set("replies", Napi::Number::New(env, static_cast<double>(s.replies)));
@@ -297,14 +319,17 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
     return o;
   }
 
-  // The socket must stay open until libuv has stopped watching it: it is closed in
+  // The sockets must stay open until libuv has stopped watching them: each is closed in
   // the uv_close callback, never here.
   void stopPolling() {
-    if (handle_ == nullptr) return;
-    last_ = handle_->sock->stats();
-    uv_poll_stop(&handle_->poll);
-    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll), OnClosed);
-    handle_ = nullptr;
+    if (handles_.empty()) return;
+    last_ = ResponderStats{};
+    for (PollHandle* h : handles_) {
+      last_ += h->sock->stats();
+      uv_poll_stop(&h->poll);
+      uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), OnClosed);
+    }
+    handles_.clear();
   }
 
   // A link going down sets a socket error (ENETDOWN); libuv then stops the poll handle.
@@ -323,10 +348,10 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
   static void OnClosed(uv_handle_t* h) { delete static_cast<PollHandle*>(reinterpret_cast<uv_poll_t*>(h)->data); }
 
   std::string iface_;
-  std::vector<IpAddress> vips_;
+  std::vector<IpAddress> v4_, v6_;
   uint8_t mac_[6];
-  PollHandle* handle_ = nullptr;
-  ArpStats last_;
+  std::vector<PollHandle*> handles_;
+  ResponderStats last_;
   bool filtered_ = false;
   std::vector<uint32_t> slots_;
 };

@@ -5,12 +5,13 @@
 // as source (a switch must never learn the virtual MAC). Non-blocking; the caller polls
 // fd() and calls drain().
 #pragma once
-#include <linux/if_packet.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
+
+#include "packet_socket.h"
 
 namespace vipfarm {
 
@@ -28,11 +29,7 @@ class FrameSocket {
 
   /** throws OsError (ENODEV unknown iface, EPERM without NET_RAW) */
   FrameSocket(const std::string& iface, uint16_t ethertype, const uint8_t dst[6]);
-  ~FrameSocket();
-  FrameSocket(const FrameSocket&) = delete;
-  FrameSocket& operator=(const FrameSocket&) = delete;
-
-  int fd() const { return fd_; }
+  int fd() const { return sock_.fd(); }
   /** one frame to the destination; no allocation (the header is built once). false on a
    *  send error (counted); throws OsError(EMSGSIZE) for a payload over kMaxPayload */
   bool send(const uint8_t* payload, size_t len);
@@ -40,15 +37,12 @@ class FrameSocket {
   void drain(const std::function<void(const uint8_t*, size_t, const uint8_t*)>& onFrame);
   /** reads and clears the pending socket error (SO_ERROR), counting it */
   void clearError();
-  void close();
   const FrameStats& stats() const { return stats_; }
 
  private:
   std::string iface_;
-  uint16_t ethertype_;
   uint8_t dst_[6];
-  int fd_ = -1;
-  struct sockaddr_ll to_ {};
+  PacketSocket sock_;
   uint8_t tx_[kHeader + kMaxPayload];
   uint8_t rx_[kHeader + kMaxPayload + 4];
   FrameStats stats_;

@@ -1,12 +1,22 @@
-// Binds the VIPs the way farm mode needs: /32 on lo (every node accepts the VIP) plus
-// sysctls so the kernel itself never answers ARP for it. The original sysctl values
+// Binds the VIPs the way farm mode needs: /32 or /128 on lo (every node accepts the VIP)
+// plus sysctls so the kernel itself never answers ARP for it. IPv6 needs none: Linux
+// answers a Neighbour Solicitation only for an address on the interface it arrived on
+// (ndisc_recv_ns looks the target up strictly on that device), never for one on lo, and
+// never uses an address of lo as the source of its own solicitations on eth0; only a
+// proxy_ndp entry for the VIP would make it answer (docs/architecture.md, test/netns/nd.test.ts). The original sysctl values
 // are saved under /run/vipfarm, per farm and network namespace, so even a restarted
 // agent restores what was there before it came. Several farms may share a namespace
 // (and the "all" sysctls): the last one to unbind restores.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from './load.js';
+import { ipFamilyOf, IP_BITS } from '../../common/src/config/syntax.js';
 import { checkFarmName, checkIface, checkVips, DataplaneInputError } from './validate.js';
+
+/** a VIP is one host: /32 or /128 */
+function hostPrefix(ip: string): number {
+  return IP_BITS[ipFamilyOf(ip)];
+}
 
 /** [path under /proc/sys, value] for farm mode on iface */
 export function sysctlPlan(iface: string): [string, string][] {
@@ -97,12 +107,24 @@ export function checkIfaceExists(op: string, iface: string): void {
   }
 }
 
+/** An IPv6 VIP needs IPv6 on lo (where it lives) and on the interface (where the
+ *  solicitations arrive and the answers leave); refuse clearly before changing anything. */
+function checkIPv6Enabled(op: string, devs: string[]): void {
+  for (const dev of devs) {
+    const key = `net/ipv6/conf/${dev}/disable_ipv6`;
+    if (!existsSync(join(sysctlRoot(), key)) || readSysctl(key) !== '0') {
+      throw new DataplaneInputError(`${op}: IPv6 is disabled on ${dev} (net.ipv6.conf.${dev}.disable_ipv6 is not 0): an IPv6 virtual IP cannot be served`);
+    }
+  }
+}
+
 export function bindVips(farmName: string, iface: string, vips: string[]): void {
   const op = 'bindVips';
   const name = checkFarmName(op, farmName);
   const dev = checkIface(op, iface);
   const ips = checkVips(op, vips);
   checkIfaceExists(op, dev);
+  if (ips.some((ip) => ipFamilyOf(ip) === 'ipv6')) checkIPv6Enabled(op, ['lo', dev]);
   const path = statePath(name);
   const plan = sysctlPlan(dev);
   if (!existsSync(path)) {
@@ -114,7 +136,7 @@ export function bindVips(farmName: string, iface: string, vips: string[]): void 
     renameSync(`${path}.tmp`, path);
   }
   for (const [k, v] of plan) writeSysctl(k, v);
-  for (const ip of ips) native().addrAdd('lo', ip, 32);
+  for (const ip of ips) native().addrAdd('lo', ip, hostPrefix(ip));
 }
 
 /**
@@ -126,7 +148,7 @@ export function unbindVips(farmName: string, iface: string, vips: string[], opts
   const name = checkFarmName(op, farmName);
   checkIface(op, iface);
   const ips = vips.length === 0 && opts.keepSysctls ? [] : checkVips(op, vips);
-  for (const ip of ips) native().addrDel('lo', ip, 32);
+  for (const ip of ips) native().addrDel('lo', ip, hostPrefix(ip));
   if (opts.keepSysctls) return;
   const path = statePath(name);
   if (!existsSync(path)) return;

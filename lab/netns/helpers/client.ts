@@ -67,7 +67,7 @@ function tcpOnce(i: number, source?: string): Promise<Attempt> {
 function udpOnce(i: number, source?: string): Promise<Attempt> {
   return new Promise((resolve) => {
     const a: Attempt = { i, laddr: source ?? '', lport: 0, node: null, error: null };
-    const s = createSocket('udp4');
+    const s = createSocket(opts.vip.includes(':') ? 'udp6' : 'udp4');
     const done = (): void => {
       clearTimeout(timer);
       s.close();

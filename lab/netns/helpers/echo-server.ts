@@ -37,7 +37,7 @@ for (const host of bind.split(',')) for (const port of list(tcpArg)) {
 
 for (const host of bind.split(',')) for (const port of list(udpArg)) {
   pending++;
-  const s = createSocket('udp4');
+  const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
   s.on('message', (_msg, rinfo) => {
     log({ event: 'udp', port, local: host, peer: `${rinfo.address}:${rinfo.port}` });
     s.send(name, rinfo.port, rinfo.address);
