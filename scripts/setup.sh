@@ -2,7 +2,7 @@
 # Installs and builds everything vipfarm needs on a fresh Debian machine (buildah and
 # debootstrap are for the container image; runc, the CNI plugins and busybox-static for the
 # test bed's real nodes: lab/cluster/realnodes.ts). Idempotent:
-# each step is skipped when its result is already there and up to date.
+# each step is skipped when its result is already there and up to date. keepalived is what `npm run bench -- peers` compares with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ t0=$(date +%s)
 
 need_pkgs=()
 for p in nftables libnftnl-dev libmnl-dev iproute2 tcpdump openssl buildah debootstrap \
-         runc containernetworking-plugins busybox-static; do
+         runc containernetworking-plugins busybox-static keepalived; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

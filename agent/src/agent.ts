@@ -39,9 +39,6 @@ export interface AgentDeps {
   established?: (vips: string[], ports: number[]) => number;
 }
 
-/** How often silence is checked between loops: a death is seen within this of the
- *  threshold instead of within a heartbeat interval. */
-const WATCH_MS = 10;
 /** How often the kernel is checked for state removed under the agent (a table deleted or
  *  flushed, `nft flush ruleset`, the VIP deleted): the bound on how long such a loss lasts. */
 const KERNEL_CHECK_MS = 1000;
@@ -75,7 +72,11 @@ export class Agent {
   private state: core.CoreState;
   private checkers: CheckerRunner;
   private timer?: NodeJS.Timeout;
+  /** fires when the next live peer's silence passes the threshold (armWatch) */
   private watch?: NodeJS.Timeout;
+  private watchAt = Infinity;
+  /** how long the last setOwnership() took: the kernel's part of a takeover */
+  private lastProgramMs = 0;
   private kernelWatch?: NodeJS.Timeout;
   private pendingTick?: NodeJS.Immediate;
   private programmed = false;
@@ -104,7 +105,6 @@ export class Agent {
     await this.deps.transport.start((buf, from, path) => this.onDatagram(buf, from, path));
     this.checkers.start();
     this.timer = setInterval(() => this.loop(true), this.farm.heartbeat.intervalMs);
-    this.watch = setInterval(() => this.watchSilence(), WATCH_MS);
     this.kernelWatch = setInterval(() => this.checkKernel(), KERNEL_CHECK_MS);
     this.log.info('agent started', {
       event: 'started', incarnation: this.state.incarnation, nonce: this.state.nonce, vips: this.farm.virtualIPs, interface: this.farm.interface,
@@ -171,7 +171,8 @@ export class Agent {
   /** Stops the loop and removes everything the agent put in the kernel. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    clearInterval(this.watch);
+    clearTimeout(this.watch);
+    this.watch = undefined;
     clearInterval(this.kernelWatch);
     if (this.pendingTick) clearImmediate(this.pendingTick);
     this.checkers.stop();
@@ -272,9 +273,27 @@ export class Agent {
     });
   }
 
-  /** Runs the loop as soon as a live peer has been silent past the threshold. */
+  /**
+   * Runs the loop as soon as a live peer has been silent past the threshold: a timer for
+   * that instant, not a poll (a 10 ms poll added 0-10 ms to every detection). Heartbeats
+   * only move the instant later, so an armed timer that is earlier stays: it finds nothing
+   * due and re-arms. The loop runs from setImmediate, after the datagrams that are waiting
+   * in the socket have been read, so a late timer does not blame peers for our own lag.
+   */
+  private armWatch(): void {
+    const due = core.nextSilenceAt(this.state);
+    if (due === Infinity || (this.watch && this.watchAt <= due)) return;
+    clearTimeout(this.watch);
+    this.watchAt = due;
+    // silence counts as due strictly after the instant; timers round down to whole ms
+    this.watch = setTimeout(() => this.watchSilence(), Math.max(0, Math.ceil(due - this.now())) + 1);
+  }
+
   private watchSilence(): void {
+    this.watch = undefined;
+    this.watchAt = Infinity;
     if (core.silenceDue(this.state, this.now())) this.scheduleLoop();
+    else this.armWatch();
   }
 
   private onDatagram(buf: Buffer, from: string, path: HeartbeatPath = 'udp'): void {
@@ -292,6 +311,7 @@ export class Agent {
     if (!r.accepted) return;
     this.report(r.intents);
     if (r.decideNow) this.scheduleLoop();
+    else this.armWatch();
   }
 
   private heard(node: string, path: HeartbeatPath, now: number): void {
@@ -327,10 +347,11 @@ export class Agent {
   /** `periodic`: the timer's loop, which always sends a heartbeat (see core.applied). */
   private loop(periodic = false): void {
     const now = this.now();
-    const d = core.decide(this.state, now);
+    const d = core.decide(this.state, now, periodic);
     this.state = d.state;
     this.report(d.intents);
     let ok = true;
+    const t0 = performance.now();
     try {
       // Refreshed every loop: the kernel leases are what stop a hung agent from serving.
       this.deps.datapath.setOwnership(d.ownership.owned, d.ownership.orphans, d.ownership.leaseMs, {
@@ -345,12 +366,14 @@ export class Agent {
       // most likely our table is gone: look now rather than at the next kernel check
       setImmediate(() => this.checkKernel());
     }
-    const a = core.applied(this.state, ok, now, periodic);
+    this.lastProgramMs = performance.now() - t0;
+    const a = core.applied(this.state, ok, now, d.renews);
     this.state = a.state;
     this.report(a.intents);
     if (a.heartbeat) this.send(a.heartbeat);
     this.observePaths(now);
     this.updateGauges(this.state.decision!);
+    this.armWatch();
   }
 
   private send(msg: Heartbeat): void {
@@ -374,9 +397,16 @@ export class Agent {
         this.log.info('state', { event: 'state', state: i.state, phase: i.phase });
         this.announceState(i.state);
       } else {
-        this.deps.metrics.failovers.inc();
-        this.deps.metrics.failoverDuration.observe(i.sinceLastHeartbeatMs / 1000);
-        this.log.warn('took over buckets of a dead peer', { event: 'failover', peer: i.peer, buckets: i.buckets, sinceLastHeartbeatMs: i.sinceLastHeartbeatMs });
+        const m = this.deps.metrics;
+        m.failovers.inc();
+        m.failoverDuration.observe(i.sinceLastHeartbeatMs / 1000);
+        m.failoverPhase.observe({ phase: 'detect' }, i.detectMs / 1000);
+        m.failoverPhase.observe({ phase: 'agree' }, i.agreeMs / 1000);
+        m.failoverPhase.observe({ phase: 'program' }, this.lastProgramMs / 1000);
+        this.log.warn('took over buckets of a dead peer', {
+          event: 'failover', peer: i.peer, buckets: i.buckets, sinceLastHeartbeatMs: i.sinceLastHeartbeatMs,
+          detectMs: i.detectMs, agreeMs: i.agreeMs, programMs: Math.round(this.lastProgramMs * 100) / 100,
+        });
         this.deps.onEvent?.('Warning', 'Failover', `${this.self.name} took over ${i.buckets} buckets of ${i.peer}, ${i.sinceLastHeartbeatMs} ms after its last heartbeat`);
       }
     }

@@ -135,10 +135,10 @@ export interface FarmClusterSpecChecker {
 export interface FarmClusterSpecHeartbeat {
   /**
    * Milliseconds between two heartbeats of an agent, 20..60000.
-   * Default: 50.
+   * Default: 40.
    */
   intervalMs?: number;
-  /** Silence in milliseconds after which a peer is declared dead and its buckets are taken over; must exceed 2 * intervalMs. The larger of 200 and 4 * intervalMs when absent (200 ms by default, so a dead node's buckets are served again within about 250 ms). */
+  /** Silence in milliseconds after which a peer is declared dead and its buckets are taken over; must exceed 2 * intervalMs. The larger of 120 and 3 * intervalMs when absent (120 ms by default, so a dead node's buckets are served again within about 130 ms). */
   failureThresholdMs?: number;
   /**
    * UDP port of the heartbeats on the farm interface.

@@ -53,9 +53,20 @@ export interface ProbeResult {
   elapsedMs: number;
   owners: Record<number, string>;
   unserved: number[];
-  served: { bucket: number; node: string; atMs: number }[];
+  /** atMs: since the prober started; at: wall clock (Date.now()) */
+  served: { bucket: number; node: string; atMs: number; at: number }[];
   /** attempts the client could not start itself, by errno code (not a sign of the farm) */
   clientErrors: Record<string, number>;
+}
+
+export interface ProbeOptions {
+  buckets?: number[];
+  maxMs?: number;
+  attemptTimeoutMs?: number;
+  /** a new round of attempts every roundMs (default 10) */
+  roundMs?: number;
+  /** attempts per bucket at once (default 3) */
+  maxInFlight?: number;
 }
 
 export class AgentFarm {
@@ -192,12 +203,29 @@ export class AgentFarm {
   }
 
   /** probes buckets from the client until each one answered (or maxMs) */
-  probe(opts: { buckets?: number[]; maxMs?: number; attemptTimeoutMs?: number } = {}): Promise<ProbeResult> {
+  probe(opts: ProbeOptions = {}): Promise<ProbeResult> {
+    return this.armedProbe(opts, false).result;
+  }
+
+  /**
+   * A probe whose process is started and loaded but sends nothing until go(): a bench
+   * arms it, waits for `armed`, then makes the failure and calls go(), so the client's
+   * startup is not measured.
+   */
+  armedProbe(opts: ProbeOptions = {}, armed = true): { armed: Promise<void>; go: () => void; result: Promise<ProbeResult> } {
     const args = {
       vip: this.vip, port: APP_PORT, clientIp: this.client.ip, bucketCount: this.bucketCount, seed: this.seed,
       buckets: opts.buckets, maxMs: opts.maxMs ?? 10_000, attemptTimeoutMs: opts.attemptTimeoutMs ?? 150,
+      roundMs: opts.roundMs, maxInFlight: opts.maxInFlight, armed,
     };
-    const p = this.tb.spawn(this.client.netns, [process.execPath, PROBER, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = this.tb.spawn(this.client.netns, [process.execPath, PROBER, JSON.stringify(args)], { stdio: [armed ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
+    let onArmed!: () => void;
+    const isArmed = new Promise<void>((r) => (onArmed = r));
+    const result = this.collectProbe(p, onArmed);
+    return { armed: isArmed, go: () => void p.stdin?.end('go\n'), result };
+  }
+
+  private collectProbe(p: ChildProcess, onArmed: () => void): Promise<ProbeResult> {
     const served: ProbeResult['served'] = [];
     return new Promise((resolveDone, reject) => {
       let buf = '';
@@ -207,6 +235,7 @@ export class AgentFarm {
         while ((i = buf.indexOf('\n')) >= 0) {
           const m = JSON.parse(buf.slice(0, i)) as { event: string } & Record<string, unknown>;
           buf = buf.slice(i + 1);
+          if (m.event === 'armed') onArmed();
           if (m.event === 'served') served.push(m as unknown as ProbeResult['served'][number]);
           if (m.event === 'done') resolveDone({ ...(m as unknown as Omit<ProbeResult, 'served'>), served });
         }

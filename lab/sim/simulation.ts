@@ -10,7 +10,7 @@
 // kernel, applied, send the heartbeat) every intervalMs with a random phase; a loop at
 // once (coalesced, like setImmediate) when a received heartbeat or a checker, weight or
 // drain change asks for one; a loop as soon as a live peer's silence passes the threshold
-// (agent.ts polls for it every 10 ms). Only the network, the clock and the kernel are
+// (agent.ts arms a timer for that instant). Only the network, the clock and the kernel are
 // simulated.
 import type { MemberState } from '../../common/src/types.js';
 import * as core from '../../agent/src/core/agent-core.js';
@@ -29,8 +29,9 @@ export interface SimOptions {
   delayMs?: number;
   jitterMs?: number;
   lossRate?: number;
-  /** kernel lease of the buckets, refreshed every tick: a killed agent's kernel still
-   *  accepts them until leaseMs after its last tick (0: the whole node died at once) */
+  /** kernel lease of the buckets, renewed by every periodic loop (the one that sends the
+   *  heartbeat): a killed agent's kernel still accepts them until leaseMs after its last
+   *  one (0: the whole node died at once) */
   leaseMs?: number;
   /** agents start at random times in [0, startSpreadMs) */
   startSpreadMs?: number;
@@ -88,7 +89,7 @@ interface SimAgent {
   life: number;
   /** after a kill: the kernel keeps `kernel` until this time */
   leaseUntil: number;
-  /** last time the kernel leases were refreshed (every loop, like the runtime's) */
+  /** last time the kernel leases were renewed (by a periodic loop, like the runtime's) */
   refreshedAt: number;
   /** stalled (blocked event loop) until this time: timers and datagrams wait */
   pausedUntil: number;
@@ -163,8 +164,8 @@ function less(a: Queued, b: Queued): boolean {
 
 const FARM = 'sim';
 const KEY = Buffer.from('simulation-key-simulation-key-32');
-/** agent.ts polls for silent peers this often */
-const WATCH_MS = 10;
+/** agent.ts's silence timer fires this long after the instant (setTimeout rounds to ms) */
+const WATCH_LATE_MS = 1;
 
 export class Simulation {
   readonly bucketCount: number;
@@ -567,11 +568,11 @@ export class Simulation {
     this.loop(a, false);
   }
 
-  /** The runtime's silence watch, polled every WATCH_MS: queued for when it would fire. */
+  /** The runtime's silence timer: queued for when it would fire. */
   private armWatch(a: SimAgent): void {
     const due = core.nextSilenceAt(a.core!);
     if (due === Infinity) return;
-    const at = Math.max(due + 1, this.now + WATCH_MS);
+    const at = Math.max(due + WATCH_LATE_MS, this.now + WATCH_LATE_MS);
     if (at >= a.watchAt) return;
     a.watchAt = at;
     this.queue.push(at, { kind: 'watch', agent: a.name, life: a.life });
@@ -592,15 +593,15 @@ export class Simulation {
 
   /** agent.ts's loop(): decide, program the kernel (it accepts), applied, send. */
   private loop(a: SimAgent, timer: boolean): void {
-    const d = core.decide(a.core!, this.now);
+    const d = core.decide(a.core!, this.now, timer);
     this.record(a.name, d.intents);
     this.setKernel(a, d.ownership.owned);
-    a.refreshedAt = this.now;
-    const r = core.applied(d.state, true, this.now, timer);
+    if (d.renews) a.refreshedAt = this.now;
+    const r = core.applied(d.state, true, this.now, d.renews);
     a.core = r.state;
     this.record(a.name, r.intents);
     // Without sendOnChange only the timer's loops reach the wire (an ablation).
-    if (r.heartbeat && (timer || this.opts.sendOnChange)) this.broadcast(a, r.heartbeat);
+    if (r.heartbeat && (d.renews || this.opts.sendOnChange)) this.broadcast(a, r.heartbeat);
     this.armWatch(a);
   }
 
@@ -704,13 +705,15 @@ export interface RandomScenarioResult {
 }
 
 /**
- * A seeded random run: 2..10 agents, random link delay/jitter/loss, kernel leases of
- * threshold - 2 intervals, and 30 random actions (kill, restart, weight, state, stall)
+ * A seeded random run: 2..10 agents, random link delay/jitter/loss (0.2-60 ms, scaled by
+ * threshold / 500 ms), the agent's kernel
+ * leases (threshold - 1 interval, renewed with each heartbeat), and 30 random actions (kill, restart, weight, state, stall)
  * with random pauses; then everything back up and ready. No partitions: the invariant
  * checked is "never two owners" (overlapBucketMs must be 0) and convergence at the end.
  */
 export function runRandomScenario(seed: number, intervalMs = 100, failureThresholdMs = 500): RandomScenarioResult {
   const rng = createRng(seed);
+  const linkScale = failureThresholdMs / 500;
   const n = rng.int(2, 10);
   const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const sim = new Simulation({
@@ -719,10 +722,12 @@ export function runRandomScenario(seed: number, intervalMs = 100, failureThresho
     intervalMs,
     failureThresholdMs,
     seed,
-    leaseMs: failureThresholdMs - 2 * intervalMs,
+    leaseMs: core.defaultLeaseMs({ intervalMs, failureThresholdMs }),
     lossRate: rng.pick([0, 0.02, 0.1]),
-    jitterMs: rng.pick([0, 5, 30]),
-    delayMs: rng.pick([0.2, 10, 60]),
+    // links as slow relative to the threshold as at 500 ms (a 60 ms delay against a
+    // 120 ms threshold is no LAN; the startup grace of one threshold assumes RTT < it)
+    jitterMs: rng.pick([0, 5, 30]) * linkScale,
+    delayMs: rng.pick([0.2, 10, 60]) * linkScale,
     recordTimeline: false,
   });
   sim.runUntilTrue(() => sim.converged(), 5_000);

@@ -113,8 +113,51 @@ describe('agent core', () => {
     expect(r.all.find((i) => i.kind === 'membership')).toMatchObject({ event: { type: 'died', node: 'b' } });
     expect(r.ownership.owned).toHaveLength(8);
     expect(r.ownership.orphans).toHaveLength(8);
-    expect(r.all.find((i) => i.kind === 'failover')).toEqual({ kind: 'failover', peer: 'b', buckets: 8, sinceLastHeartbeatMs: 510 });
+    // alone with b, nobody to agree with: declared and taken in the same loop
+    expect(r.all.find((i) => i.kind === 'failover')).toEqual({ kind: 'failover', peer: 'b', buckets: 8, sinceLastHeartbeatMs: 510, detectMs: 510, agreeMs: 0 });
     expect(loop(r.state, 1600).all.some((i) => i.kind === 'failover')).toBe(false);
+  });
+
+  test('a failover waiting for a survivor to agree reports the wait as agreeMs', () => {
+    let s = fresh('a', ['a', 'b', 'c']);
+    const all = [0, 1, 2, 3, 4, 5, 6, 7];
+    s = core.receiveHeartbeat(s, hb({ node: 'b', held: all }), 'b', 1000).state;
+    s = core.receiveHeartbeat(s, hb({ node: 'c', incarnation: 600 }), 'c', 1000).state;
+    for (let t = 1000; t <= 1500; t += 100) {
+      s = loop(s, t).state;
+      s = core.receiveHeartbeat(s, hb({ node: 'c', incarnation: 600, seq: t, sentAt: t, viewDigest: s.decision!.viewDigest }), 'c', t).state;
+    }
+    const oldDigest = s.decision!.viewDigest;
+    let r = loop(s, 1510);
+    expect(r.all.some((i) => i.kind === 'membership' && i.event.type === 'died')).toBe(true);
+    // c still advertises the view with b: a takes nothing yet
+    expect(r.ownership.owned).toEqual([]);
+    expect(r.state.decision!.disagreeing).toEqual(['c']);
+    const newDigest = r.state.decision!.viewDigest;
+    expect(newDigest).not.toBe(oldDigest);
+    const heard = core.receiveHeartbeat(r.state, hb({ node: 'c', incarnation: 600, seq: 1600, sentAt: 1514, viewDigest: newDigest }), 'c', 1514);
+    expect(heard.decideNow).toBe(true);
+    r = loop(heard.state, 1514);
+    expect(r.ownership.owned.length).toBeGreaterThan(0);
+    expect(r.all.find((i) => i.kind === 'failover')).toMatchObject({ peer: 'b', detectMs: 510, agreeMs: 4, sinceLastHeartbeatMs: 514 });
+  });
+
+  test('kernel leases run from the periodic loop: a loop in between programs what is left, one that finds them run out renews them and sends', () => {
+    const s = run(fresh('a', ['a']), 1000, 1600);
+    expect(core.decide(s, 1700).ownership.leaseMs).toBe(300);
+    expect(core.decide(s, 1700).renews).toBe(true);
+    const between = core.decide(s, 1640, false);
+    expect(between).toMatchObject({ renews: false, ownership: { leaseMs: 260 } });
+    expect(between.state.leaseFrom).toBe(1600);
+    // the timer is 350 ms late: the lease ran out at 1900; this loop renews it, so it must send
+    const late = core.decide(s, 1950, false);
+    expect(late.renews).toBe(true);
+    expect(late.ownership.leaseMs).toBe(300);
+    // and what the kernel dropped meanwhile is not claimed from memory
+    expect(late.state.held).toEqual([]);
+    expect(core.applied(late.state, true, 1950, late.renews).heartbeat).toBeDefined();
+    // at least 1 ms: the kernel refuses 0
+    expect(core.decide(s, 1899.5, false).ownership.leaseMs).toBe(1);
   });
 
   test('drain and failing checkers take the share away; weight 0 is standby', () => {

@@ -13,7 +13,7 @@
 import type { MemberState, PeerSpec } from '../../../common/src/types.js';
 import { checkReplay, createReplayGuard, decodeHeartbeat, pruneReplayGuard, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
 import { createEchoTable, echoesToSend, learnNonce, pruneEchoes, type EchoTable } from './echo-table.js';
-import { addPeer, applyHeartbeat, createView, removePeer, tick, type MembershipEvent, type View } from './membership.js';
+import { addPeer, applyHeartbeat, createView, removePeer, silenceLimit, tick, type MembershipEvent, type View } from './membership.js';
 import { hashString } from './assignment.js';
 import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision } from './ownership.js';
 
@@ -34,16 +34,24 @@ export interface CoreConfig {
   maxSkewMs?: number;
 }
 
-/** Shorter than the failure threshold by two intervals: by the time peers declare this
- *  node dead, its kernel has stopped taking new connections even if its last heartbeat
- *  was lost (the simulator found double owners with lease = threshold under loss). */
+/** The kernel lease, anchored at the periodic loop that sends the heartbeat (see
+ *  decide()). Peers declare this node dead failureThresholdMs (or later: silenceLimit)
+ *  after the last heartbeat they heard; a lease of threshold - k intervals has stopped its
+ *  kernel by then even if the k heartbeats after that one were lost (the simulator found
+ *  double owners with lease = threshold under loss, and with k = 1 after two losses in a
+ *  row). So two intervals shorter than the threshold (k = 2) where that still leaves two
+ *  intervals of lease (one late renewal must not drop our own buckets), else one: the
+ *  default 3-interval threshold gets 2 intervals (k = 1), a 5-interval one 3 (k = 2). */
 export function defaultLeaseMs(heartbeat: { intervalMs: number; failureThresholdMs: number }): number {
-  return heartbeat.failureThresholdMs - 2 * heartbeat.intervalMs;
+  const { intervalMs: i, failureThresholdMs: t } = heartbeat;
+  return Math.max(t - 2 * i, Math.min(2 * i, t - i));
 }
 
 export interface Failover {
   /** local time of the dead peer's last heartbeat */
   since: number;
+  /** local time it was declared dead */
+  declaredAt: number;
   buckets: ReadonlySet<number>;
 }
 
@@ -68,6 +76,9 @@ export interface CoreState {
   readonly checkersHealthy: boolean;
   /** 0 before the first loop */
   readonly lastLoopAt: number;
+  /** the last periodic loop (the one that sends a heartbeat): the kernel leases run from
+   *  it, and loops in between program what is left of them (0 before the first) */
+  readonly leaseFrom: number;
   /** what the last heartbeat sent said (a loop between timer ticks sends only news) */
   readonly lastSent?: { state: MemberState; weight: number; viewDigest: number; held: readonly number[]; echoVersion: number };
   /** peers declared dead whose buckets are not all served again yet */
@@ -82,7 +93,17 @@ export type CoreIntent =
   | { kind: 'stall'; stalledMs: number; buckets: number }
   | { kind: 'buckets'; owned: number; acquired: number[]; released: number[]; orphans: number[]; waiting: number }
   | { kind: 'state'; state: MemberState; phase: OwnershipDecision['phase'] }
-  | { kind: 'failover'; peer: string; buckets: number; sinceLastHeartbeatMs: number };
+  | {
+      kind: 'failover';
+      peer: string;
+      buckets: number;
+      sinceLastHeartbeatMs: number;
+      /** the takeover in phases: last heartbeat → declared dead (the silence threshold and
+       *  how late the check ran), declared dead → its buckets accepted here (waiting for
+       *  the survivors to agree on the new view, or for a holder's release) */
+      detectMs: number;
+      agreeMs: number;
+    };
 
 export interface DesiredOwnership {
   owned: number[];
@@ -121,6 +142,7 @@ export function createCore(i: CoreInit): CoreState {
     draining: false,
     checkersHealthy: true,
     lastLoopAt: 0,
+    leaseFrom: 0,
     failovers: new Map(),
     cache: i.cache ?? createAssignmentCache(),
   };
@@ -251,20 +273,34 @@ export interface Decided {
   /** what the kernel should accept now; pass the answer to applied() */
   ownership: DesiredOwnership;
   intents: CoreIntent[];
+  /** this loop renews the kernel leases: pass it to applied() as `periodic`, which then
+   *  sends a heartbeat (the leases never outlast the last heartbeat by more than leaseMs) */
+  renews: boolean;
 }
 
-/** First half of a loop: the membership tick and the ownership decision. */
-export function decide(s0: CoreState, now: number): Decided {
+/**
+ * First half of a loop: the membership tick and the ownership decision. `periodic`: the
+ * timer's loop, which sends a heartbeat (see applied()) and renews the kernel leases for
+ * leaseMs; a loop in between programs only what is left of them, so the kernel never
+ * accepts for longer than leaseMs after the last heartbeat sent.
+ */
+export function decide(s0: CoreState, now: number, periodic = true): Decided {
   const cfg = s0.config;
   let s = s0;
   // Stalled past the lease: the kernel has already dropped our buckets and peers may have
   // taken them; claiming them again from memory would make two owners.
-  if (s.lastLoopAt > 0 && now - s.lastLoopAt > cfg.leaseMs) s = { ...s, held: [], orphans: [] };
-  const t = tick(s.view, now, cfg.failureThresholdMs);
+  if (s.leaseFrom > 0 && now - s.leaseFrom > cfg.leaseMs) s = { ...s, held: [], orphans: [] };
+  // A loop that finds the lease run out (the timer is late) renews it, and sends a heartbeat
+  // like a periodic one, or what it acquires would expire at once.
+  const renews = periodic || s.leaseFrom === 0 || now - s.leaseFrom >= cfg.leaseMs;
+  const leaseFrom = renews ? now : s.leaseFrom;
+  // the kernel wants whole milliseconds, at least one
+  const leaseMs = cfg.leaseMs === Infinity ? Infinity : Math.max(1, Math.floor(leaseFrom + cfg.leaseMs - now));
+  const t = tick(s.view, now, cfg.failureThresholdMs, cfg.intervalMs);
   const intents: CoreIntent[] = [];
   if (t.stalledMs !== undefined) intents.push({ kind: 'stall', stalledMs: t.stalledMs, buckets: s.held.length });
   for (const event of t.events) intents.push({ kind: 'membership', event });
-  s = withFailovers({ ...s, view: t.view, lastLoopAt: now }, t.events, now);
+  s = withFailovers({ ...s, view: t.view, lastLoopAt: now, leaseFrom }, t.events, now);
   const d = decideOwnership({
     self: { name: s.name, weight: s.weight, state: wantedState(s), startedAt: s.startedAt, held: s.held },
     view: s.view,
@@ -277,7 +313,7 @@ export function decide(s0: CoreState, now: number): Decided {
   });
   const prev = s.decision;
   if (prev?.advertise !== d.advertise) intents.push({ kind: 'state', state: d.advertise, phase: d.phase });
-  return { state: { ...s, decision: d }, ownership: { owned: d.owned, orphans: d.orphans, leaseMs: cfg.leaseMs }, intents };
+  return { state: { ...s, decision: d }, ownership: { owned: d.owned, orphans: d.orphans, leaseMs }, intents, renews };
 }
 
 export interface Applied {
@@ -332,7 +368,9 @@ export function goodbye(s: CoreState, now: number): { state: CoreState; heartbea
 export function nextSilenceAt(s: CoreState): number {
   const awake = s.view.awakeSince ?? -Infinity;
   let t = Infinity;
-  for (const p of s.view.peers.values()) if (p.alive) t = Math.min(t, Math.max(p.lastHeardAt, awake) + s.config.failureThresholdMs);
+  for (const p of s.view.peers.values()) {
+    if (p.alive) t = Math.min(t, Math.max(p.lastHeardAt, awake) + silenceLimit(p, s.config.failureThresholdMs, s.config.intervalMs));
+  }
   return t;
 }
 
@@ -375,7 +413,7 @@ function withFailovers(s: CoreState, events: readonly MembershipEvent[], now: nu
   for (const e of events) {
     if (e.type === 'died' && e.held.length > 0) {
       f ??= new Map(s.failovers);
-      f.set(e.node, { since: now - e.silentMs, buckets: new Set(e.held) });
+      f.set(e.node, { since: now - e.silentMs, declaredAt: now, buckets: new Set(e.held) });
     } else if (e.type === 'rejoined' && s.failovers.has(e.node)) {
       f ??= new Map(s.failovers);
       f.delete(e.node);
@@ -401,7 +439,9 @@ function observeFailovers(s: CoreState, now: number, intents: CoreIntent[]): Cor
     if (pending > 0) continue;
     f ??= new Map(s.failovers);
     f.delete(node);
-    if (mine > 0) intents.push({ kind: 'failover', peer: node, buckets: mine, sinceLastHeartbeatMs: now - fo.since });
+    if (mine > 0) {
+      intents.push({ kind: 'failover', peer: node, buckets: mine, sinceLastHeartbeatMs: now - fo.since, detectMs: fo.declaredAt - fo.since, agreeMs: now - fo.declaredAt });
+    }
   }
   return f ? { ...s, failovers: f } : s;
 }

@@ -1,5 +1,5 @@
 import type { Heartbeat } from './heartbeat-codec.js';
-import { addPeer, applyHeartbeat, createView, livePeers, memberCounts, removePeer, tick, type View } from './membership.js';
+import { addPeer, applyHeartbeat, createView, GAP_DECAY, livePeers, memberCounts, removePeer, silenceLimit, tick, type View } from './membership.js';
 import { createRng } from './prng.js';
 
 function hb(node: string, over: Partial<Heartbeat> = {}): Heartbeat {
@@ -40,6 +40,65 @@ describe('membership', () => {
     expect(applyHeartbeat(v, hb('n2', { seq: 4, held: [2] }), 10).view).toBe(v);
     expect(applyHeartbeat(v, hb('n2', { seq: 5, held: [2] }), 10).view).toBe(v);
     expect(applyHeartbeat(v, hb('n2', { incarnation: 999, seq: 99 }), 10).view).toBe(v);
+  });
+
+  /** n2's heartbeats heard at these local times */
+  function heardAt(times: number[], over: Partial<Heartbeat> = {}): View {
+    let v: View = createView('n1');
+    times.forEach((t, i) => (v = applyHeartbeat(v, hb('n2', { seq: i + 1, ...over }), t).view));
+    return v;
+  }
+
+  test.each([
+    // [heard at, threshold, interval, limit]
+    [[0], 120, 40, 120], // one heartbeat: no gap known yet
+    [[0, 40, 80, 120], 120, 40, 120], // on time
+    [[0, 39, 80, 121], 120, 40, 121], // 1 ms of jitter: 41 + 80
+    [[0, 40, 120], 120, 40, 160], // one lost: 80 + 2 intervals more
+    [[0, 40, 220], 120, 40, 240], // a 180 ms gap: 260, capped at twice the threshold
+    [[0, 40, 120], 120, undefined, 120], // no interval given: the plain threshold
+    [[0, 100, 200, 300], 500, 100, 500],
+    [[0, 100, 350], 500, 100, 650],
+  ] as const)('silenceLimit after heartbeats at %j (threshold %i, interval %s) = %i', (times, threshold, interval, limit) => {
+    const p = heardAt([...times]).peers.get('n2')!;
+    expect(silenceLimit(p, threshold, interval)).toBeCloseTo(limit, 6);
+  });
+
+  test('the remembered gap decays back towards on-time heartbeats, and starts over with a new incarnation or after a death', () => {
+    const times = [0, 40, 120];
+    for (let t = 160; t <= 160 + 40 * 200; t += 40) times.push(t);
+    let v = heardAt(times);
+    const p = v.peers.get('n2')!;
+    // 80 decayed 200 times, but never below the last gap (40)
+    expect(p.gapMs).toBeCloseTo(Math.max(40, 80 * GAP_DECAY ** 200), 6);
+    expect(silenceLimit(p, 120, 40)).toBe(120);
+    v = heardAt([0, 40, 120]);
+    const restarted = applyHeartbeat(v, hb('n2', { incarnation: 2000, seq: 1 }), 160).view.peers.get('n2')!;
+    expect(restarted.gapMs).toBeUndefined();
+    const died = tick(v, 400, 120, 40).view;
+    expect(died.peers.get('n2')!.alive).toBe(false);
+    expect(applyHeartbeat(died, hb('n2', { seq: 9 }), 500).view.peers.get('n2')!.gapMs).toBeUndefined();
+  });
+
+  test('a stretched limit delays the death; the plain threshold never comes sooner', () => {
+    const v = heardAt([0, 40, 120]);
+    // limit 160 after the one lost heartbeat: alive at 120 + 160, dead just after
+    expect(tick(v, 120 + 160, 120, 40).events).toEqual([]);
+    expect(tick(v, 120 + 161, 120, 40).events).toMatchObject([{ type: 'died', node: 'n2', silentMs: 161 }]);
+    // without the interval, the threshold as configured
+    expect(tick(v, 120 + 121, 120).events).toMatchObject([{ type: 'died', node: 'n2' }]);
+    const onTime = heardAt([0, 40, 80]);
+    expect(tick(onTime, 80 + 121, 120, 40).events).toMatchObject([{ type: 'died', node: 'n2' }]);
+  });
+
+  test('a gap that spans our own stall is not held against the peer', () => {
+    let v = heardAt([0, 40]);
+    // we were blocked from 50 to 300: the tick at 300 sees the stall
+    v = tick({ ...v, lastTickAt: 50 }, 300, 120, 40).view;
+    expect(v.awakeSince).toBe(300);
+    v = applyHeartbeat(v, hb('n2', { seq: 3 }), 301).view;
+    expect(v.peers.get('n2')!.gapMs).toBe(40);
+    expect(silenceLimit(v.peers.get('n2')!, 120, 40)).toBe(120);
   });
 
   test('silence beyond the threshold: died, with the held buckets; not before', () => {

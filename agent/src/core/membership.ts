@@ -13,6 +13,9 @@ export interface PeerRecord {
   heard: boolean;
   /** local time of the last accepted heartbeat (not the sender's clock) */
   lastHeardAt: number;
+  /** the longest recent gap between two of its heartbeats (this incarnation, ours awake),
+   *  decaying by GAP_DECAY per heartbeat: how late it can be without being dead (silenceLimit) */
+  gapMs?: number;
   weight: number;
   state: MemberState;
   /** the peer's assignment input digest in its last heartbeat (0 until heard) */
@@ -47,6 +50,22 @@ export type MembershipEvent =
     }
   | { type: 'changed'; node: string; weight?: { from: number; to: number }; state?: { from: MemberState; to: MemberState }; address?: { from?: string; to: string } }
   | { type: 'died'; node: string; silentMs: number; held: readonly number[] };
+
+/** Per heartbeat, the remembered worst gap shrinks by this factor (half-life ~35 heartbeats). */
+export const GAP_DECAY = 0.98;
+
+/**
+ * How long a live peer may be silent before it is declared dead: the configured threshold,
+ * stretched while its heartbeats have lately come late or been lost (jitter, a busy sender,
+ * a lossy link) so that the same number of heartbeats can still go missing after the worst
+ * recent gap, up to twice the threshold. Never shorter than the threshold: the kernel
+ * leases (agent-core defaultLeaseMs) are sized against the threshold, and a later
+ * detection only adds to that margin. Without intervalMs there is no stretching.
+ */
+export function silenceLimit(p: Pick<PeerRecord, 'gapMs'>, failureThresholdMs: number, intervalMs?: number): number {
+  if (intervalMs === undefined || p.gapMs === undefined || p.gapMs <= intervalMs) return failureThresholdMs;
+  return Math.min(2 * failureThresholdMs, p.gapMs + failureThresholdMs - intervalMs);
+}
 
 export interface ViewUpdate {
   view: View;
@@ -93,6 +112,7 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     if (msg.incarnation < prev.incarnation) return { view, events: [] };
     if (msg.incarnation === prev.incarnation && msg.seq <= prev.seq) return { view, events: [] };
   }
+  const gapMs = nextGap(view, prev, msg, now);
   const next: PeerRecord = {
     name: msg.node,
     address: address ?? prev?.address,
@@ -100,6 +120,7 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     seq: msg.seq,
     heard: true,
     lastHeardAt: now,
+    ...(gapMs !== undefined ? { gapMs } : {}),
     weight: msg.weight,
     state: msg.state,
     viewDigest: msg.viewDigest,
@@ -110,6 +131,15 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
   const peers = new Map(view.peers);
   peers.set(msg.node, next);
   return { view: { ...view, peers }, events };
+}
+
+/** The peer's worst recent gap after this heartbeat. A new incarnation or a peer that was
+ *  dead starts over; a gap that spans our own stall is our lateness, not the peer's. */
+function nextGap(view: View, prev: PeerRecord | undefined, msg: Heartbeat, now: number): number | undefined {
+  if (!prev || !prev.heard || !prev.alive || prev.incarnation !== msg.incarnation) return undefined;
+  if (view.awakeSince !== undefined && prev.lastHeardAt < view.awakeSince) return prev.gapMs;
+  const gap = now - prev.lastHeardAt;
+  return prev.gapMs === undefined ? gap : Math.max(gap, prev.gapMs * GAP_DECAY);
 }
 
 /** What a newer heartbeat from a peer tells: it joined, rejoined, or changed weight, state or address. */
@@ -138,13 +168,14 @@ function heartbeatEvents(prev: PeerRecord | undefined, msg: Heartbeat, next: Pee
 }
 
 /**
- * Declare dead every live peer silent for more than failureThresholdMs. If we ourselves
+ * Declare dead every live peer silent for more than failureThresholdMs (stretched by its
+ * recent gaps when intervalMs is given: silenceLimit). If we ourselves
  * were stalled (no tick for more than half the threshold: a blocked event loop, a
  * starved CPU, a suspended VM), the peers' heartbeats of that time are still waiting in
  * the socket buffer: silence is then counted only from our resumption, so a stalled agent
  * does not declare the whole farm dead and grab every bucket before reading them.
  */
-export function tick(view: View, now: number, failureThresholdMs: number): ViewUpdate {
+export function tick(view: View, now: number, failureThresholdMs: number, intervalMs?: number): ViewUpdate {
   const gap = view.lastTickAt === undefined ? 0 : now - view.lastTickAt;
   const stalled = gap > failureThresholdMs / 2;
   const awakeSince = stalled ? now : view.awakeSince;
@@ -153,7 +184,7 @@ export function tick(view: View, now: number, failureThresholdMs: number): ViewU
   for (const p of view.peers.values()) {
     if (!p.alive) continue;
     const silentMs = now - p.lastHeardAt;
-    if (now - Math.max(p.lastHeardAt, awakeSince ?? -Infinity) <= failureThresholdMs) continue;
+    if (now - Math.max(p.lastHeardAt, awakeSince ?? -Infinity) <= silenceLimit(p, failureThresholdMs, intervalMs)) continue;
     peers ??= new Map(view.peers);
     peers.set(p.name, { ...p, alive: false, diedAt: now });
     events.push({ type: 'died', node: p.name, silentMs, held: p.held });

@@ -29,6 +29,13 @@ export class AgentMetrics {
     buckets: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5],
     registers: [this.registry],
   });
+  readonly failoverPhase = new client.Histogram({
+    name: 'vipfarm_failover_phase_seconds',
+    help: 'A takeover in phases: detect (dead peer\'s last heartbeat until declared dead), agree (declared dead until its buckets were accepted here), program (the kernel batch that accepted them)',
+    labelNames: ['phase'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1],
+    registers: [this.registry],
+  });
   readonly kernelRestores = new client.Counter({ name: 'vipfarm_kernel_restores_total', help: 'Times kernel state was found removed under the agent and put back, by what (nft_inet, nft_netdev, vip)', labelNames: ['what'], registers: [this.registry] });
   readonly stalls = new client.Counter({ name: 'vipfarm_loop_stalls_total', help: 'Times the agent loop was blocked for over half the failure threshold', registers: [this.registry] });
   readonly checkerUp = new client.Gauge({ name: 'vipfarm_checker_up', help: '1 when the application checker is healthy', labelNames: ['checker'], registers: [this.registry] });

@@ -6,9 +6,11 @@ import type { FarmConfig } from '../types.js';
 
 export const DEFAULTS = {
   bucketCount: 256,
-  // The target is a failover p99 of 300 ms: takeover ~ threshold + one interval.
-  intervalMs: 50,
-  failureThresholdMs: 200,
+  // Takeover ~ the threshold (measured: docs/benchmarks.md, failover), so 3 intervals of
+  // 40 ms keep it under 150 ms, as VRRP's 3 missed adverts do; the kernel lease is one
+  // interval less (agent-core defaultLeaseMs), renewed with every heartbeat.
+  intervalMs: 40,
+  failureThresholdMs: 120,
   heartbeatPort: 7946,
   metricsPort: 9477,
   defaultWeight: 1,

@@ -2,7 +2,7 @@
 // each bucket, source ports that hash into it, and reports which node answers each
 // bucket first. One JSON line per served bucket, then {"event":"done"}.
 // argv[2]: JSON { vip, port, clientIp, bucketCount, seed, buckets?: number[] (default all),
-//                 attemptTimeoutMs?, roundMs?, maxMs? }
+//                 attemptTimeoutMs?, roundMs?, maxInFlight?, maxMs?, armed? }
 import { connect } from 'node:net';
 import { bucketOf } from '../../../common/src/jhash.js';
 import { clientSideCode } from '../../netns/connect-error.js';
@@ -16,15 +16,21 @@ interface Opts {
   buckets?: number[];
   attemptTimeoutMs?: number;
   roundMs?: number;
+  maxInFlight?: number;
   maxMs?: number;
+  /** print {"event":"armed"} and wait for a line on stdin before the first attempt: lets a
+   *  caller start the process ahead of the failure it measures (node's startup is not
+   *  part of the measure) */
+  armed?: boolean;
 }
 
 const o = JSON.parse(process.argv[2]) as Opts;
 const attemptTimeoutMs = o.attemptTimeoutMs ?? 150;
 const roundMs = o.roundMs ?? 10;
 // Overlapping attempts per bucket: a SYN dropped just before the takeover must not hide
-// the takeover for a whole attempt timeout.
-const MAX_IN_FLIGHT = 3;
+// the takeover for a whole attempt timeout. With attemptTimeoutMs / roundMs of them, a
+// bucket sees a new SYN every roundMs however long the outage lasts.
+const MAX_IN_FLIGHT = o.maxInFlight ?? 3;
 const maxMs = o.maxMs ?? 10_000;
 const wanted = o.buckets ?? Array.from({ length: o.bucketCount }, (_, i) => i);
 
@@ -77,6 +83,11 @@ function attempt(bucket: number): Promise<string | null> {
   });
 }
 
+if (o.armed) {
+  process.stdout.write(JSON.stringify({ event: 'armed' }) + '\n');
+  await new Promise((r) => process.stdin.once('data', r));
+  process.stdin.pause();
+}
 const t0 = Date.now();
 const pending = new Set(wanted);
 const inFlight = new Map<number, number>();
@@ -101,7 +112,9 @@ function round(): void {
       inFlight.set(b, (inFlight.get(b) ?? 1) - 1);
       if (node !== null && pending.delete(b)) {
         owners[b] = node;
-        process.stdout.write(JSON.stringify({ event: 'served', bucket: b, node, atMs: Date.now() - t0 }) + '\n');
+        // `at`: wall clock, comparable with the caller's and the agents' log timestamps
+        const at = Date.now();
+        process.stdout.write(JSON.stringify({ event: 'served', bucket: b, node, atMs: at - t0, at }) + '\n');
       }
     });
   }
