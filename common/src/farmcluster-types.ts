@@ -76,7 +76,7 @@ export interface FarmClusterSpec {
   tolerations?: FarmClusterSpecToleration[];
   /** How the agent pods run. */
   agent?: FarmClusterSpecAgent;
-  /** Address pool for Services of type LoadBalancer with loadBalancerClass vipfarm.io/farm: each entry one IPv4 address, a range "10.0.0.200-10.0.0.220" or a CIDR "10.0.1.0/28" (host bits zero), at most 65536 addresses each. Entries must not overlap each other or the farm's virtualIPs. The operator allocates from it and the farm serves every allocated IP on every node, like a virtualIP. */
+  /** Address pool for Services of type LoadBalancer with loadBalancerClass vipfarm.io/farm: each entry one address, a range "10.0.0.200-10.0.0.220" or a CIDR "10.0.1.0/28" (host bits zero), IPv4 or IPv6 ("2001:db8::200-2001:db8::2ff", "2001:db8:1::/120"), at most 65536 addresses each (an IPv4 /16, an IPv6 /112). Entries must not overlap each other or the farm's virtualIPs. The operator allocates from it by the Service's spec.ipFamilies and ipFamilyPolicy (a dual-stack Service gets one address of each family when the pool has both), and the farm serves every allocated IP on every node, like a virtualIP. */
   addresses?: string[];
   /** Also allocate for and serve LoadBalancer Services that set no loadBalancerClass (as if this farm were the cluster's default load balancer). Needs addresses. Default false. */
   servicesWithoutClass?: boolean;

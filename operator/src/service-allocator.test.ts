@@ -19,7 +19,7 @@ function svc(name: string, over: Partial<ServiceView> = {}): ServiceView {
 
 const web = pool('default/web', ['10.0.0.200-10.0.0.202']);
 const summary = (d: Map<string, Decision>): Record<string, string> =>
-  Object.fromEntries([...d].map(([k, v]) => [k.replace('default/', ''), v.kind === 'allocated' ? v.ip : v.kind === 'refused' ? v.reason : v.kind]));
+  Object.fromEntries([...d].map(([k, v]) => [k.replace('default/', ''), v.kind === 'allocated' ? v.ips.join(',') : v.kind === 'refused' ? v.reason : v.kind]));
 
 describe('allocate', () => {
   test('first free address in pool order; other classes and types never touched', () => {
@@ -128,7 +128,7 @@ describe('allocate', () => {
       svc('local', { externalTrafficPolicy: 'Local' }),
     ]);
     expect(summary(d)).toEqual({ in: '10.0.0.200', out: 'AddressOutsidePool', local: 'UnsupportedPolicy' });
-    expect(d.get('default/in')).toEqual({ kind: 'allocated', farm: 'default/web', ip: '10.0.0.200', externalTrafficPolicy: 'Cluster', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }] });
+    expect(d.get('default/in')).toEqual({ kind: 'allocated', farm: 'default/web', ips: ['10.0.0.200'], externalTrafficPolicy: 'Cluster', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }] });
   });
 });
 
@@ -139,5 +139,104 @@ describe('a farm whose spec turned invalid (frozen)', () => {
     expect(summary(d)).toEqual({ held: '10.0.0.201', new: 'NoFarm' });
     const n = d.get('default/new');
     expect(n?.kind === 'refused' && n.message).toContain('the spec of FarmCluster default/web is invalid');
+  });
+});
+
+describe('address families (spec.ipFamilies / ipFamilyPolicy)', () => {
+  const dual = pool('default/web', ['10.0.0.200-10.0.0.201', '2001:db8::200-2001:db8::201']);
+  const v6 = pool('default/web', ['2001:db8::200-2001:db8::201']);
+  const v4v6 = { ipFamilies: ['IPv4', 'IPv6'] };
+  const v6v4 = { ipFamilies: ['IPv6', 'IPv4'] };
+  const one = (farms: FarmPool[], over: Partial<ServiceView>): string => summary(allocate(farms, [svc('s', over)])).s!;
+
+  test.each<[string, FarmPool, Partial<ServiceView>, string]>([
+    // SingleStack (the default): the primary family only
+    ['v4 single on dual pool', dual, { ipFamilies: ['IPv4'] }, '10.0.0.200'],
+    ['v6 single on dual pool', dual, { ipFamilies: ['IPv6'] }, '2001:db8::200'],
+    ['v6 single on v6 pool', v6, { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack' }, '2001:db8::200'],
+    ['single takes the primary of two listed', dual, { ...v6v4, ipFamilyPolicy: 'SingleStack' }, '2001:db8::200'],
+    ['v4 single on v6 pool', v6, { ipFamilies: ['IPv4'] }, 'FamilyNotInPool'],
+    ['v6 single on v4 pool', web, { ipFamilies: ['IPv6'] }, 'FamilyNotInPool'],
+    ['no ipFamilies: the pool\'s first family (v4)', dual, {}, '10.0.0.200'],
+    ['no ipFamilies on a v6 pool', v6, {}, '2001:db8::200'],
+    // PreferDualStack: each listed family the pool has, in the listed order
+    ['prefer dual on dual pool', dual, { ...v4v6, ipFamilyPolicy: 'PreferDualStack' }, '10.0.0.200,2001:db8::200'],
+    ['prefer dual, v6 primary', dual, { ...v6v4, ipFamilyPolicy: 'PreferDualStack' }, '2001:db8::200,10.0.0.200'],
+    ['prefer dual on v4 pool', web, { ...v4v6, ipFamilyPolicy: 'PreferDualStack' }, '10.0.0.200'],
+    ['prefer dual on v6 pool', v6, { ...v4v6, ipFamilyPolicy: 'PreferDualStack' }, '2001:db8::200'],
+    ['prefer dual, single-stack cluster lists one', dual, { ipFamilies: ['IPv6'], ipFamilyPolicy: 'PreferDualStack' }, '2001:db8::200'],
+    ['prefer dual, v6 listed, v4 pool', web, { ipFamilies: ['IPv6'], ipFamilyPolicy: 'PreferDualStack' }, 'FamilyNotInPool'],
+    // RequireDualStack: both or nothing
+    ['require dual on dual pool', dual, { ...v4v6, ipFamilyPolicy: 'RequireDualStack' }, '10.0.0.200,2001:db8::200'],
+    ['require dual on v4 pool', web, { ...v4v6, ipFamilyPolicy: 'RequireDualStack' }, 'FamilyNotInPool'],
+    ['require dual on v6 pool', v6, { ...v6v4, ipFamilyPolicy: 'RequireDualStack' }, 'FamilyNotInPool'],
+    ['require dual listing one family', dual, { ipFamilies: ['IPv4'], ipFamilyPolicy: 'RequireDualStack' }, 'InvalidRequest'],
+    // requested addresses: exactly those, one per family, of the Service's families
+    ['requested v6', dual, { ipFamilies: ['IPv6'], annotations: { 'vipfarm.io/ip': '2001:DB8::201' } }, '2001:db8::201'],
+    ['requested v6 by loadBalancerIP', v6, { ipFamilies: ['IPv6'], loadBalancerIP: '2001:db8::201' }, '2001:db8::201'],
+    ['requested both', dual, { ...v4v6, ipFamilyPolicy: 'RequireDualStack', annotations: { 'vipfarm.io/ip': '2001:db8::201, 10.0.0.201' } }, '2001:db8::201,10.0.0.201'],
+    ['requested v4 only, prefer dual: v4 only', dual, { ...v4v6, ipFamilyPolicy: 'PreferDualStack', annotations: { 'vipfarm.io/ip': '10.0.0.201' } }, '10.0.0.201'],
+    ['requested one, require dual', dual, { ...v4v6, ipFamilyPolicy: 'RequireDualStack', annotations: { 'vipfarm.io/ip': '10.0.0.201' } }, 'InvalidRequest'],
+    ['requested v6 on a v4 Service', dual, { ipFamilies: ['IPv4'], annotations: { 'vipfarm.io/ip': '2001:db8::201' } }, 'InvalidRequest'],
+    ['requested two of one family', dual, { ...v4v6, ipFamilyPolicy: 'RequireDualStack', annotations: { 'vipfarm.io/ip': '10.0.0.200,10.0.0.201' } }, 'InvalidRequest'],
+    ['requested link-local', dual, { ipFamilies: ['IPv6'], annotations: { 'vipfarm.io/ip': 'fe80::1' } }, 'InvalidRequest'],
+    ['requested v6 outside the pool', dual, { ipFamilies: ['IPv6'], annotations: { 'vipfarm.io/ip': '2001:db8::999' } }, 'AddressOutsidePool'],
+    ['annotation and loadBalancerIP agree by value', v6, { ipFamilies: ['IPv6'], annotations: { 'vipfarm.io/ip': '2001:db8::201' }, loadBalancerIP: '2001:db8:0::201' }, '2001:db8::201'],
+    // held addresses are kept per family; a family the Service no longer has is dropped
+    ['held v6 kept, v4 added', dual, { ...v4v6, ipFamilyPolicy: 'PreferDualStack', ingressIPs: ['2001:db8::201'], heldByUs: true }, '10.0.0.200,2001:db8::201'],
+    ['held v4 dropped after going v6 single', dual, { ipFamilies: ['IPv6'], ingressIPs: ['10.0.0.201'], heldByUs: true }, '2001:db8::200'],
+    ['held v6 in another text', dual, { ipFamilies: ['IPv6'], ingressIPs: ['2001:DB8:0::201'], heldByUs: true }, '2001:db8::201'],
+  ])('%s', (_l, farm, over, want) => {
+    expect(one([farm], over)).toBe(want);
+  });
+
+  test('messages name the families and the pool', () => {
+    const d = allocate([web], [svc('s', { ...v4v6, ipFamilyPolicy: 'RequireDualStack' })]).get('default/s');
+    expect(d?.kind === 'refused' && d.message).toBe("the Service wants IPv6 (RequireDualStack), but FarmCluster default/web's pool has only IPv4 addresses");
+    const r = allocate([dual], [svc('r', { ipFamilies: ['IPv4'], annotations: { 'vipfarm.io/ip': '2001:db8::201' } })]).get('default/r');
+    expect(r?.kind === 'refused' && r.message).toBe("requested address 2001:db8::201 is IPv6, not one of the Service's families (IPv4)");
+  });
+
+  test('each family is exhausted on its own; PreferDualStack settles for one, RequireDualStack does not', () => {
+    const services = [
+      svc('a', { ipFamilies: ['IPv6'] }), svc('b', { ipFamilies: ['IPv6'] }),
+      svc('prefer', { ...v4v6, ipFamilyPolicy: 'PreferDualStack' }),
+      svc('require', { ...v4v6, ipFamilyPolicy: 'RequireDualStack' }),
+      svc('v4', { ipFamilies: ['IPv4'] }),
+    ];
+    const d = allocate([dual], services);
+    expect(summary(d)).toEqual({ a: '2001:db8::200', b: '2001:db8::201', prefer: '10.0.0.200', require: 'PoolExhausted', v4: '10.0.0.201' });
+    const req = d.get('default/require');
+    expect(req?.kind === 'refused' && req.message).toContain('every IPv6 address of FarmCluster default/web');
+    // nothing half-taken: with the refused one gone the same addresses result
+    expect(summary(allocate([dual], services.filter((s) => s.key !== 'default/require')))).toEqual({
+      a: '2001:db8::200', b: '2001:db8::201', prefer: '10.0.0.200', v4: '10.0.0.201',
+    });
+  });
+
+  test('dual-stack Services share both addresses; the farm serves each with the rules of all, IPv4 then IPv6 by value', () => {
+    const share = { 'vipfarm.io/allow-shared-ip': 'k' };
+    const big = pool('default/web', ['2001:db8::9-2001:db8::10', '10.0.0.200']);
+    const d = allocate([big], [
+      svc('x', { ...v6v4, ipFamilyPolicy: 'RequireDualStack', annotations: share }),
+      svc('y', { ...v4v6, ipFamilyPolicy: 'RequireDualStack', annotations: share, ports: [{ port: 443, protocol: 'TCP' }] }),
+      svc('z', { ipFamilies: ['IPv6'], annotations: { 'vipfarm.io/ip': '2001:db8::10' } }),
+    ]);
+    expect(summary(d)).toEqual({ x: '2001:db8::9,10.0.0.200', y: '10.0.0.200,2001:db8::9', z: '2001:db8::10' });
+    expect(farmServiceAddresses('default/web', d).map((a) => [a.ip, a.rules.map((r) => r.port).join('+'), a.services.length])).toEqual([
+      ['10.0.0.200', '80+443', 2], ['2001:db8::9', '80+443', 2], ['2001:db8::10', '80', 1],
+    ]);
+    // a port clash on one family refuses the Service as a whole
+    const clash = allocate([big], [
+      svc('x', { ...v4v6, ipFamilyPolicy: 'RequireDualStack', annotations: share }),
+      svc('y', { ...v4v6, ipFamilyPolicy: 'RequireDualStack', annotations: { ...share, 'vipfarm.io/ip': '10.0.0.200,2001:db8::9' } }),
+    ]);
+    expect(summary(clash)).toEqual({ x: '10.0.0.200,2001:db8::9', y: 'PortClash' });
+  });
+
+  test('a frozen farm keeps both addresses of a dual-stack Service', () => {
+    const frozen = { ...dual, frozen: true };
+    const d = allocate([frozen], [svc('held', { ...v4v6, ipFamilyPolicy: 'RequireDualStack', ingressIPs: ['10.0.0.201', '2001:db8::200'], heldByUs: true })]);
+    expect(summary(d)).toEqual({ held: '10.0.0.201,2001:db8::200' });
   });
 });

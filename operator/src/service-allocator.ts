@@ -3,15 +3,15 @@
 // change, and the Services' own status.loadBalancer.ingress is the only memory, so an
 // operator restart rebuilds exactly the allocation it had (no IP moves), and a refusal
 // (pool exhausted, address outside the pool, port clash) never disturbs another Service.
-import { firstFree, ipToInt, poolContains, type AddressRange } from '../../common/src/address-pool.js';
-import { unicastIPProblem } from '../../common/src/config/index.js';
+import { compareIPs, firstFree, poolContains, poolFamilies, type AddressRange } from '../../common/src/address-pool.js';
+import { canonicalIP, ipFamilyOf, unicastIPProblem, type IPFamily } from '../../common/src/config/index.js';
 import type { Affinity, Protocol, Rule } from '../../common/src/types.js';
 
 export const LB_CLASS = 'vipfarm.io/farm';
 export const SERVICE_ANNOTATIONS = {
   /** "name" (a FarmCluster in the Service's namespace) or "namespace/name" */
   farm: 'vipfarm.io/farm',
-  /** the address wanted; spec.loadBalancerIP is honoured too (deprecated upstream) */
+  /** the address wanted, or one of each family "10.0.0.5,2001:db8::5"; spec.loadBalancerIP is honoured too (deprecated upstream) */
   ip: 'vipfarm.io/ip',
   /** Services with the same key may share one IP on different ports (MetalLB's allow-shared-ip) */
   sharing: 'vipfarm.io/allow-shared-ip',
@@ -42,6 +42,10 @@ export interface ServiceView {
   sessionAffinity?: string;
   externalTrafficPolicy?: string;
   ports: { port: number; protocol?: string }[];
+  /** spec.ipFamilies ("IPv4", "IPv6"), primary first; the API server fills it in */
+  ipFamilies?: string[];
+  /** spec.ipFamilyPolicy: SingleStack (default), PreferDualStack or RequireDualStack */
+  ipFamilyPolicy?: string;
   /** status.loadBalancer.ingress[].ip */
   ingressIPs: string[];
   /** status.loadBalancer was written by this operator */
@@ -49,10 +53,12 @@ export interface ServiceView {
 }
 
 export type RefusalReason =
-  | 'NoFarm' | 'InvalidRequest' | 'AddressOutsidePool' | 'AddressInUse' | 'PortClash' | 'PoolExhausted' | 'UnsupportedProtocol' | 'UnsupportedPolicy';
+  | 'NoFarm' | 'InvalidRequest' | 'AddressOutsidePool' | 'AddressInUse' | 'PortClash' | 'PoolExhausted' | 'UnsupportedProtocol' | 'UnsupportedPolicy'
+  | 'FamilyNotInPool';
 
 export type Decision =
-  | { kind: 'allocated'; farm: string; ip: string; rules: Rule[]; externalTrafficPolicy: 'Cluster' | 'Local' }
+  /** `ips`: one per family, in the order of the Service's spec.ipFamilies */
+  | { kind: 'allocated'; farm: string; ips: string[]; rules: Rule[]; externalTrafficPolicy: 'Cluster' | 'Local' }
   | { kind: 'refused'; reason: RefusalReason; message: string }
   /** not (or no longer) ours, but its status carries an IP we wrote */
   | { kind: 'release' }
@@ -129,26 +135,87 @@ function place(s: ServiceView, farms: readonly FarmPool[], uses: Map<string, IpU
   if (farm.frozen) return placeOnFrozen(s, farm, uses);
   const request = readRequest(s);
   if ('kind' in request) return request;
+  const families = familiesFor(s, farm);
+  if (!Array.isArray(families)) return families;
   const sharing = s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined;
-  const ip = chooseAddress(farm, uses, request.requested ?? s.ingressIPs[0], sharing, request.ports);
-  if (typeof ip !== 'string') return ip;
-  take(uses, ip, farm.key, sharing, request.ports, s.key);
-  return allocated(s, farm, ip);
+  const ips = chooseAddresses(s, farm, uses, request, families, sharing);
+  if (!Array.isArray(ips)) return ips;
+  for (const ip of ips) take(uses, ip, farm.key, sharing, request.ports, s.key);
+  return allocated(s, farm, ips);
+}
+
+/** One address of each family the Service gets (nothing taken yet), or why not. */
+function chooseAddresses(
+  s: ServiceView,
+  farm: FarmPool,
+  uses: Map<string, IpUse>,
+  request: { ports: string[]; requested?: string[] },
+  families: IPFamily[],
+  sharing: string | undefined,
+): string[] | Refused {
+  const requested = request.requested;
+  const wrong = requested?.find((ip) => !families.includes(ipFamilyOf(ip)));
+  if (wrong !== undefined) {
+    return refused('InvalidRequest', `requested address ${wrong} is ${FAMILY_NAME[ipFamilyOf(wrong)]}, not one of the Service's families (${families.map((f) => FAMILY_NAME[f]).join(', ')})`);
+  }
+  const policy = s.ipFamilyPolicy ?? 'SingleStack';
+  // Addresses asked for are exactly what the Service gets; else one of each family.
+  const wanted = requested ? requested.map(ipFamilyOf) : families;
+  if (policy === 'RequireDualStack' && wanted.length < 2) {
+    return refused('InvalidRequest', `ipFamilyPolicy RequireDualStack needs an address of each family, ${SERVICE_ANNOTATIONS.ip} names only ${requested!.join(', ')}`);
+  }
+  const ips: string[] = [];
+  let firstRefusal: Refused | undefined;
+  for (const family of wanted) {
+    const want = requested?.find((ip) => ipFamilyOf(ip) === family) ?? s.ingressIPs.map(canonicalIP).find((ip) => ip !== undefined && ipFamilyOf(ip) === family);
+    const ip = chooseAddress(farm, uses, want, sharing, request.ports, family);
+    if (typeof ip === 'string') ips.push(ip);
+    else firstRefusal ??= ip;
+  }
+  // PreferDualStack: one family is enough when the other's pool is exhausted (the next sync tries again).
+  const partialOk = policy === 'PreferDualStack' && requested === undefined && firstRefusal?.reason === 'PoolExhausted' && ips.length > 0;
+  return firstRefusal && !partialOk ? firstRefusal : ips;
+}
+
+const FAMILY_NAME: Record<IPFamily, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
+
+/**
+ * The families a Service gets an address of, primary first: those of its spec.ipFamilies
+ * (kube-proxy serves a LoadBalancer IP only of a family the Service has), SingleStack the
+ * first, PreferDualStack those the pool has, RequireDualStack all of them.
+ */
+export function familiesFor(s: Pick<ServiceView, 'ipFamilies' | 'ipFamilyPolicy'>, farm: Pick<FarmPool, 'key' | 'addresses'>): IPFamily[] | Refused {
+  const inPool = poolFamilies(farm.addresses);
+  const listed = (s.ipFamilies ?? []).flatMap((f) => (f === 'IPv4' ? ['ipv4' as const] : f === 'IPv6' ? ['ipv6' as const] : []));
+  // No spec.ipFamilies (the API server always sets it; an old object): the pool's first family.
+  if (listed.length === 0) listed.push(inPool[0] ?? 'ipv4');
+  const policy = s.ipFamilyPolicy ?? 'SingleStack';
+  const wanted = policy === 'SingleStack' ? listed.slice(0, 1) : listed;
+  const missing = wanted.filter((f) => !inPool.includes(f));
+  const poolText = `FarmCluster ${farm.key}'s pool has ${inPool.length === 0 ? 'no addresses' : `only ${inPool.map((f) => FAMILY_NAME[f]).join(' and ')} addresses`}`;
+  if (policy === 'RequireDualStack' && wanted.length < 2) {
+    return refused('InvalidRequest', `ipFamilyPolicy RequireDualStack but spec.ipFamilies lists ${wanted.map((f) => FAMILY_NAME[f]).join(', ')} only`);
+  }
+  if (policy === 'PreferDualStack') {
+    const have = wanted.filter((f) => inPool.includes(f));
+    if (have.length > 0) return have;
+  }
+  if (missing.length > 0) return refused('FamilyNotInPool', `the Service wants ${missing.map((f) => FAMILY_NAME[f]).join(' and ')} (${policy}), but ${poolText}`);
+  return wanted;
 }
 
 /** A farm whose spec is invalid: a Service keeps what it holds, gets nothing new. */
 function placeOnFrozen(s: ServiceView, farm: FarmPool, uses: Map<string, IpUse>): Decision {
-  const held = s.ingressIPs[0];
-  const use = held === undefined ? undefined : uses.get(held);
-  if (held === undefined || (use && use.farm !== farm.key)) {
+  const held = s.ingressIPs.flatMap((ip) => canonicalIP(ip) ?? []);
+  if (held.length === 0 || held.some((ip) => uses.get(ip) !== undefined && uses.get(ip)!.farm !== farm.key)) {
     return refused('NoFarm', `the spec of FarmCluster ${farm.key} is invalid: addresses it handed out are kept, no new ones until it is fixed`);
   }
-  take(uses, held, farm.key, s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined, portKeys(s), s.key);
+  for (const ip of held) take(uses, ip, farm.key, s.annotations[SERVICE_ANNOTATIONS.sharing] || undefined, portKeys(s), s.key);
   return allocated(s, farm, held);
 }
 
 /** The Service's ports and the address it asks for, or why the request itself is invalid. */
-function readRequest(s: ServiceView): { ports: string[]; requested?: string } | Refused {
+function readRequest(s: ServiceView): { ports: string[]; requested?: string[] } | Refused {
   const sctp = s.ports.find((p) => p.protocol !== undefined && p.protocol !== 'TCP' && p.protocol !== 'UDP');
   if (sctp) return refused('UnsupportedProtocol', `port ${sctp.port}/${sctp.protocol}: vipfarm serves TCP and UDP only`);
   // Every ready farm node owns buckets; with Local, kube-proxy drops at nodes without an
@@ -160,19 +227,33 @@ function readRequest(s: ServiceView): { ports: string[]; requested?: string } | 
   const dup = ports.find((p, i) => ports.indexOf(p) !== i);
   if (dup !== undefined) return refused('InvalidRequest', `port ${dup} is listed twice`);
   const annotated = s.annotations[SERVICE_ANNOTATIONS.ip];
-  const requested = annotated ?? (s.loadBalancerIP || undefined);
-  if (annotated !== undefined && s.loadBalancerIP && s.loadBalancerIP !== annotated) {
+  const text = annotated ?? (s.loadBalancerIP || undefined);
+  if (annotated !== undefined && s.loadBalancerIP && canonicalIP(s.loadBalancerIP) !== canonicalIP(annotated)) {
     return refused('InvalidRequest', `annotation ${SERVICE_ANNOTATIONS.ip} (${annotated}) and spec.loadBalancerIP (${s.loadBalancerIP}) disagree`);
   }
-  if (requested !== undefined) {
-    const problem = unicastIPProblem(requested, 'ipv4');
+  if (text === undefined) return { ports };
+  const requested: string[] = [];
+  for (const item of text.split(',').map((t) => t.trim())) {
+    const problem = unicastIPProblem(item);
     if (problem) return refused('InvalidRequest', `requested address ${problem}`);
+    const ip = canonicalIP(item)!;
+    if (requested.some((r) => ipFamilyOf(r) === ipFamilyOf(ip))) {
+      return refused('InvalidRequest', `${SERVICE_ANNOTATIONS.ip} (${text}) names two ${FAMILY_NAME[ipFamilyOf(ip)]} addresses: at most one of each family`);
+    }
+    requested.push(ip);
   }
   return { ports, requested };
 }
 
 /** The address wanted (requested or already held) if it may be used, else a shareable or the first free one. */
-function chooseAddress(farm: FarmPool, uses: Map<string, IpUse>, want: string | undefined, sharing: string | undefined, ports: string[]): string | Refused {
+function chooseAddress(
+  farm: FarmPool,
+  uses: Map<string, IpUse>,
+  want: string | undefined,
+  sharing: string | undefined,
+  ports: string[],
+  family: IPFamily,
+): string | Refused {
   if (want !== undefined) {
     if (!poolContains(farm.addresses, want)) {
       return refused('AddressOutsidePool', `${want} is not in the address pool of FarmCluster ${farm.key} (${farm.addresses.map((r) => r.text).join(', ')})`);
@@ -184,14 +265,14 @@ function chooseAddress(farm: FarmPool, uses: Map<string, IpUse>, want: string | 
   let ip: string | undefined;
   if (sharing !== undefined) {
     for (const [candidate, use] of uses) {
-      if (poolContains(farm.addresses, candidate) && !shareProblem(use, farm.key, sharing, ports, candidate)) {
+      if (ipFamilyOf(candidate) === family && poolContains(farm.addresses, candidate) && !shareProblem(use, farm.key, sharing, ports, candidate)) {
         ip = candidate;
         break;
       }
     }
   }
-  ip ??= firstFree(farm.addresses, (a) => uses.has(a));
-  return ip ?? refused('PoolExhausted', `every address of FarmCluster ${farm.key}'s pool (${farm.addresses.map((r) => r.text).join(', ')}) is in use`);
+  ip ??= firstFree(farm.addresses, (a) => uses.has(a), family);
+  return ip ?? refused('PoolExhausted', `every ${FAMILY_NAME[family]} address of FarmCluster ${farm.key}'s pool (${farm.addresses.filter((r) => r.family === family).map((r) => r.text).join(', ')}) is in use`);
 }
 
 function take(uses: Map<string, IpUse>, ip: string, farm: string, sharing: string | undefined, ports: string[], service: string): void {
@@ -201,8 +282,8 @@ function take(uses: Map<string, IpUse>, ip: string, farm: string, sharing: strin
   uses.set(ip, use);
 }
 
-function allocated(s: ServiceView, farm: FarmPool, ip: string): Decision {
-  return { kind: 'allocated', farm: farm.key, ip, rules: rulesOf(s), externalTrafficPolicy: s.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' };
+function allocated(s: ServiceView, farm: FarmPool, ips: string[]): Decision {
+  return { kind: 'allocated', farm: farm.key, ips, rules: rulesOf(s), externalTrafficPolicy: s.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' };
 }
 
 function shareProblem(use: IpUse, farm: string, sharing: string | undefined, ports: string[], ip: string): { reason: RefusalReason; message: string } | undefined {
@@ -231,12 +312,14 @@ export function farmServiceAddresses(farm: string, decisions: ReadonlyMap<string
   const byIp = new Map<string, ServiceAddress>();
   for (const [key, d] of [...decisions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (d.kind !== 'allocated' || d.farm !== farm) continue;
-    const a = byIp.get(d.ip) ?? { ip: d.ip, rules: [], services: [], externalTrafficPolicy: d.externalTrafficPolicy };
-    a.rules.push(...d.rules);
-    a.services.push(key);
-    // One Local Service on a shared IP makes the whole IP Local: never send a client to a node without its endpoint.
-    if (d.externalTrafficPolicy === 'Local') a.externalTrafficPolicy = 'Local';
-    byIp.set(d.ip, a);
+    for (const ip of d.ips) {
+      const a = byIp.get(ip) ?? { ip, rules: [], services: [], externalTrafficPolicy: d.externalTrafficPolicy };
+      a.rules.push(...d.rules);
+      a.services.push(key);
+      // One Local Service on a shared IP makes the whole IP Local: never send a client to a node without its endpoint.
+      if (d.externalTrafficPolicy === 'Local') a.externalTrafficPolicy = 'Local';
+      byIp.set(ip, a);
+    }
   }
-  return [...byIp.values()].sort((x, y) => ipToInt(x.ip)! - ipToInt(y.ip)!);
+  return [...byIp.values()].sort((x, y) => compareIPs(x.ip, y.ip));
 }

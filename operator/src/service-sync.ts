@@ -29,6 +29,8 @@ export interface ServiceObject {
     loadBalancerIP?: string;
     sessionAffinity?: string;
     externalTrafficPolicy?: string;
+    ipFamilies?: string[];
+    ipFamilyPolicy?: string;
     ports?: { port: number; protocol?: string }[];
   };
   status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string }[] } };
@@ -62,17 +64,20 @@ function heldByUs(s: ServiceObject): boolean {
 export function serviceView(s: ServiceObject): ServiceView {
   const ns = s.metadata?.namespace ?? '';
   const created = s.metadata?.creationTimestamp;
+  const spec = s.spec ?? {};
   return {
     key: `${ns}/${s.metadata?.name ?? ''}`,
     namespace: ns,
     created: created instanceof Date ? created.toISOString() : created ?? '',
     annotations: s.metadata?.annotations ?? {},
-    type: s.spec?.type,
-    loadBalancerClass: s.spec?.loadBalancerClass,
-    loadBalancerIP: s.spec?.loadBalancerIP,
-    sessionAffinity: s.spec?.sessionAffinity,
-    externalTrafficPolicy: s.spec?.externalTrafficPolicy,
-    ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol })),
+    type: spec.type,
+    loadBalancerClass: spec.loadBalancerClass,
+    loadBalancerIP: spec.loadBalancerIP,
+    sessionAffinity: spec.sessionAffinity,
+    externalTrafficPolicy: spec.externalTrafficPolicy,
+    ipFamilies: spec.ipFamilies,
+    ipFamilyPolicy: spec.ipFamilyPolicy,
+    ports: (spec.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol })),
     ingressIPs: (s.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : [])),
     heldByUs: heldByUs(s),
   };
@@ -148,12 +153,13 @@ export class ServiceSync {
     const ingress = s.status?.loadBalancer?.ingress ?? [];
     if (d.kind === 'ignore') return;
     if (d.kind === 'allocated') {
-      const current = ingress.length === 1 && ingress[0]!.ip === d.ip && ingress[0]!.ipMode === 'VIP' && view.heldByUs;
+      const current =
+        ingress.length === d.ips.length && d.ips.every((ip, i) => ingress[i]!.ip === ip && ingress[i]!.ipMode === 'VIP') && view.heldByUs;
       // Only a write is news: after a restart the kept addresses are not announced again.
       if (current) return void this.reported.set(s.metadata?.uid ?? '', 'allocated');
-      await this.writeStatus(s, [{ ip: d.ip, ipMode: 'VIP' }]);
-      this.log.info('service address allocated', { event: 'service_allocated', service: view.key, farm: d.farm, ip: d.ip });
-      await this.report(s, 'Normal', 'AddressAllocated', `${d.ip} from FarmCluster ${d.farm}`);
+      await this.writeStatus(s, d.ips.map((ip) => ({ ip, ipMode: 'VIP' })));
+      this.log.info('service address allocated', { event: 'service_allocated', service: view.key, farm: d.farm, ip: d.ips.join(',') });
+      await this.report(s, 'Normal', 'AddressAllocated', `${d.ips.join(', ')} from FarmCluster ${d.farm}`);
       return;
     }
     if (view.heldByUs && ingress.length > 0) {

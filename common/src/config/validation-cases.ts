@@ -95,6 +95,9 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
   { label: 'mode-flooding', spec: { mode: 'Flooding' } },
   { label: 'mode-lowercase', spec: { mode: 'directed' }, refused: { field: 'spec.mode', apiServer: 'Unsupported value' } },
   { label: 'pool', spec: { addresses: ['10.99.1.0/28', '10.99.0.200-10.99.0.210'], servicesWithoutClass: true } },
+  { label: 'pool6', spec: { virtualIPs: ['2001:db8::100'], addresses: ['2001:db8:1::/120', '2001:db8::200-2001:DB8::2ff', 'fd00::5'] } },
+  { label: 'pool-dual', spec: { virtualIPs: ['10.99.0.100', '2001:db8::100'], addresses: ['10.99.1.0/28', '2001:db8:1::/112'] } },
+  { label: 'pool6-full', spec: { addresses: ['2001:0db8:0000:0000:0000:0000:0000:0200-2001:0db8:0000:0000:0000:0000:0000:02ff'] } },
 
   // --- the virtual MAC: unicast and locally administered, everywhere
   refusedMAC('mac-global', '00:11:22:33:44:55', 'virtualMAC must be a locally administered MAC'),
@@ -231,6 +234,8 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
     spec: { addresses: ['10.99.1.0/33'] },
     refused: { field: 'spec.addresses[0]', apiServer: 'must be an IPv4 address, a range 10.0.0.200-10.0.0.220 or a CIDR' },
   },
+  ...['2001:db8::1..2001:db8::2', '2001:db8::/129', '10.99.0.200-2001:db8::1', '2001:db8::1-10.99.0.200', 'fe80::1%eth0', '::ffff:10.0.0.0/120', '2001:db8::/120-2001:db8::1:0', '2001:db8::g']
+    .map((entry, i): ValidationCase => ({ label: `pool6-syntax-${i}`, spec: { addresses: [entry] }, refused: { field: 'spec.addresses[0]', apiServer: 'must be an IPv6 address, a range' } })),
   { label: 'pool-empty', spec: { addresses: [] }, refused: { field: 'spec.addresses', apiServer: 'spec.addresses: Invalid value' } },
   {
     label: 'unclassed-no-pool',
