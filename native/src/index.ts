@@ -1,6 +1,6 @@
 // The data plane API the agent builds on.
 export { NftDataplane, type BucketSet } from './nft-dataplane.js';
-export { bindVips, checkIfaceExists, unbindVips, sysctlPlan } from './vip-binding.js';
+export { bindVips, checkIfaceExists, releaseInterface, unbindVips, sysctlPlan } from './vip-binding.js';
 export { ArpResponder, type ArpStats } from './arp-responder.js';
 export { FrameSocket, BROADCAST_MAC, HEARTBEAT_ETHERTYPE, MAX_FRAME_PAYLOAD, type FrameStats } from './frame-socket.js';
 export type { RuleCounter, StageCounter, Stage } from './counters.js';

@@ -6,7 +6,9 @@
 // proxy_ndp entry for the VIP would make it answer (docs/architecture.md, test/netns/nd.test.ts). The original sysctl values
 // are saved under /run/vipfarm, per farm and network namespace, so even a restarted
 // agent restores what was there before it came. Several farms may share a namespace
-// (and the "all" sysctls): the last one to unbind restores.
+// (and the "all" sysctls): the last one to unbind restores. A key is saved the first time
+// the farm changes it and kept until restored: a farm moved to another interface saves
+// that interface's originals too, and gives the old one back (releaseInterface).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from './load.js';
@@ -30,6 +32,7 @@ export function sysctlPlan(iface: string): [string, string][] {
 }
 
 export interface SavedSysctls {
+  /** the interface bound last (informational: `values` says what to restore) */
   iface: string;
   /** path under /proc/sys -> value before any vipfarm farm changed it */
   values: Record<string, string>;
@@ -60,6 +63,12 @@ function netnsId(): number {
 
 function statePath(farmName: string): string {
   return join(runDir(), `sysctl-${farmName}-netns${netnsId()}.json`);
+}
+
+function writeSaved(path: string, saved: SavedSysctls): void {
+  mkdirSync(runDir(), { recursive: true, mode: 0o755 });
+  writeFileSync(`${path}.tmp`, JSON.stringify(saved));
+  renameSync(`${path}.tmp`, path);
 }
 
 function readSaved(path: string): SavedSysctls {
@@ -127,13 +136,12 @@ export function bindVips(farmName: string, iface: string, vips: string[]): void 
   if (ips.some((ip) => ipFamilyOf(ip) === 'ipv6')) checkIPv6Enabled(op, ['lo', dev]);
   const path = statePath(name);
   const plan = sysctlPlan(dev);
-  if (!existsSync(path)) {
-    const keys = plan.map(([k]) => k);
+  const had: SavedSysctls | undefined = existsSync(path) ? readSaved(path) : undefined;
+  // saved once per key: the value found then is the original, what is there now may be ours
+  const keys = plan.map(([k]) => k).filter((k) => !had || !(k in had.values));
+  if (keys.length > 0 || had?.iface !== dev) {
     const current = Object.fromEntries(keys.map((k) => [k, readSysctl(k)]));
-    const saved: SavedSysctls = { iface: dev, values: originalsFor(keys, current, othersSaved(name)) };
-    mkdirSync(runDir(), { recursive: true, mode: 0o755 });
-    writeFileSync(`${path}.tmp`, JSON.stringify(saved));
-    renameSync(`${path}.tmp`, path);
+    writeSaved(path, { iface: dev, values: { ...had?.values, ...originalsFor(keys, current, othersSaved(name)) } });
   }
   for (const [k, v] of plan) writeSysctl(k, v);
   for (const ip of ips) native().addrAdd('lo', ip, hostPrefix(ip));
@@ -158,4 +166,26 @@ export function unbindVips(farmName: string, iface: string, vips: string[], opts
     if (existsSync(join(sysctlRoot(), k))) writeSysctl(k, saved.values[k]);
   }
   rmSync(path, { force: true });
+}
+
+/**
+ * The farm moved off `iface` (bindVips on the new one came first): its settings there go
+ * back to their originals, unless another farm still relies on them, and are no longer
+ * saved. The "all" keys stay as the farm needs them.
+ */
+export function releaseInterface(farmName: string, iface: string): void {
+  const op = 'releaseInterface';
+  const name = checkFarmName(op, farmName);
+  const dev = checkIface(op, iface);
+  const path = statePath(name);
+  if (!existsSync(path)) return;
+  const saved = readSaved(path);
+  const mine = Object.keys(saved.values).filter((k) => k.startsWith(`net/ipv4/conf/${dev}/`));
+  if (mine.length === 0) return;
+  const others = othersSaved(name);
+  const restore = keysToRestore({ iface: dev, values: Object.fromEntries(mine.map((k) => [k, saved.values[k]!])) }, others);
+  for (const k of restore) if (existsSync(join(sysctlRoot(), k))) writeSysctl(k, saved.values[k]!);
+  const values = { ...saved.values };
+  for (const k of mine) delete values[k];
+  writeSaved(path, { ...saved, values });
 }

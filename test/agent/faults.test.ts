@@ -83,3 +83,66 @@ describe('one agent per farm per node', () => {
     expect(Number(farm.metric(n1, 'vipfarm_buckets_owned'))).toBe(out.shares.n1);
   });
 });
+
+describe('sysctls through live VIP and interface changes (file mode, SIGHUP)', () => {
+  let farm: AgentFarm;
+  beforeAll(() => {
+    farm = new AgentFarm({ nodes: 1 });
+  });
+  afterAll(async () => {
+    await farm.destroy();
+  });
+
+  const KEYS = ['arp_ignore', 'arp_announce', 'rp_filter'];
+  function read(netns: string, dev: string): Record<string, string> {
+    return Object.fromEntries(KEYS.map((k) => [k, farm.tb.exec(netns, ['sysctl', '-n', `net.ipv4.conf.${dev}.${k}`]).trim()]));
+  }
+  const FARM = { arp_ignore: '1', arp_announce: '2', rp_filter: '0' };
+
+  test('a VIP removed, then the interface changed, then stop: the farm\'s settings where it runs, every original back at the end', async () => {
+    const n1 = farm.node('n1');
+    const ns = n1.netns;
+    // a second interface (a veth pair inside the namespace, removed with it), and originals that are not the defaults, so "restored" cannot pass by accident
+    farm.tb.exec(ns, ['ip', 'link', 'add', 'vf1', 'type', 'veth', 'peer', 'name', 'vf1p']);
+    for (const l of ['vf1', 'vf1p']) farm.tb.exec(ns, ['ip', 'link', 'set', l, 'up']);
+    farm.tb.exec(ns, ['sysctl', '-qw', 'net.ipv4.conf.eth0.arp_announce=1', 'net.ipv4.conf.all.rp_filter=2', 'net.ipv4.conf.vf1.arp_ignore=2', 'net.ipv4.conf.vf1.rp_filter=1']);
+    const original = { eth0: read(ns, 'eth0'), vf1: read(ns, 'vf1'), all: read(ns, 'all') };
+    const vips = [farm.tb.vip(0), farm.tb.vip(1)];
+    await farm.startApp(n1);
+    const a = farm.startAgent(n1, { virtualIPs: vips });
+    await farm.waitReady();
+    expect(read(ns, 'eth0')).toEqual(FARM);
+    const lo = (): string => farm.tb.exec(ns, ['ip', '-4', 'addr', 'show', 'dev', 'lo']);
+    const reload = async (overrides: Record<string, unknown>): Promise<void> => {
+      const seen = a.logs.length;
+      farm.writeConfig(n1, overrides);
+      a.proc.kill('SIGHUP');
+      const r = await farm.waitLog(n1, (l) => a.logs.indexOf(l) >= seen && (l.event === 'reload' || l.event === 'reload_error'));
+      expect(r).toMatchObject({ event: 'reload' });
+    };
+
+    // one VIP removed: its address goes, the interface keeps the farm's settings
+    await reload({ virtualIPs: [vips[0]] });
+    expect(lo()).toContain(`${vips[0]}/32`);
+    expect(lo()).not.toContain(`${vips[1]}/32`);
+    expect(read(ns, 'eth0')).toEqual(FARM);
+    expect(read(ns, 'all')).toEqual(FARM);
+
+    // another interface: the farm's settings move there, eth0 gets its own back
+    await reload({ virtualIPs: [vips[0]], interface: 'vf1' });
+    expect(read(ns, 'vf1')).toEqual(FARM);
+    expect(read(ns, 'eth0')).toEqual(original.eth0);
+    expect(read(ns, 'all')).toEqual(FARM);
+    expect(lo()).toContain(`${vips[0]}/32`);
+
+    // and back, with the second VIP again
+    await reload({ virtualIPs: vips });
+    expect(read(ns, 'eth0')).toEqual(FARM);
+    expect(read(ns, 'vf1')).toEqual(original.vf1);
+
+    expect(await farm.kill(n1, 'SIGTERM')).toBe(0);
+    expect({ eth0: read(ns, 'eth0'), vf1: read(ns, 'vf1'), all: read(ns, 'all') }).toEqual(original);
+    expect(lo()).not.toContain(vips[0]);
+    expect(lo()).not.toContain(vips[1]);
+  });
+});

@@ -114,6 +114,31 @@ test('two farms on one node: the last one to unbind restores the sysctls', async
   expect(sysctls()).toEqual(before);
 });
 
+test('a farm moved to another interface: the old one gets its originals back at once (unless another farm uses it), the new one at unbind', async () => {
+  tb.exec(node.netns, ['ip', 'link', 'add', 'vfm1', 'type', 'veth', 'peer', 'name', 'vfm1p']);
+  const vf = (): string => tb.exec(node.netns, ['sysctl', 'net.ipv4.conf.vfm1.arp_ignore', 'net.ipv4.conf.vfm1.arp_announce', 'net.ipv4.conf.vfm1.rp_filter']);
+  tb.exec(node.netns, ['sysctl', '-qw', 'net.ipv4.conf.vfm1.arp_ignore=2', 'net.ipv4.conf.vfm1.rp_filter=1']);
+  try {
+    const before = { eth0: sysctls(), vf: vf() };
+    const d = start();
+    await d.call('bindVips', 'mover', 'eth0', [tb.vip(3)]);
+    await d.call('bindVips', 'stayer', 'eth0', [tb.vip(4)]);
+    await d.call('bindVips', 'mover', 'vfm1', [tb.vip(3)]);
+    await d.call('releaseInterface', 'mover', 'eth0');
+    // farm "stayer" still runs on eth0: its settings stay
+    expect(sysctls()).toContain('net.ipv4.conf.eth0.arp_ignore = 1');
+    expect(vf()).toContain('net.ipv4.conf.vfm1.arp_ignore = 1');
+    await d.call('unbindVips', 'stayer', 'eth0', [tb.vip(4)]);
+    // eth0 back (mover no longer claims it); "all" still the farm's
+    expect(sysctls()).toContain('net.ipv4.conf.eth0.arp_announce = 1');
+    expect(sysctls()).toContain('net.ipv4.conf.all.rp_filter = 0');
+    await d.call('unbindVips', 'mover', 'vfm1', [tb.vip(3)]);
+    expect({ eth0: sysctls(), vf: vf() }).toEqual(before);
+  } finally {
+    tb.exec(node.netns, ['ip', 'link', 'del', 'vfm1']);
+  }
+});
+
 test('bad input: clear error, kernel unchanged', async () => {
   const d = start();
   await d.call('apply', farm);

@@ -1,7 +1,7 @@
 // The Datapath over the native module: nft tables and bucket sets, the VIPs on lo with
 // their sysctls, and the ARP responder.
 import type { DataplaneFarm } from '../../../common/src/types.js';
-import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../../native/src/index.js';
+import { ArpResponder, bindVips, NftDataplane, releaseInterface, unbindVips } from '../../../native/src/index.js';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { arpSlotsOf } from '../../../common/src/arp-slot.js';
@@ -53,10 +53,12 @@ export class NativeDatapath implements Datapath {
       throw err;
     }
     if (prev) {
+      // Only the addresses go (a removed VIP, a released Service IP): the farm still needs
+      // its ARP settings, and their saved originals are what remove() puts back at the end.
       const gone = servedIPs(prev).filter((v) => !ips.includes(v));
-      // Same interface: only the addresses go (a released Service IP); the ARP settings stay.
-      if (prev.interface !== farm.interface) unbindVips(prev.name, prev.interface, gone);
-      else if (gone.length > 0) unbindVips(prev.name, prev.interface, gone, { keepSysctls: true });
+      if (gone.length > 0) unbindVips(prev.name, prev.interface, gone, { keepSysctls: true });
+      // moved to another interface: the old one gets its own settings back
+      if (prev.interface !== farm.interface) releaseInterface(prev.name, prev.interface);
     }
     this.farm = farm;
   }

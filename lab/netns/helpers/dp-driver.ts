@@ -2,7 +2,7 @@
 // JSON-lines commands on stdin ({id, op, args}) and answers {id, ok, result|error}.
 import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { ArpResponder, bindVips, NftDataplane, unbindVips } from '../../../native/src/index.js';
+import { ArpResponder, bindVips, NftDataplane, releaseInterface, unbindVips } from '../../../native/src/index.js';
 
 const dp = new NftDataplane();
 let arp: ArpResponder | undefined;
@@ -22,6 +22,7 @@ const ops: Record<string, Handler> = {
   remove: (name: string) => dp.remove(name),
   bindVips: (name: string, iface: string, vips: string[]) => bindVips(name, iface, vips),
   unbindVips: (name: string, iface: string, vips: string[]) => unbindVips(name, iface, vips),
+  releaseInterface: (name: string, iface: string) => releaseInterface(name, iface),
   arpStart: (opts: { iface: string; vips: string[]; mac: string; ownMac?: boolean }, slots?: number[]) => {
     arp?.stop();
     arp = new ArpResponder(opts);
