@@ -1,7 +1,8 @@
 // Turns the raw per-rule counters (found by their comment) into per-VIP/port figures.
 import type { Protocol } from '../../common/src/types.js';
 
-export type Stage = 'established' | 'owned' | 'orphan' | 'drop';
+/** 'foreign': a SYN for another node's bucket, dropped before conntrack (chain raw) */
+export type Stage = 'established' | 'owned' | 'orphan' | 'drop' | 'foreign';
 
 export interface RuleCounter {
   vip: string;
@@ -16,7 +17,7 @@ export interface StageCounter extends Omit<RuleCounter, 'verdict'> {
   stage: Stage;
 }
 
-const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop'];
+const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop', 'foreign'];
 
 /** the comment nft_farm.cc puts on each rule; null for anything else */
 export function parseComment(comment: string): Omit<StageCounter, 'packets' | 'bytes'> | null {
@@ -38,7 +39,7 @@ export function stageCounters(raw: { comment: string; packets: number; bytes: nu
 export function aggregateCounters(stages: StageCounter[]): RuleCounter[] {
   const byKey = new Map<string, RuleCounter>();
   for (const s of stages) {
-    const verdict = s.stage === 'drop' ? 'drop' : 'accept';
+    const verdict = s.stage === 'drop' || s.stage === 'foreign' ? 'drop' : 'accept';
     const key = `${s.vip} ${s.port} ${s.protocol} ${verdict}`;
     const cur = byKey.get(key);
     if (cur === undefined) {

@@ -23,6 +23,8 @@ function farmToNft(f: DataplaneFarm): string {
   const hashOf = (vip: string, r: Rule): string =>
     `jhash ${ipOf(vip)} saddr${r.affinity === 'ClientIPAndPort' ? ` . ${r.protocol} sport` : ''} mod ${f.bucketCount} seed 0x${f.hashSeed.toString(16)}`;
   const rules: string[] = [];
+  // chain raw, before conntrack: SYNs of other nodes' buckets, TCP only
+  const raw: string[] = [];
   for (const vip of f.virtualIPs) {
     for (const r of f.rules) {
       const m = `${ipOf(vip)} daddr ${vip} ${r.protocol} dport ${r.port}`;
@@ -32,6 +34,7 @@ function farmToNft(f: DataplaneFarm): string {
       rules.push(`${m} ${syn}${hashOf(vip, r)} @owned counter accept ${c('owned')}`);
       rules.push(`${m} ${hashOf(vip, r)} @orphan counter accept ${c('orphan')}`);
       rules.push(`${m} counter drop ${c('drop')}`);
+      if (r.protocol === 'tcp') raw.push(`${m} ${syn}${hashOf(vip, r)} != @owned counter drop ${c('foreign')}`);
     }
   }
   // after every VIP x rule pair: what no rule covers, per VIP (one echo answerer, then drop)
@@ -54,7 +57,8 @@ function farmToNft(f: DataplaneFarm): string {
     `table netdev vipfarm_${f.name}_in {\n  chain ingress {\n    type filter hook ingress device ${f.interface} priority -500; policy accept;\n` +
     `    ether daddr ${f.virtualMAC} meta pkttype set host counter comment "vipfarm virtual-mac"\n  }\n}\n` +
     `table inet vipfarm_${f.name} {\n${set('owned')}${set('orphan')}  chain pre {\n` +
-    `    type filter hook prerouting priority -150; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n}\n`
+    `    type filter hook prerouting priority -150; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n` +
+    `  chain raw {\n    type filter hook prerouting priority raw; policy accept;\n${raw.map((r) => `    ${r}\n`).join('')}  }\n}\n`
   );
 }
 
@@ -63,7 +67,7 @@ function bytecode(netns: string, what: string[]): string {
   return tb
     .exec(netns, ['nft', '--debug=netlink', 'list', ...what])
     .split('\n')
-    .map((l) => l.replace(/^((?:inet|netdev) vipfarm_\S+ (?:pre|ingress))( \d+)+$/, '$1'))
+    .map((l) => l.replace(/^((?:inet|netdev) vipfarm_\S+ (?:pre|raw|ingress))( \d+)+$/, '$1'))
     .join('\n');
 }
 
@@ -95,11 +99,12 @@ test.each(Object.keys(FAMILIES) as (keyof typeof FAMILIES)[])('%s: native apply 
   driver ??= Driver.start(tb, nativeNode);
   await driver.call('apply', farm);
 
-  for (const what of [['chain', 'inet', 'vipfarm_tf', 'pre'], ['chain', 'netdev', 'vipfarm_tf_in', 'ingress']]) {
+  for (const what of [['chain', 'inet', 'vipfarm_tf', 'pre'], ['chain', 'inet', 'vipfarm_tf', 'raw'], ['chain', 'netdev', 'vipfarm_tf_in', 'ingress']]) {
     const cli = bytecode(cliNode.netns, what);
     const native = bytecode(nativeNode.netns, what);
     // the listing is real bytecode, not an empty string on both sides
     expect(cli).toMatch(what[1] === 'inet' ? /\[ hash reg 1 = jhash\(reg 2, (8|20), 0xbeef\) % mod 1024 \]/ : /\[ meta set pkttype with reg 1 \]/);
+    if (what[3] === 'raw') expect(cli).toMatch(/\[ lookup reg 1 set owned 0x1 \]/);
     expect(native).toEqual(cli);
   }
   const inet = bytecode(nativeNode.netns, ['chain', 'inet', 'vipfarm_tf', 'pre']);
@@ -114,7 +119,7 @@ test.each(Object.keys(FAMILIES) as (keyof typeof FAMILIES)[])('%s: native apply 
   const listing = (ns: string): string => tb.exec(ns, ['nft', 'list', 'table', 'inet', 'vipfarm_tf']);
   expect(listing(nativeNode.netns)).toEqual(listing(cliNode.netns));
   expect(listing(nativeNode.netns)).toContain('typeof numgen inc mod 1024');
-  expect((listing(nativeNode.netns).match(/comment "vipfarm /g) ?? []).length).toBe(2 * 4 * 4 + 2 * 5 + v6);
+  expect((listing(nativeNode.netns).match(/comment "vipfarm /g) ?? []).length).toBe(2 * 4 * 4 + 2 * 5 + v6 + 2 * 2);
 
   // Host firewall tools save and restore the whole ruleset: what vipfarm leaves must reload.
   await driver.call('setBuckets', farm.name, [0, 5, 1023], 600_000);
