@@ -9,6 +9,7 @@
         "src/nft_batch.cc",
         "src/nft_farm.cc",
         "src/rtnl_addr.cc",
+        "src/rtnl_neigh.cc",
         "src/packet_socket.cc",
         "src/responder.cc",
         "src/arp_socket.cc",

@@ -81,6 +81,10 @@ describe('reciprocalScale', () => {
 });
 
 describe('hashKey', () => {
+  it('is the 16 bytes of ip6 saddr, or 20 with the port in its own register (as nft loads them)', () => {
+    expect([...hashKey('fd00:0:7::a:1', undefined, 'ClientIP')]).toEqual([0xfd, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0, 1]);
+    expect([...hashKey('2001:db8::1', 0x1f90, 'ClientIPAndPort')]).toEqual([0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 1, 0x1f, 0x90, 0, 0]);
+  });
   it('is the 4 address bytes for ClientIP, the port ignored', () => {
     expect([...hashKey('10.1.2.3', 80, 'ClientIP')]).toEqual([10, 1, 2, 3]);
     expect([...hashKey('10.1.2.3', undefined, 'ClientIP')]).toEqual([10, 1, 2, 3]);
@@ -90,6 +94,7 @@ describe('hashKey', () => {
   });
   it('rejects malformed input', () => {
     expect(() => hashKey('10.1.2', 1, 'ClientIP')).toThrow(/invalid IPv4/);
+    expect(() => hashKey('fd00::1::1', 1, 'ClientIP')).toThrow(/invalid IPv6/);
     expect(() => hashKey('10.1.2.256', 1, 'ClientIP')).toThrow(/invalid IPv4/);
     expect(() => hashKey('10.1.2.3', undefined, 'ClientIPAndPort')).toThrow(/source port/);
     expect(() => hashKey('10.1.2.3', 70000, 'ClientIPAndPort')).toThrow(/source port/);

@@ -1,6 +1,7 @@
 // The kernel's nft_jhash, reproduced bit for bit, so any process can compute which
 // bucket (and so which node) a client lands on: Linux jhash() over the register bytes
 // the hash expression reads, then reciprocal_scale() into [0, modulus).
+import { ipFamilyOf, parseIPv6 } from './config/syntax.js';
 import type { Affinity } from './types.js';
 
 const JHASH_INITVAL = 0xdeadbeef;
@@ -62,10 +63,18 @@ export function ipv4Bytes(ip: string): number[] {
   return bytes;
 }
 
-/** The key bytes nft hashes: `ip saddr` is 4 bytes; `ip saddr . tcp sport` is 8, the
- *  2-byte port (network order) sitting in its own 32-bit register whose rest is zero. */
+/** the address in network byte order: 4 bytes, or 16 for IPv6 */
+export function addressBytes(ip: string): number[] {
+  if (ipFamilyOf(ip) === 'ipv4') return ipv4Bytes(ip);
+  const groups = parseIPv6(ip);
+  if (groups === undefined) throw new Error(`bucketOf: invalid IPv6 address "${ip}"`);
+  return groups.flatMap((g) => [g >> 8, g & 0xff]);
+}
+
+/** The key bytes nft hashes: `ip saddr` is 4 bytes, `ip6 saddr` 16; `. tcp sport` adds 4,
+ *  the 2-byte port (network order) sitting in its own 32-bit register whose rest is zero. */
 export function hashKey(saddr: string, sport: number | undefined, affinity: Affinity): Uint8Array {
-  const ip = ipv4Bytes(saddr);
+  const ip = addressBytes(saddr);
   if (affinity === 'ClientIP') return Uint8Array.from(ip);
   if (sport === undefined || !Number.isInteger(sport) || sport < 0 || sport > 65535) {
     throw new Error(`bucketOf: ClientIPAndPort needs a source port, got ${String(sport)}`);

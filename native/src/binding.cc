@@ -12,6 +12,7 @@
 #include "nft_farm.h"
 #include "os_error.h"
 #include "rtnl_addr.h"
+#include "rtnl_neigh.h"
 
 using namespace vipfarm;
 
@@ -199,6 +200,24 @@ Napi::Value AddrDel(const Napi::CallbackInfo& info) {
   auto prefix = static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value());
   guarded(env, [&] { addrDel(ifname, ip, prefix); });
   return env.Undefined();
+}
+
+// neighbours(ifname) -> [{ ip, mac }]: resolved entries of both families
+Napi::Value Neighbours(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = info[0].As<Napi::String>();
+  auto list = guarded(env, [&] { return neighbours(ifname); });
+  Napi::Array out = Napi::Array::New(env, list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    char mac[18];
+    const auto& m = list[i].mac;
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ip", list[i].ip.str());
+    o.Set("mac", std::string(mac));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
 }
 
 // ArpResponder(iface, vips[], mac): the neighbour responder of the farm's VIPs — ARP for
@@ -488,6 +507,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nftRemove", Napi::Function::New(env, NftRemove));
   exports.Set("addrAdd", Napi::Function::New(env, AddrAdd));
   exports.Set("addrDel", Napi::Function::New(env, AddrDel));
+  exports.Set("neighbours", Napi::Function::New(env, Neighbours));
   exports.Set("ArpResponder", ArpResponderWrap::Init(env));
   exports.Set("FrameSocket", FrameSocketWrap::Init(env));
   return exports;

@@ -23,6 +23,7 @@ export interface NativeBinding {
   nftRemove(farm: string): void;
   addrAdd(ifname: string, ip: string, prefix: number): void;
   addrDel(ifname: string, ip: string, prefix: number): void;
+  neighbours(ifname: string): { ip: string; mac: string }[];
   ArpResponder: new (iface: string, vips: string[], mac: string) => NativeArpResponder;
   FrameSocket: new (iface: string, ethertype: number, dst: string, onFrame: (payload: Buffer, source: string) => void) => NativeFrameSocket;
 }

@@ -1,7 +1,9 @@
 // The Datapath over the native module: nft tables and bucket sets, the VIPs on lo with
-// their sysctls, and the ARP responder.
+// their sysctls, and the neighbour responder (ARP for IPv4 VIPs, ND for IPv6 ones). Both
+// families go through the same calls; the native side picks each address's family.
 import type { DataplaneFarm } from '../../../common/src/types.js';
-import { ArpResponder, bindVips, NftDataplane, releaseInterface, unbindVips } from '../../../native/src/index.js';
+import { ArpResponder, bindVips, neighbours, NftDataplane, releaseInterface, unbindVips } from '../../../native/src/index.js';
+import { canonicalIP, ipFamilyOf, IP_BITS } from '../../../common/src/config/syntax.js';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { arpSlotsOf } from '../../../common/src/arp-slot.js';
@@ -133,8 +135,10 @@ export class NativeDatapath implements Datapath {
     const say = (n: number, want: number): string => (n < 0 ? 'absent' : `${n} of ${want} rules`);
     if (now.inet !== this.rules.inet) out.push({ what: 'nft_inet', detail: `table inet vipfarm_${farm.name}: ${say(now.inet, this.rules.inet)}` });
     if (now.netdev !== this.rules.netdev) out.push({ what: 'nft_netdev', detail: `table netdev vipfarm_${farm.name}_in: ${say(now.netdev, this.rules.netdev)}` });
-    const onLo = new Set((networkInterfaces().lo ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
-    for (const vip of servedIPs(farm)) if (!onLo.has(vip)) out.push({ what: 'vip', detail: `${vip}/32 on lo: absent` });
+    const onLo = new Set((networkInterfaces().lo ?? []).map((a) => canonicalIP(a.address)));
+    for (const vip of servedIPs(farm)) {
+      if (!onLo.has(canonicalIP(vip))) out.push({ what: 'vip', detail: `${vip}/${IP_BITS[ipFamilyOf(vip)]} on lo: absent` });
+    }
     return out;
   }
 
@@ -162,17 +166,14 @@ function ownMac(iface: string): string {
   return readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim();
 }
 
-/** The peers' MACs from the kernel's ARP table: heartbeats to their addresses keep the
- *  entries resolved. A peer without a complete entry gets no forwarded frames yet. */
+/** The peers' MACs from the kernel's neighbour table (ARP or NDP, by the peers' address
+ *  family): heartbeats to their addresses keep the entries resolved. A peer without a
+ *  resolved entry gets no forwarded frames yet. */
 function peerMacs(iface: string, peers: readonly { name: string; address: string }[]): Map<string, string> {
-  const byIp = new Map<string, string>();
-  for (const line of readFileSync('/proc/net/arp', 'utf8').split('\n').slice(1)) {
-    const [ip, , flags, mac, , dev] = line.trim().split(/\s+/);
-    if (dev === iface && (parseInt(flags, 16) & 0x2) !== 0 && mac !== '00:00:00:00:00:00') byIp.set(ip, mac);
-  }
+  const byIp = new Map(neighbours(iface).map((n) => [n.ip, n.mac]));
   const out = new Map<string, string>();
   for (const peer of peers) {
-    const mac = byIp.get(peer.address);
+    const mac = byIp.get(canonicalIP(peer.address) ?? peer.address);
     if (mac !== undefined) out.set(peer.name, mac);
   }
   return out;
