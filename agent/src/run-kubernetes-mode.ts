@@ -5,7 +5,7 @@
 // kernel refusal is retried with backoff until it is accepted or the spec changes.
 import os from 'node:os';
 import { createLogger, type Logger } from '../../common/src/log.js';
-import { effectiveWeight, formatErrors, parseFarmSpec, parseServiceAddresses } from '../../common/src/config/index.js';
+import { canonicalIP, effectiveWeight, formatErrors, ipFamilyOf, parseFarmSpec, parseServiceAddresses } from '../../common/src/config/index.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import type { Agent, AgentIdentity } from './agent.js';
 import type { AgentCliOptions } from './cli.js';
@@ -39,7 +39,10 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
   const nodeName = o.node ?? os.hostname();
   const log = createLogger('agent', { farm: farmName, node: nodeName });
   log.level = o.logLevel;
-  const source = new KubernetesFarmSource(loadKubeConfig(), namespace, farmName, nodeName, log);
+  // This node's address (the downward API's status.hostIP: a v6-only node's is IPv6) sets
+  // the heartbeat family; peers are taken in that family from their pods.
+  const hostIP = process.env.HOST_IP === undefined ? undefined : canonicalIP(process.env.HOST_IP);
+  const source = new KubernetesFarmSource(loadKubeConfig(), namespace, farmName, nodeName, log, hostIP === undefined ? undefined : ipFamilyOf(hostIP));
   const key = await retry(log, 'reading the heartbeat Secret', () => source.readKey());
 
   // What the watch delivered last (seen) is kept apart from what the kernel runs (applied):
@@ -53,7 +56,7 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
 
   const identity = (f: FarmConfig): AgentIdentity => ({
     name: nodeName,
-    address: process.env.HOST_IP ?? peers.find((p) => p.name === nodeName)?.address ?? '0.0.0.0',
+    address: hostIP ?? peers.find((p) => p.name === nodeName)?.address ?? '0.0.0.0',
     weight: effectiveWeight(f, nodeName),
   });
 

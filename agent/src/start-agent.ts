@@ -1,7 +1,7 @@
 // What both modes do once they know the farm: build the agent on the real kernel, UDP and
 // HTTP edges, claim the metrics port, start, and undo everything if the start fails.
 import type http from 'node:http';
-import { isIPv6 } from 'node:net';
+import { ipFamilyOf } from '../../common/src/config/syntax.js';
 import type { Logger } from '../../common/src/log.js';
 import type { FarmConfig, PeerSpec } from '../../common/src/types.js';
 import { Agent, type AgentDeps, type AgentIdentity } from './agent.js';
@@ -40,12 +40,12 @@ async function startLocked(o: StartOptions): Promise<{ agent: Agent; server: htt
   const datapath = new NativeDatapath();
   const metrics = new AgentMetrics(farm.name, o.self.name, () => datapath.counters());
   // heartbeats in this node's address family
-  const bind = isIPv6(o.self.address) ? '::' : '0.0.0.0';
+  const family = ipFamilyOf(o.self.address);
   const sendError = (err: Error, to: string): void => void log.debug('heartbeat send failed', { event: 'send_error', to, error: err.message });
   // UDP to every peer and one L2 frame on the clients' path: a cut UDP path alone
   // (firewall, heartbeat VLAN) then changes nothing (docs/architecture.md, "Partitions").
   const transport = new MultiPathTransport([
-    new UdpTransport(farm.heartbeat.port, bind, sendError),
+    new UdpTransport(farm.heartbeat.port, family, sendError),
     new FrameTransport(heartbeatLink(farm), sendError),
   ]);
   const agent = new Agent({ farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent });

@@ -6,6 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { labelSelectorString, agentSelector, objectNames, HEARTBEAT_KEY_FIELD } from '../../../common/src/farm-objects.js';
 import type { PeerSpec } from '../../../common/src/types.js';
+import { canonicalIP, ipFamilyOf, type IPFamily } from '../../../common/src/config/syntax.js';
 import type { Logger } from '../../../common/src/log.js';
 import { memberStatusPatch, type MemberStatus } from '../core/member-status.js';
 import { agentReporter, eventObject } from '../../../common/src/farm-events.js';
@@ -31,12 +32,18 @@ export function loadKubeConfig(): k8s.KubeConfig {
   return kc;
 }
 
-/** Peers from the farm's agent pods: one per node, the pod's host IP. Pure. */
-export function peersFromPods(pods: readonly k8s.V1Pod[]): PeerSpec[] {
+/**
+ * Peers from the farm's agent pods: one per node, the pod's host IP of `family` (the
+ * family of this node's own address: heartbeats go over one socket) from status.hostIPs
+ * (a dual-stack node lists one of each; the agents use the host network, so these are
+ * their pod IPs too), else status.hostIP; canonical text. Pure.
+ */
+export function peersFromPods(pods: readonly k8s.V1Pod[], family?: IPFamily): PeerSpec[] {
   const byNode = new Map<string, string>();
   for (const p of pods) {
     const node = p.spec?.nodeName;
-    const ip = p.status?.hostIP;
+    const listed = [...(p.status?.hostIPs ?? []).map((h) => h.ip), p.status?.hostIP, ...(p.status?.podIPs ?? []).map((h) => h.ip)];
+    const ip = listed.map((a) => (a ? canonicalIP(a) : undefined)).find((a) => a !== undefined && (family === undefined || ipFamilyOf(a) === family));
     if (!node || !ip || p.metadata?.deletionTimestamp) continue;
     byNode.set(node, ip);
   }
@@ -58,6 +65,8 @@ export class KubernetesFarmSource {
     private readonly farm: string,
     private readonly node: string,
     private readonly log: Logger,
+    /** the family of this node's address, when known: peers of that family only */
+    private readonly family?: IPFamily,
   ) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -99,7 +108,7 @@ export class KubernetesFarmSource {
       () => this.core.listNamespacedPod({ namespace, labelSelector: selector }),
       selector,
     );
-    const pushPeers = (): void => h.onPeers(peersFromPods(podInformer.list(namespace)));
+    const pushPeers = (): void => h.onPeers(peersFromPods(podInformer.list(namespace), this.family));
     for (const ev of ['add', 'update', 'delete'] as const) podInformer.on(ev, pushPeers);
     this.farmInformer = farmInformer;
     this.podInformer = podInformer;

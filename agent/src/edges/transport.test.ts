@@ -1,14 +1,14 @@
 import { UdpTransport } from './transport.js';
 
 describe('UDP heartbeat transport', () => {
-  test.each([['127.0.0.1'], ['::1']])('moves datagrams in the bind address\'s family (%s)', async (addr) => {
+  test.each([['ipv4', '127.0.0.1'], ['ipv6', '::1']] as const)('moves datagrams in the family it is given (%s)', async (family, addr) => {
     // a free port of that family: bind 0 first, then use it (heartbeats go to the same port)
-    const probe = new UdpTransport(0, addr);
+    const probe = new UdpTransport(0, family, undefined, addr);
     await probe.start(() => {});
     const port = (probe as unknown as { socket: { address(): { port: number } } }).socket.address().port;
     await probe.stop();
     const got: Array<{ text: string; from: string }> = [];
-    const t = new UdpTransport(port, addr);
+    const t = new UdpTransport(port, family, undefined, addr);
     await t.start((buf, from) => got.push({ text: buf.toString(), from }));
     try {
       const deadline = Date.now() + 2000;

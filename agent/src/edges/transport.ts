@@ -3,7 +3,7 @@
 // on any path is alive; authenticity and replay checks live in the codec, these only move
 // bytes.
 import dgram from 'node:dgram';
-import net from 'node:net';
+import { canonicalIP, type IPFamily } from '../../../common/src/config/syntax.js';
 import type { FarmConfig } from '../../../common/src/types.js';
 
 export type HeartbeatPath = 'udp' | 'l2';
@@ -34,22 +34,33 @@ export interface HeartbeatTransport {
   stop(): Promise<void>;
 }
 
+/** The wildcard a family's heartbeat socket binds by default. */
+export const ANY_ADDRESS: Record<IPFamily, string> = { ipv4: '0.0.0.0', ipv6: '::' };
+
+/**
+ * Heartbeats over UDP in one address family, the family of the node's address (a
+ * v6-only cluster's nodes have only IPv6 ones): the same code for both, the family
+ * decides the socket type and the wildcard.
+ */
 export class UdpTransport implements HeartbeatTransport {
   private socket?: dgram.Socket;
 
   constructor(
     private readonly port: number,
-    private readonly bindAddress = '0.0.0.0',
+    private readonly family: IPFamily = 'ipv4',
     private readonly onSendError: (err: Error, to: string) => void = () => {},
+    private readonly bindAddress = ANY_ADDRESS[family],
   ) {}
 
   start(onMessage: (buf: Buffer, from: string, path: HeartbeatPath) => void): Promise<void> {
     // No reuseAddr: a port another process holds (another farm by mistake) must fail
-    // clearly, not split the heartbeats between two sockets. The address family is the
-    // bind address's: an IPv6 farm binds '::'.
-    const socket = dgram.createSocket({ type: net.isIPv6(this.bindAddress) ? 'udp6' : 'udp4' });
+    // clearly, not split the heartbeats between two sockets. ipv6Only: an IPv6 farm's
+    // socket does not also take IPv4 heartbeats as ::ffff:a.b.c.d.
+    const socket = dgram.createSocket({ type: this.family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'ipv6' });
     this.socket = socket;
-    socket.on('message', (msg, rinfo) => onMessage(msg, rinfo.address, 'udp'));
+    // Peers are known by their canonical address text (the config parser's), whatever
+    // text the kernel hands back.
+    socket.on('message', (msg, rinfo) => onMessage(msg, canonicalIP(rinfo.address) ?? rinfo.address, 'udp'));
     return new Promise((resolve, reject) => {
       const refuse = (err: Error): void => reject(new Error(`heartbeat port ${this.port}: ${err.message}`));
       socket.once('error', refuse);
