@@ -128,8 +128,10 @@ export class AgentFarm {
     return path;
   }
 
-  startApp(node: Host): Promise<void> {
-    const p = this.tb.spawn(node.netns, [process.execPath, ECHO, node.name, '0.0.0.0', String(APP_PORT), '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  /** serviceMs: one connection at a time, each taking this long (echo-server.ts) */
+  startApp(node: Host, serviceMs?: number): Promise<void> {
+    const argv = [process.execPath, ECHO, node.name, '0.0.0.0', String(APP_PORT), '-', ...(serviceMs ? [String(serviceMs)] : [])];
+    const p = this.tb.spawn(node.netns, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     this.apps.set(node.name, p);
     return new Promise((resolveReady, reject) => {
       let buf = '';

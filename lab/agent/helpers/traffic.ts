@@ -23,6 +23,9 @@ export interface TrafficOptions {
   timeoutMs?: number;
   /** above this many open connections the client waits instead of opening more (default 256) */
   maxInFlight?: number;
+  /** also one line per connection when it ends: {"event":"conn","start","answeredAt","node"}
+   *  (wall clock ms; answeredAt and node null when unanswered), to place failures in time */
+  perConnection?: boolean;
 }
 
 const o = JSON.parse(process.argv[2]) as TrafficOptions;
@@ -39,6 +42,9 @@ let running = true;
 
 function once(localAddress: string | undefined): void {
   inFlight++;
+  const start = Date.now();
+  let answeredAt: number | null = null;
+  let node: string | null = null;
   const sock = connect({ host: o.vip, port: o.port, localAddress });
   let answered = false;
   let own: string | undefined;
@@ -49,7 +55,8 @@ function once(localAddress: string | undefined): void {
     const nl = buf.indexOf('\n');
     if (nl >= 0 && !answered) {
       answered = true;
-      const node = buf.slice(0, nl);
+      answeredAt = Date.now();
+      node = buf.slice(0, nl);
       answers[node] = (answers[node] ?? 0) + 1;
       sock.end();
     }
@@ -63,6 +70,7 @@ function once(localAddress: string | undefined): void {
     inFlight--;
     if (own !== undefined) clientErrors[own] = (clientErrors[own] ?? 0) + 1;
     else if (!answered) failed++;
+    if (o.perConnection && own === undefined) process.stdout.write(JSON.stringify({ event: 'conn', start, answeredAt, node }) + '\n');
   });
 }
 
