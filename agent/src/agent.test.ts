@@ -31,6 +31,8 @@ function rig(f: FarmConfig = farm(), refuse?: (f: DataplaneFarm) => boolean): { 
     counters: () => [],
     missing: () => [],
     remove: () => void calls.push('remove'),
+    detach: () => void calls.push('detach'),
+    present: () => false,
   };
   const transport: HeartbeatTransport = {
     start: async () => void calls.push('listen'),
@@ -86,6 +88,23 @@ describe('Agent (fake kernel and network)', () => {
     expect(r.calls).toEqual(['remove', 'send', 'close']);
     const bye = decodeHeartbeat(r.sent[r.sent.length - 1], KEY, 'unit');
     expect(bye.ok && bye.msg.state).toBe('down');
+    expect(bye.ok && bye.msg.held).toEqual([]);
+  });
+
+  test('a rollout: the handover gives up every bucket, stop leaves the kernel state (detach) and says it holds nothing', async () => {
+    const r = rig();
+    await r.agent.start();
+    await until(() => r.owned().length === 16);
+    // alone: no peer takes the buckets, so the handover ends at its deadline, not before
+    const t0 = Date.now();
+    const h = await r.agent.handOver(300);
+    expect(h.handedOff).toBe(false);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(r.owned()).toEqual([]);
+    r.calls.length = 0;
+    await r.agent.stop({ keepKernelState: true });
+    expect(r.calls).toEqual(['detach', 'send', 'close']);
+    const bye = decodeHeartbeat(r.sent[r.sent.length - 1], KEY, 'unit');
     expect(bye.ok && bye.msg.held).toEqual([]);
   });
 

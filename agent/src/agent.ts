@@ -99,6 +99,11 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // A previous agent that handed over (a rollout) left its tables and VIPs serving its
+    // established connections: programming replaces the tables atomically, keeping them.
+    if (this.deps.datapath.present(this.farm.name)) {
+      this.log.info('adopting the kernel state a previous agent left', { event: 'adopted', incarnation: this.state.incarnation });
+    }
     this.deps.datapath.program(this.farm);
     this.programmed = true;
     this.deps.datapath.setOwnership([], [], this.state.config.leaseMs);
@@ -168,8 +173,29 @@ export class Agent {
     return { remaining, waitedMs };
   }
 
-  /** Stops the loop and removes everything the agent put in the kernel. */
-  async stop(): Promise<void> {
+  /**
+   * A rollout: hands off every bucket and waits until live peers hold them all (or the
+   * deadline), without waiting for established connections, which stay on this node's
+   * kernel for the next agent (stop({ keepKernelState: true })).
+   */
+  async handOver(deadlineMs: number): Promise<{ handedOff: boolean; waitedMs: number }> {
+    const t0 = this.now();
+    this.state = core.setDraining(this.state, true);
+    this.log.info('handing over to the next agent', { event: 'handover_start', deadlineMs, buckets: this.state.held.length });
+    this.loop();
+    let handedOff = core.peersHoldAll(this.state);
+    while (!handedOff && this.now() - t0 < deadlineMs) {
+      await new Promise((r) => setTimeout(r, 20));
+      handedOff = core.peersHoldAll(this.state);
+    }
+    const waitedMs = this.now() - t0;
+    this.log.info('handover finished', { event: 'handover_done', handedOff, waitedMs, buckets: this.state.held.length });
+    return { handedOff, waitedMs };
+  }
+
+  /** Stops the loop and removes everything the agent put in the kernel; with
+   *  keepKernelState (a rollout), the tables and VIPs stay for the next agent, owning nothing. */
+  async stop(opts: { keepKernelState?: boolean } = {}): Promise<void> {
     clearInterval(this.timer);
     clearTimeout(this.watch);
     this.watch = undefined;
@@ -179,7 +205,10 @@ export class Agent {
     try {
       // Kernel first: only then may the last heartbeat say we hold nothing, so peers can
       // take our buckets at once instead of waiting for the lease, without two owners.
-      if (this.programmed) this.deps.datapath.remove();
+      if (this.programmed) {
+        if (opts.keepKernelState) this.deps.datapath.detach();
+        else this.deps.datapath.remove();
+      }
       this.programmed = false;
       this.state = core.removed(this.state);
       const bye = core.goodbye(this.state, this.now());
@@ -188,7 +217,8 @@ export class Agent {
     } finally {
       await this.deps.transport.stop();
     }
-    this.log.info('agent stopped, kernel state removed', { event: 'stopped' });
+    if (opts.keepKernelState) this.log.info('agent stopped, kernel state left to the next agent', { event: 'stopped', kernelState: 'kept' });
+    else this.log.info('agent stopped, kernel state removed', { event: 'stopped', kernelState: 'removed' });
   }
 
   /** For /healthz: the loop ran within a few intervals. */

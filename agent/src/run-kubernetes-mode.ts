@@ -15,6 +15,7 @@ import { configApplied, configRefused, configSeen, configStatus, retryDue, type 
 import { installSignalHandlers } from './signals.js';
 import { startAgent } from './start-agent.js';
 import { FarmHeldError } from './edges/farm-lock.js';
+import { exitPlan } from './core/exit-plan.js';
 
 // lastHeartbeat is a liveness stamp: the CRD promises a rewrite at least this often.
 const STATUS_REFRESH_MS = 30_000;
@@ -198,6 +199,7 @@ export async function runKubernetesMode(o: AgentCliOptions): Promise<void> {
 
   installSignalHandlers({
     agent: running, log, server, drainTimeoutSec: o.drainTimeoutSec, stopTimeoutSec: o.stopTimeoutSec,
+    exitPlan: async () => exitPlan(await source.exitFacts(process.env.POD_NAME)),
     beforeExit: async () => {
       clearInterval(statusTimer);
       clearTimeout(retryTimer);

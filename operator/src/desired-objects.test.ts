@@ -170,6 +170,7 @@ describe('agentRole', () => {
       { apiGroups: [FARMCLUSTER_GROUP], resources: [FARMCLUSTER_PLURAL], resourceNames: ['db'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [FARMCLUSTER_GROUP], resources: [`${FARMCLUSTER_PLURAL}/status`], resourceNames: ['db'], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      { apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: ['db-agent'], verbs: ['get'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['db-heartbeat'], verbs: ['get'] },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create'] },
     ]);

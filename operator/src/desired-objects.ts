@@ -91,6 +91,8 @@ export function agentRole(fc: FarmCluster): KubeObject {
       { apiGroups: [FARMCLUSTER_GROUP], resources: [FARMCLUSTER_PLURAL], resourceNames: [farm], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [FARMCLUSTER_GROUP], resources: [`${FARMCLUSTER_PLURAL}/status`], resourceNames: [farm], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      // on SIGTERM: is this a rollout (keep the kernel state for the next agent)?
+      { apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: [names.daemonSet], verbs: ['get'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: [names.secret], verbs: ['get'] },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create'] },
     ],
@@ -137,7 +139,8 @@ export function agentDaemonSet(fc: FarmCluster, config: FarmConfig, settings: Op
     serviceAccountName: names.serviceAccount,
     hostNetwork: true,
     dnsPolicy: 'ClusterFirstWithHostNet',
-    // SIGTERM makes the agent hand off its buckets and remove its kernel state.
+    // SIGTERM makes the agent hand off its buckets; it removes its kernel state unless the
+    // pod is replaced by a rollout (then the next agent adopts it, docs/operations.md).
     terminationGracePeriodSeconds: 30,
     containers: [container],
     volumes: [

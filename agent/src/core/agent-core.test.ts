@@ -181,6 +181,23 @@ describe('agent core', () => {
     expect(bye.heartbeat).toMatchObject({ state: 'down', held: [], seq: 8 });
   });
 
+  test('handover: complete only once this node holds nothing and live peers claim every bucket', () => {
+    // a holds everything, b is alive with nothing
+    let s = core.receiveHeartbeat(fresh(), hb({ held: [] }), 'b', 1000).state;
+    s = { ...s, held: [0, 1, 2, 3] };
+    expect(core.peersHoldAll(s)).toBe(false);
+    s = core.removed(s);
+    expect(core.peersHoldAll(s)).toBe(false);
+    s = core.receiveHeartbeat(s, hb({ held: [0, 1, 2, 3, 4, 5, 6], seq: 2, sentAt: 1100 }), 'b', 1100).state;
+    expect(core.peersHoldAll(s)).toBe(false);
+    s = core.receiveHeartbeat(s, hb({ held: [0, 1, 2, 3, 4, 5, 6, 7], seq: 3, sentAt: 1200 }), 'b', 1200).state;
+    expect(core.peersHoldAll(s)).toBe(true);
+    // a dead peer's claims do not count
+    s = run(s, 1300, 2000);
+    expect(s.view.peers.get('b')?.alive).toBe(false);
+    expect(core.peersHoldAll(core.removed(s))).toBe(false);
+  });
+
   test('peers: removed ones are forgotten, new ones known before they speak', () => {
     let s = core.receiveHeartbeat(fresh(), hb({}), 'b', 1000).state;
     s = core.setPeers(s, [{ name: 'a', address: 'a' }, { name: 'c', address: 'c' }]);

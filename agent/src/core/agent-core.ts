@@ -266,6 +266,14 @@ export function removed(s: CoreState): CoreState {
   return { ...s, held: [], orphans: [] };
 }
 
+/** A handover is complete: this node holds nothing and live peers claim every bucket. */
+export function peersHoldAll(s: CoreState): boolean {
+  if (s.held.length > 0) return false;
+  const claimed = new Set<number>();
+  for (const p of s.view.peers.values()) if (p.alive && p.name !== s.name) for (const b of p.held) claimed.add(b);
+  return claimed.size >= s.config.bucketCount;
+}
+
 // ---- the loop
 
 export interface Decided {

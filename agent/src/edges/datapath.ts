@@ -29,4 +29,9 @@ export interface Datapath {
   missing(): KernelLoss[];
   /** removes all kernel state this farm put there; idempotent */
   remove(): void;
+  /** Leaves the tables, VIPs and sysctls for the next agent on this node, owning no bucket:
+   *  established connections keep flowing through them. Stops answering ARP. */
+  detach(): void;
+  /** whether the farm's tables are in the kernel now (left by a previous agent) */
+  present(farmName: string): boolean;
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../../../common/src/log.js';
 import { memberStatusPatch, type MemberStatus } from '../core/member-status.js';
 import { agentReporter, eventObject } from '../../../common/src/farm-events.js';
 import { FARMCLUSTER_GROUP as GROUP, FARMCLUSTER_PLURAL as PLURAL, FARMCLUSTER_VERSION as VERSION, type FarmCluster } from '../../../common/src/farmcluster-types.js';
+import type { ExitFacts, Placement } from '../core/exit-plan.js';
 
 export interface FarmObject extends k8s.KubernetesObject {
   spec?: unknown;
@@ -53,6 +54,7 @@ export function peersFromPods(pods: readonly k8s.V1Pod[], family?: IPFamily): Pe
 export class KubernetesFarmSource {
   private readonly core: k8s.CoreV1Api;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly apps: k8s.AppsV1Api;
   private farmInformer?: k8s.Informer<FarmObject> & k8s.ObjectCache<FarmObject>;
   private podInformer?: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
   private stopped = false;
@@ -70,6 +72,7 @@ export class KubernetesFarmSource {
   ) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.apps = kc.makeApiClient(k8s.AppsV1Api);
   }
 
   async readKey(): Promise<Buffer> {
@@ -142,6 +145,33 @@ export class KubernetesFarmSource {
     } catch (err) {
       this.log.warn('could not record event', { event: 'k8s_event_error', reason, error: (err as Error).message });
     }
+  }
+
+  /**
+   * What decides whether a stopping agent keeps its kernel state for the next one
+   * (core/exit-plan.ts), read from the API server now: the farm and the DaemonSet as they
+   * are (404 = gone), this agent's pod (`podName`, from the downward API) from the watch.
+   */
+  async exitFacts(podName: string | undefined): Promise<ExitFacts> {
+    const { namespace, farm } = this;
+    const gone = (err: unknown): undefined => {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    };
+    const fc = await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name: farm })
+      .then((o) => o as FarmObject, gone);
+    const ds = await this.apps.readNamespacedDaemonSet({ name: objectNames(farm).daemonSet, namespace }).catch(gone);
+    const pod = podName ? this.podInformer?.get(podName, namespace) : undefined;
+    const placement = (spec: k8s.V1PodSpec | undefined): Placement => ({
+      ...(spec?.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec?.tolerations ? { tolerations: spec.tolerations } : {}),
+    });
+    const generation = Number(pod?.metadata?.labels?.['pod-template-generation']);
+    return {
+      ...(fc ? { farm: { deleting: fc.metadata?.deletionTimestamp !== undefined } } : {}),
+      ...(ds ? { daemonSet: { deleting: ds.metadata?.deletionTimestamp !== undefined, generation: ds.metadata?.generation ?? 0, template: placement(ds.spec?.template.spec) } } : {}),
+      ...(pod ? { pod: { ...(Number.isInteger(generation) ? { templateGeneration: generation } : {}), placement: placement(pod.spec) } } : {}),
+    };
   }
 
   async stop(): Promise<void> {

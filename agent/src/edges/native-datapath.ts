@@ -146,6 +146,22 @@ export class NativeDatapath implements Datapath {
     return this.arp?.stats();
   }
 
+  detach(): void {
+    const farm = this.farm;
+    if (!farm) return;
+    // no bucket stays ours: the peers that took them over are the only ones taking SYNs
+    this.nft.setBuckets(farm.name, [], 0);
+    this.nft.setOrphans(farm.name, [], 0);
+    this.arp?.stop();
+    this.arp = undefined;
+    this.rules = undefined;
+    this.farm = undefined;
+  }
+
+  present(farmName: string): boolean {
+    return this.nft.ruleCounts(farmName).inet >= 0;
+  }
+
   remove(): void {
     const farm = this.farm;
     if (!farm) return;
