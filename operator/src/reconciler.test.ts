@@ -134,7 +134,7 @@ describe('Reconciler', () => {
     clock += 2_000;
     await r.reconcile('ns/web');
     expect(kube.calls.filter((c) => c === 'apply Role')).toEqual(['apply Role']);
-    expect(kube.objects.get('Role/ns/web-agent').rules.length).toBe(5);
+    expect(kube.objects.get('Role/ns/web-agent').rules.length).toBe(6);
   });
 
   test('a spec change re-applies only what changed; the heartbeat key is kept', async () => {
