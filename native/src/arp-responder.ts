@@ -1,5 +1,7 @@
-// Answers ARP for the VIPs with the virtual MAC (AF_PACKET socket, polled by libuv on
-// the JS thread's loop: no busy loop, no blocking) and sends gratuitous ARP on start.
+// Answers for the VIPs with the virtual MAC: ARP for the IPv4 ones, Neighbour Discovery
+// for the IPv6 ones (one AF_PACKET socket per family present, polled by libuv on the JS
+// thread's loop: no busy loop, no blocking); on start, gratuitous ARP and unsolicited
+// Neighbour Advertisements to all nodes. Directed mode: slots and announce cover both.
 import { native, type NativeArpResponder } from './load.js';
 import { ARP_SLOTS } from '../../common/src/arp-slot.js';
 import { checkBuckets, checkIface, checkMac, checkNodeMac, checkVips } from './validate.js';
@@ -31,8 +33,8 @@ export class ArpResponder {
     this.impl = new (native().ArpResponder)(iface, vips, mac);
   }
 
-  /** opens the socket, starts answering, sends one gratuitous ARP per VIP (not when answer
-   *  slots are set: Directed); idempotent */
+  /** opens the sockets, starts answering, sends one gratuitous ARP / unsolicited NA per
+   *  VIP (not when answer slots are set: Directed); all families or none; idempotent */
   start(): void {
     this.impl.start();
   }
@@ -43,9 +45,9 @@ export class ArpResponder {
     this.impl.setAnswerSlots(slots === null ? null : checkSlots('setAnswerSlots', slots));
   }
 
-  /** unicast "VIP is-at <mac>" to every requester seen in these slots (every node sees
-   *  every broadcast request); re-points a dead node's requesters at once. Returns the
-   *  number of replies sent. */
+  /** unicast "VIP is-at <mac>" (IPv6: an unsolicited NA with override) to every requester
+   *  seen in these slots (every node sees every broadcast or multicast request); re-points
+   *  a dead node's requesters at once. Returns the number of answers sent. */
   announce(slots: number[]): number {
     return this.impl.announce(checkSlots('announce', slots));
   }
