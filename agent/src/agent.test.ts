@@ -28,6 +28,7 @@ function rig(f: FarmConfig = farm(), refuse?: (f: DataplaneFarm) => boolean): { 
       owned = o;
       calls.push(`own ${o.length}`);
     },
+    setServiceOwnership: (services) => void calls.push(`own services ${services.map((x) => `${x.ip}:${x.owned.length}`).join(',')}`),
     counters: () => [],
     missing: () => [],
     remove: () => void calls.push('remove'),

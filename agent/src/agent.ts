@@ -59,6 +59,7 @@ export function coreConfig(farm: FarmConfig): core.CoreConfig {
     intervalMs: farm.heartbeat.intervalMs,
     failureThresholdMs: farm.heartbeat.failureThresholdMs,
     leaseMs: core.defaultLeaseMs(farm.heartbeat),
+    localServices: (farm.services ?? []).flatMap((s) => (s.nodes === undefined ? [] : [{ ip: s.ip, nodes: s.nodes }])),
   };
 }
 
@@ -389,6 +390,7 @@ export class Agent {
         self: this.self.name,
         peers: this.peers,
       });
+      if (d.ownership.services.length > 0) this.deps.datapath.setServiceOwnership(d.ownership.services, d.ownership.leaseMs);
     } catch (err) {
       // Claim only what the kernel really accepts.
       ok = false;
@@ -422,6 +424,10 @@ export class Agent {
         this.log.info('buckets changed', {
           event: 'buckets', owned: i.owned, acquired: bucketRanges(i.acquired), released: bucketRanges(i.released),
           orphans: bucketRanges(i.orphans), waiting: i.waiting,
+        });
+      } else if (i.kind === 'service-buckets') {
+        this.log.info('service buckets changed', {
+          event: 'service_buckets', ip: i.ip, owned: i.owned, acquired: bucketRanges(i.acquired), released: bucketRanges(i.released), waiting: i.waiting,
         });
       } else if (i.kind === 'state') {
         this.log.info('state', { event: 'state', state: i.state, phase: i.phase });
@@ -463,6 +469,7 @@ export class Agent {
     selfCounts[d.advertise] = (selfCounts[d.advertise] ?? 0) + 1;
     m.setMembers(selfCounts);
     m.bucketsOwned.set(this.state.held.length);
+    m.setServiceBuckets(this.state.serviceHeld);
     m.bucketsOrphan.set(this.state.orphans.length);
     m.nodeReady.set(this.ready().ready ? 1 : 0);
     m.setOwners(d.assignment);

@@ -266,8 +266,10 @@ export interface FarmClusterStatusService {
   rules: FarmClusterStatusServiceRule[];
   /** The Services behind the IP, namespace/name. */
   services?: string[];
-  /** Cluster (every ready node serves). */
+  /** Cluster (every ready node serves) or Local (only the nodes listed in nodes serve). */
   externalTrafficPolicy?: string;
+  /** externalTrafficPolicy Local only: the nodes with a ready endpoint of the Services behind the IP (from their EndpointSlices); only these own the IP's buckets. */
+  nodes?: string[];
 }
 
 export interface FarmClusterStatusServiceRule {

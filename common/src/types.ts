@@ -22,6 +22,13 @@ export const FARM_MODES: readonly FarmMode[] = ['Flooding', 'Directed'];
 export interface ServiceIPRules {
   ip: string;
   rules: Rule[];
+  /**
+   * externalTrafficPolicy Local: the nodes with a ready endpoint of the Service(s) behind the
+   * IP (rendered by the operator from EndpointSlices). Only these own the IP's buckets, in
+   * an assignment of their own (own kernel sets). Absent: Cluster, every ready node serves
+   * it with the farm's buckets.
+   */
+  nodes?: string[];
 }
 
 /** What the kernel needs: consumed by native/ apply() and remove(). */

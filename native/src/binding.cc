@@ -79,7 +79,7 @@ std::vector<FarmRule> parseRules(const Napi::Array& rules) {
 }
 
 // nftApply({ name, interface, virtualIPs, virtualMAC, rules: [{port, protocol, affinity}],
-//            services: [{ip, rules}], bucketCount, hashSeed })
+//            services: [{ip, rules, ownedSet?, orphanSet?}], bucketCount, hashSeed })
 Napi::Value NftApply(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
@@ -96,7 +96,12 @@ Napi::Value NftApply(const Napi::CallbackInfo& info) {
       Napi::Object a = arr.Get(i).As<Napi::Object>();
       Napi::Array ip = Napi::Array::New(env, 1);
       ip.Set(uint32_t{0}, a.Get("ip"));
-      spec.services.push_back({parseIps(env, ip).at(0), parseRules(a.Get("rules").As<Napi::Array>())});
+      AddressRules ar{parseIps(env, ip).at(0), parseRules(a.Get("rules").As<Napi::Array>()), "", ""};
+      if (a.Get("ownedSet").IsString()) {
+        ar.ownedSet = a.Get("ownedSet").As<Napi::String>().Utf8Value();
+        ar.orphanSet = a.Get("orphanSet").As<Napi::String>().Utf8Value();
+      }
+      spec.services.push_back(ar);
     }
   }
   spec.buckets = o.Get("bucketCount").As<Napi::Number>().Uint32Value();

@@ -11,6 +11,8 @@ export interface NativeBinding {
     virtualIPs: string[];
     virtualMAC: string;
     rules: { port: number; protocol: string; affinity: string }[];
+    /** ownedSet/orphanSet: the IP's own bucket sets (externalTrafficPolicy Local) */
+    services?: { ip: string; rules: { port: number; protocol: string; affinity: string }[]; ownedSet?: string; orphanSet?: string }[];
     bucketCount: number;
     hashSeed: number;
     mode?: string;

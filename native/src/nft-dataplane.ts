@@ -4,9 +4,15 @@ import type { DataplaneFarm } from '../../common/src/types.js';
 import { aggregateCounters, stageCounters, type RuleCounter, type StageCounter } from './counters.js';
 import { native } from './load.js';
 import { LIMITS } from '../../common/src/config/syntax.js';
-import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeMac, fail } from './validate.js';
+import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeMac, checkVips, fail } from './validate.js';
 
 export type BucketSet = 'owned' | 'orphan';
+
+/** The bucket sets of a Service IP with its own assignment (externalTrafficPolicy Local). */
+export function serviceSets(ip: string): { ownedSet: string; orphanSet: string } {
+  const id = ip.replace(/[^0-9a-fA-F]/g, '_');
+  return { ownedSet: `owned_${id}`, orphanSet: `orphan_${id}` };
+}
 
 /** Directed mode: who owns the buckets this node does not, and every farm node's MAC */
 export interface Forwarding {
@@ -26,8 +32,16 @@ export class NftDataplane {
    *  empty (bucket numbers changed meaning) and the caller sets them right after. */
   apply(farm: DataplaneFarm): void {
     const f = checkFarm('apply', farm);
-    native().nftApply(f);
+    // A Service IP with its own node list (externalTrafficPolicy Local) gets its own sets.
+    const services = f.services?.map((a) => (a.nodes === undefined ? { ip: a.ip, rules: a.rules } : { ip: a.ip, rules: a.rules, ...serviceSets(a.ip) }));
+    native().nftApply(services === undefined ? f : { ...f, services });
     this.bucketCounts.set(f.name, f.bucketCount);
+  }
+
+  /** owned buckets of a Service IP that has its own sets (see serviceSets), fresh lease of leaseMs */
+  setServiceBuckets(farmName: string, ip: string, owned: number[], leaseMs: number): void {
+    const [checked] = checkVips('setServiceBuckets', [ip], 'ip');
+    this.setElems('setServiceBuckets', farmName, serviceSets(checked!).ownedSet, owned, leaseMs);
   }
 
   /** owned = the full desired set, each with a fresh lease of leaseMs (one batch). */
@@ -66,6 +80,13 @@ export class NftDataplane {
     return native().nftGetElems(name, set).sort((a, b) => a - b);
   }
 
+  /** the owned buckets of a Service IP with its own sets */
+  getServiceBuckets(farmName: string, ip: string): number[] {
+    const name = checkFarmName('getServiceBuckets', farmName);
+    const [checked] = checkVips('getServiceBuckets', [ip], 'ip');
+    return native().nftGetElems(name, serviceSets(checked!).ownedSet).sort((a, b) => a - b);
+  }
+
   /** per VIP x rule: accepted (established + owned + orphan) and dropped packets/bytes */
   counters(farmName: string): RuleCounter[] {
     return aggregateCounters(this.stageCounters(farmName));
@@ -89,7 +110,7 @@ export class NftDataplane {
     this.bucketCounts.delete(name);
   }
 
-  private setElems(op: string, farmName: string, set: BucketSet, buckets: number[], leaseMs: number): void {
+  private setElems(op: string, farmName: string, set: string, buckets: number[], leaseMs: number): void {
     const name = checkFarmName(op, farmName);
     const list = checkBuckets(op, buckets, this.bucketCounts.get(name) ?? LIMITS.bucketCountMax);
     const lease = checkLease(op, leaseMs);

@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "nft_batch.h"
@@ -531,6 +532,24 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   auto orphan = makeSet(table, "orphan", kOrphanId, NFPROTO_INET, spec.buckets);
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, owned.get(), "add set owned");
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, orphan.get(), "add set orphan");
+  // Per address: which sets its owned and orphan rules look up (name, id in this batch).
+  struct Sets {
+    std::string owned, orphan;
+    uint32_t ownedId, orphanId;
+  };
+  std::map<std::string, Sets> setsOf;
+  uint32_t nextId = 100;
+  for (const AddressRules& a : spec.services) {
+    if (a.ownedSet.empty()) continue;
+    Sets s{a.ownedSet, a.orphanSet, nextId, nextId + 1};
+    nextId += 2;
+    auto o = makeSet(table, s.owned.c_str(), s.ownedId, NFPROTO_INET, spec.buckets);
+    auto r = makeSet(table, s.orphan.c_str(), s.orphanId, NFPROTO_INET, spec.buckets);
+    batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, o.get(), "add set " + s.owned);
+    batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, r.get(), "add set " + s.orphan);
+    setsOf[a.vip.str()] = s;
+  }
+  const Sets farmSets{"owned", "orphan", kOwnedId, kOrphanId};
 
   ChainPtr c(checked(nftnl_chain_alloc()));
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
@@ -547,6 +566,8 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   {
     for (const auto& [vip, rule] : pairs) {
       std::string where = vip.str() + " " + protoName(rule.proto) + "/" + std::to_string(rule.port);
+      auto found = setsOf.find(vip.str());
+      const Sets& sets = found == setsOf.end() ? farmSets : found->second;
 
       // Established and related flows stay where conntrack put them.
       RuleBuilder est(table, NFPROTO_INET, kChain);
@@ -564,14 +585,14 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
         own.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
       }
       bucketHash(own, rule, spec, vip.family());
-      own.lookup("owned", kOwnedId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "owned"));
+      own.lookup(sets.owned.c_str(), sets.ownedId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "owned"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, own.get(), "add owned rule " + where);
 
       // A dead node's buckets: every packet, so our stack answers its flows with RST.
       RuleBuilder orph(table, NFPROTO_INET, kChain);
       matchVipPort(orph, vip, rule);
       bucketHash(orph, rule, spec, vip.family());
-      orph.lookup("orphan", kOrphanId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "orphan"));
+      orph.lookup(sets.orphan.c_str(), sets.orphanId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "orphan"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, orph.get(), "add orphan rule " + where);
 
       RuleBuilder drop(table, NFPROTO_INET, kChain);
@@ -699,14 +720,24 @@ void nftApply(const FarmSpec& spec) {
   std::string op = "apply " + inetTableName(spec.name);
   // Same buckets as before: carry the live leases over, so replacing the rules does
   // not turn new connections away until the agent's next refresh.
-  std::vector<LiveElem> owned, orphan;
+  // Every bucket set of the new spec, with what it holds now (if the table has it).
+  std::vector<std::pair<std::string, std::vector<LiveElem>>> carried{{"owned", {}}, {"orphan", {}}};
+  for (const AddressRules& a : spec.services) {
+    if (a.ownedSet.empty()) continue;
+    carried.push_back({a.ownedSet, {}});
+    carried.push_back({a.orphanSet, {}});
+  }
   if (sameBucketLayout(spec, op + ": read current rules")) {
-    owned = dumpElems(inetTableName(spec.name), "owned", op + ": read owned buckets");
-    orphan = dumpElems(inetTableName(spec.name), "orphan", op + ": read orphan buckets");
     // a timeout of 0 would make an element permanent: drop the ones about to lapse
     auto lapsing = [](const LiveElem& e) { return e.expiresInMs == 0; };
-    owned.erase(std::remove_if(owned.begin(), owned.end(), lapsing), owned.end());
-    orphan.erase(std::remove_if(orphan.begin(), orphan.end(), lapsing), orphan.end());
+    for (auto& [set, elems] : carried) {
+      try {
+        elems = dumpElems(inetTableName(spec.name), set, op + ": read " + set + " buckets");
+      } catch (const OsError& e) {
+        if (e.err() != ENOENT) throw;  // a Service IP new in this spec: no set yet
+      }
+      elems.erase(std::remove_if(elems.begin(), elems.end(), lapsing), elems.end());
+    }
   }
   NlSocket& nl = nftSocket(op);
   NftBatch batch(op, nl.nextSeq());
@@ -714,8 +745,7 @@ void nftApply(const FarmSpec& spec) {
   queueDeleteTable(batch, inetTableName(spec.name), NFPROTO_INET);
   queueNetdevTable(batch, spec);
   queueInetTable(batch, spec);
-  queueElems(batch, inetTableName(spec.name), "owned", owned);
-  queueElems(batch, inetTableName(spec.name), "orphan", orphan);
+  for (const auto& [set, elems] : carried) queueElems(batch, inetTableName(spec.name), set, elems);
   batch.commit(nl);
 }
 

@@ -24,6 +24,9 @@ struct FarmRule {
 struct AddressRules {
   IpAddress vip;
   std::vector<FarmRule> rules;
+  // externalTrafficPolicy Local: the IP's own bucket sets (its own assignment among the
+  // nodes with an endpoint); empty: the farm's "owned" and "orphan".
+  std::string ownedSet, orphanSet;
 };
 
 struct FarmSpec {

@@ -119,7 +119,10 @@ export function checkFarm(op: string, farm: unknown): DataplaneFarm {
     const [ip] = checkVips(op, [o.ip], `services[${i}].ip`);
     if (ips.has(ip!)) fail(op, `services[${i}].ip ${ip} is already a virtual IP or another service IP`);
     ips.add(ip!);
-    return { ip: ip!, rules: checkRules(op, o.rules, `services[${i}].rules`) };
+    const rules = checkRules(op, o.rules, `services[${i}].rules`);
+    if (o.nodes === undefined) return { ip: ip!, rules };
+    if (!Array.isArray(o.nodes) || o.nodes.some((n) => typeof n !== 'string' || n === '')) fail(op, `services[${i}].nodes must be a list of node names`);
+    return { ip: ip!, rules, nodes: [...(o.nodes as string[])] };
   });
   return { name, interface: iface, virtualIPs, virtualMAC, rules, services, bucketCount, hashSeed, mode };
 }

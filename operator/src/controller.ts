@@ -8,7 +8,7 @@ import type { Kube, ObjectRef } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { Caches, DaemonSetLike, PodLike, Reconciler } from './reconciler.js';
 import type { FarmCluster } from '../../common/src/farmcluster-types.js';
-import type { ServiceObject, ServiceSync } from './service-sync.js';
+import type { EndpointSliceObject, ServiceObject, ServiceSync } from './service-sync.js';
 import { WorkQueue, type Outcome } from './workqueue.js';
 import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../common/src/farmcluster-types.js';
 
@@ -40,6 +40,7 @@ export class Controller {
   private readonly daemonSets: Cached<KubernetesObject>;
   private readonly pods: Cached<KubernetesObject>;
   private readonly services?: Cached<KubernetesObject>;
+  private readonly slices?: Cached<KubernetesObject>;
   private readonly serviceQueue?: WorkQueue;
   private stopping = false;
   private synced = false;
@@ -81,9 +82,11 @@ export class Controller {
     const sync = opts.services;
     if (sync) {
       const services = this.informer(kc, { apiVersion: 'v1', kind: 'Service', namespace: ns });
+      // externalTrafficPolicy Local: which nodes have a ready endpoint of each Service.
+      const slices = this.informer(kc, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: ns });
       const queue = new WorkQueue(
         () =>
-          sync.sync(this.farms.list() as FarmCluster[], services.list() as ServiceObject[]).then(
+          sync.sync(this.farms.list() as FarmCluster[], services.list() as ServiceObject[], slices.list() as EndpointSliceObject[]).then(
             (): Outcome => ({ kind: 'done' }),
             (err: Error): Outcome => {
               this.metrics.errors.inc({ kind: 'service_status' });
@@ -101,8 +104,12 @@ export class Controller {
       services.on('add', enqueue);
       services.on('update', enqueue);
       services.on('delete', enqueue);
-      for (const ev of ['add', 'update', 'delete'] as const) this.farms.on(ev, enqueue);
+      for (const ev of ['add', 'update', 'delete'] as const) {
+        this.farms.on(ev, enqueue);
+        slices.on(ev, enqueue);
+      }
       this.services = services;
+      this.slices = slices;
       this.serviceQueue = queue;
     }
   }
@@ -134,7 +141,7 @@ export class Controller {
   /** Starts the watches; resolves once every cache holds its first list. */
   async start(): Promise<void> {
     // Owned objects first, so the first farm reconciles see their DaemonSets and pods.
-    await Promise.all([this.daemonSets.start(), this.pods.start(), this.services?.start()]);
+    await Promise.all([this.daemonSets.start(), this.pods.start(), this.services?.start(), this.slices?.start()]);
     await this.farms.start();
     this.synced = true;
     this.serviceQueue?.add(SERVICES_KEY);

@@ -25,6 +25,7 @@ const PLURALS: Record<string, string> = {
   'v1/Namespace': 'namespaces',
   'apps/v1/DaemonSet': 'daemonsets',
   'apps/v1/Deployment': 'deployments',
+  'discovery.k8s.io/v1/EndpointSlice': 'endpointslices',
   'rbac.authorization.k8s.io/v1/Role': 'roles',
   'rbac.authorization.k8s.io/v1/RoleBinding': 'rolebindings',
   'rbac.authorization.k8s.io/v1/ClusterRole': 'clusterroles',

@@ -120,14 +120,15 @@ describe('allocate', () => {
       .toEqual({ s: 'UnsupportedProtocol', d: 'InvalidRequest' });
   });
 
-  test('a pool that shrank revokes what is now outside it; ClientIP affinity is carried; eTP Local refused for now', () => {
+  test('a pool that shrank revokes what is now outside it; ClientIP affinity is carried; eTP Local allocated', () => {
     const small = pool('default/web', ['10.0.0.200']);
     const d = allocate([small], [
       svc('in', { ingressIPs: ['10.0.0.200'], heldByUs: true, sessionAffinity: 'ClientIP' }),
       svc('out', { ingressIPs: ['10.0.0.202'], heldByUs: true }),
       svc('local', { externalTrafficPolicy: 'Local' }),
     ]);
-    expect(summary(d)).toEqual({ in: '10.0.0.200', out: 'AddressOutsidePool', local: 'UnsupportedPolicy' });
+    expect(summary(d)).toEqual({ in: '10.0.0.200', out: 'AddressOutsidePool', local: 'PoolExhausted' });
+    expect(summary(allocate([web], [svc('local2', { externalTrafficPolicy: 'Local' })]))).toEqual({ local2: '10.0.0.200' });
     expect(d.get('default/in')).toEqual({ kind: 'allocated', farm: 'default/web', ips: ['10.0.0.200'], externalTrafficPolicy: 'Cluster', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIP' }] });
   });
 });
@@ -238,5 +239,32 @@ describe('address families (spec.ipFamilies / ipFamilyPolicy)', () => {
     const frozen = { ...dual, frozen: true };
     const d = allocate([frozen], [svc('held', { ...v4v6, ipFamilyPolicy: 'RequireDualStack', ingressIPs: ['10.0.0.201', '2001:db8::200'], heldByUs: true })]);
     expect(summary(d)).toEqual({ held: '10.0.0.201,2001:db8::200' });
+describe('externalTrafficPolicy Local: the nodes that may own a Service IP', () => {
+  test('a Local IP lists the nodes with a ready endpoint; a Cluster one lists none', () => {
+    const d = allocate([web], [svc('local', { externalTrafficPolicy: 'Local' }), svc('cluster')]);
+    const ready = new Map([['default/local', ['n3', 'n1']], ['default/cluster', ['n2']]]);
+    expect(farmServiceAddresses('default/web', d, ready)).toEqual([
+      { ip: '10.0.0.200', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], services: ['default/local'], externalTrafficPolicy: 'Local', nodes: ['n1', 'n3'] },
+      { ip: '10.0.0.201', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], services: ['default/cluster'], externalTrafficPolicy: 'Cluster' },
+    ]);
+  });
+
+  test('no ready endpoint anywhere: an empty list (nobody owns it), not every node', () => {
+    const d = allocate([web], [svc('local', { externalTrafficPolicy: 'Local' })]);
+    expect(farmServiceAddresses('default/web', d)[0]).toMatchObject({ externalTrafficPolicy: 'Local', nodes: [] });
+  });
+
+  test('a shared IP: the nodes where every Local Service behind it has an endpoint; Cluster ones do not restrict', () => {
+    const share = { annotations: { 'vipfarm.io/allow-shared-ip': 'k' } };
+    const d = allocate([web], [
+      svc('a', { ...share, externalTrafficPolicy: 'Local' }),
+      svc('b', { ...share, externalTrafficPolicy: 'Local', ports: [{ port: 443, protocol: 'TCP' }] }),
+      svc('c', { ...share, ports: [{ port: 53, protocol: 'UDP' }] }),
+    ]);
+    expect(summary(d)).toEqual({ a: '10.0.0.200', b: '10.0.0.200', c: '10.0.0.200' });
+    const ready = new Map([['default/a', ['n1', 'n2']], ['default/b', ['n2', 'n3']], ['default/c', ['n1']]]);
+    const [a] = farmServiceAddresses('default/web', d, ready);
+    expect(a).toMatchObject({ externalTrafficPolicy: 'Local', nodes: ['n2'], services: ['default/a', 'default/b', 'default/c'] });
+    expect(a!.rules.map((r) => r.port)).toEqual([80, 443, 53]);
   });
 });

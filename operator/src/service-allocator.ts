@@ -53,7 +53,7 @@ export interface ServiceView {
 }
 
 export type RefusalReason =
-  | 'NoFarm' | 'InvalidRequest' | 'AddressOutsidePool' | 'AddressInUse' | 'PortClash' | 'PoolExhausted' | 'UnsupportedProtocol' | 'UnsupportedPolicy'
+  | 'NoFarm' | 'InvalidRequest' | 'AddressOutsidePool' | 'AddressInUse' | 'PortClash' | 'PoolExhausted' | 'UnsupportedProtocol'
   | 'FamilyNotInPool';
 
 export type Decision =
@@ -218,11 +218,6 @@ function placeOnFrozen(s: ServiceView, farm: FarmPool, uses: Map<string, IpUse>)
 function readRequest(s: ServiceView): { ports: string[]; requested?: string[] } | Refused {
   const sctp = s.ports.find((p) => p.protocol !== undefined && p.protocol !== 'TCP' && p.protocol !== 'UDP');
   if (sctp) return refused('UnsupportedProtocol', `port ${sctp.port}/${sctp.protocol}: vipfarm serves TCP and UDP only`);
-  // Every ready farm node owns buckets; with Local, kube-proxy drops at nodes without an
-  // endpoint. Better no address than a black hole for a share of the clients.
-  if (s.externalTrafficPolicy === 'Local') {
-    return refused('UnsupportedPolicy', 'externalTrafficPolicy Local is not served yet (per-Service node sets are not implemented): use Cluster');
-  }
   const ports = portKeys(s);
   const dup = ports.find((p, i) => ports.indexOf(p) !== i);
   if (dup !== undefined) return refused('InvalidRequest', `port ${dup} is listed twice`);
@@ -305,10 +300,15 @@ export interface ServiceAddress {
   /** the Services behind the IP, "namespace/name" */
   services: string[];
   externalTrafficPolicy: 'Cluster' | 'Local';
+  /** Local only: the nodes with a ready endpoint of every Local Service behind the IP, sorted */
+  nodes?: string[];
 }
 
-/** What farm `farm` must serve for Services, IPs in address order. */
-export function farmServiceAddresses(farm: string, decisions: ReadonlyMap<string, Decision>): ServiceAddress[] {
+/**
+ * What farm `farm` must serve for Services, IPs in address order. `readyNodes` gives, per
+ * Service ("namespace/name"), the nodes where it has a ready endpoint (EndpointSlices).
+ */
+export function farmServiceAddresses(farm: string, decisions: ReadonlyMap<string, Decision>, readyNodes: ReadonlyMap<string, readonly string[]> = new Map()): ServiceAddress[] {
   const byIp = new Map<string, ServiceAddress>();
   for (const [key, d] of [...decisions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (d.kind !== 'allocated' || d.farm !== farm) continue;
@@ -316,10 +316,17 @@ export function farmServiceAddresses(farm: string, decisions: ReadonlyMap<string
       const a = byIp.get(ip) ?? { ip, rules: [], services: [], externalTrafficPolicy: d.externalTrafficPolicy };
       a.rules.push(...d.rules);
       a.services.push(key);
-      // One Local Service on a shared IP makes the whole IP Local: never send a client to a node without its endpoint.
-      if (d.externalTrafficPolicy === 'Local') a.externalTrafficPolicy = 'Local';
+      if (d.externalTrafficPolicy === 'Local') {
+        // One Local Service on a shared IP makes the whole IP Local, on the nodes where every
+        // Local Service behind it has an endpoint: a client is never sent to a node whose
+        // kube-proxy would drop it for lack of a local endpoint.
+        const here = readyNodes.get(key) ?? [];
+        a.nodes = a.nodes === undefined ? [...here] : a.nodes.filter((n) => here.includes(n));
+        a.externalTrafficPolicy = 'Local';
+      }
       byIp.set(ip, a);
     }
   }
+  for (const a of byIp.values()) if (a.nodes) a.nodes = [...new Set(a.nodes)].sort();
   return [...byIp.values()].sort((x, y) => compareIPs(x.ip, y.ip));
 }

@@ -36,6 +36,31 @@ export interface ServiceObject {
   status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string }[] } };
 }
 
+/** The fields of a discovery.k8s.io/v1 EndpointSlice read here. */
+export interface EndpointSliceObject {
+  metadata?: { namespace?: string; labels?: Record<string, string> };
+  endpoints?: { nodeName?: string; conditions?: { ready?: boolean | null } }[] | null;
+}
+
+/**
+ * Per Service ("namespace/name"): the nodes with a ready endpoint, from its EndpointSlices
+ * (label kubernetes.io/service-name). A missing ready condition means ready (the API's rule);
+ * terminating endpoints are not ready, so a node whose last pod is going away stops taking
+ * new connections while its established ones finish.
+ */
+export function readyEndpointNodes(slices: readonly EndpointSliceObject[]): Map<string, string[]> {
+  const out = new Map<string, Set<string>>();
+  for (const sl of slices) {
+    const svc = sl.metadata?.labels?.['kubernetes.io/service-name'];
+    if (!svc || !sl.metadata?.namespace) continue;
+    const key = `${sl.metadata.namespace}/${svc}`;
+    const nodes = out.get(key) ?? new Set<string>();
+    for (const e of sl.endpoints ?? []) if (e.nodeName && e.conditions?.ready !== false) nodes.add(e.nodeName);
+    out.set(key, nodes);
+  }
+  return new Map([...out].map(([k, v]) => [k, [...v].sort()]));
+}
+
 /**
  * The farms' pools. `lastValid` remembers each farm's last valid pool, so a farm whose spec
  * turned invalid is frozen with it rather than taking its Services' addresses away.
@@ -105,14 +130,15 @@ export class ServiceSync {
     return this.addresses.get(farm) ?? [];
   }
 
-  async sync(farms: readonly FarmCluster[], services: readonly ServiceObject[]): Promise<void> {
+  async sync(farms: readonly FarmCluster[], services: readonly ServiceObject[], slices: readonly EndpointSliceObject[] = []): Promise<void> {
     const pools = farmPools(farms, this.lastValid);
     const decisions = allocate(pools, services.map(serviceView));
+    const readyNodes = readyEndpointNodes(slices);
     const errors: string[] = [];
     // The farms first: an address is served before a Service announces it, and no longer
     // served before the announcement is withdrawn.
     const addresses = new Map<string, ServiceAddress[]>();
-    for (const p of pools) addresses.set(p.key, farmServiceAddresses(p.key, decisions));
+    for (const p of pools) addresses.set(p.key, farmServiceAddresses(p.key, decisions, readyNodes));
     for (const [farm, list] of addresses) {
       const body = JSON.stringify(list);
       if (this.published.get(farm) === body) continue;
@@ -124,7 +150,10 @@ export class ServiceSync {
           { subresource: 'status' },
         );
         this.published.set(farm, body);
-        this.log.info('farm service addresses published', { event: 'farm_services_published', farm, ips: list.map((a) => a.ip) });
+        this.log.info('farm service addresses published', {
+          event: 'farm_services_published', farm, ips: list.map((a) => a.ip),
+          local: Object.fromEntries(list.filter((a) => a.nodes).map((a) => [a.ip, a.nodes])),
+        });
       } catch (err) {
         // Not serving what is announced would black-hole it: the Services wait for the retry.
         throw new Error(`could not publish the service addresses of FarmCluster ${farm}: ${(err as Error).message}`);

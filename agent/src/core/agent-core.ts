@@ -16,6 +16,7 @@ import { createEchoTable, echoesToSend, learnNonce, pruneEchoes, type EchoTable 
 import { addPeer, applyHeartbeat, createView, removePeer, silenceLimit, tick, type MembershipEvent, type View } from './membership.js';
 import { hashString } from './assignment.js';
 import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision } from './ownership.js';
+import { decideServiceOwnership, localServicesKey, type LocalService, type ServiceOwnership } from './service-ownership.js';
 
 /** Heartbeats from a clock further off than this are refused as stale. */
 export const MAX_SKEW_MS = 30_000;
@@ -32,6 +33,8 @@ export interface CoreConfig {
   leaseMs: number;
   orphanHoldMs?: number;
   maxSkewMs?: number;
+  /** Service IPs with externalTrafficPolicy Local: their own assignment among their nodes */
+  localServices?: readonly LocalService[];
 }
 
 /** The kernel lease, anchored at the periodic loop that sends the heartbeat (see
@@ -71,7 +74,10 @@ export interface CoreState {
   /** buckets the kernel accepted last: what heartbeats claim */
   readonly held: readonly number[];
   readonly orphans: readonly number[];
+  /** per Local Service IP: buckets its kernel set accepted last */
+  readonly serviceHeld: ReadonlyMap<string, readonly number[]>;
   readonly decision?: OwnershipDecision;
+  readonly serviceDecision?: readonly ServiceOwnership[];
   readonly draining: boolean;
   readonly checkersHealthy: boolean;
   /** 0 before the first loop */
@@ -92,6 +98,7 @@ export type CoreIntent =
   | { kind: 'membership'; event: MembershipEvent }
   | { kind: 'stall'; stalledMs: number; buckets: number }
   | { kind: 'buckets'; owned: number; acquired: number[]; released: number[]; orphans: number[]; waiting: number }
+  | { kind: 'service-buckets'; ip: string; owned: number; acquired: number[]; released: number[]; waiting: number }
   | { kind: 'state'; state: MemberState; phase: OwnershipDecision['phase'] }
   | {
       kind: 'failover';
@@ -109,6 +116,8 @@ export interface DesiredOwnership {
   owned: number[];
   orphans: number[];
   leaseMs: number;
+  /** per Local Service IP, its owned set (same lease) */
+  services: { ip: string; owned: number[] }[];
 }
 
 export interface CoreInit {
@@ -139,6 +148,7 @@ export function createCore(i: CoreInit): CoreState {
     echoes: createEchoTable(),
     held: [],
     orphans: [],
+    serviceHeld: new Map(),
     draining: false,
     checkersHealthy: true,
     lastLoopAt: 0,
@@ -253,17 +263,21 @@ export function setPeers(s: CoreState, peers: readonly PeerSpec[]): CoreState {
  *  means a new table: what was held in the old one is gone. */
 export function reconfigure(s: CoreState, config: CoreConfig, weight: number): CoreState {
   const bucketsChanged = config.bucketCount !== s.config.bucketCount;
+  // A Service IP no longer Local (or gone) has no own set any more.
+  const local = new Set((config.localServices ?? []).map((l) => l.ip));
+  const serviceHeld = new Map([...s.serviceHeld].filter(([ip]) => local.has(ip)));
   return {
     ...s,
     config,
     weight,
-    ...(bucketsChanged ? { held: [], orphans: [], decision: undefined, failovers: new Map() } : {}),
+    serviceHeld,
+    ...(bucketsChanged ? { held: [], orphans: [], serviceHeld: new Map(), decision: undefined, failovers: new Map() } : {}),
   };
 }
 
 /** After the kernel state was removed (stop): nothing is held any more. */
 export function removed(s: CoreState): CoreState {
-  return { ...s, held: [], orphans: [] };
+  return { ...s, held: [], orphans: [], serviceHeld: new Map() };
 }
 
 /** A handover is complete: this node holds nothing and live peers claim every bucket. */
@@ -297,7 +311,7 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
   let s = s0;
   // Stalled past the lease: the kernel has already dropped our buckets and peers may have
   // taken them; claiming them again from memory would make two owners.
-  if (s.leaseFrom > 0 && now - s.leaseFrom > cfg.leaseMs) s = { ...s, held: [], orphans: [] };
+  if (s.leaseFrom > 0 && now - s.leaseFrom > cfg.leaseMs) s = { ...s, held: [], orphans: [], serviceHeld: new Map() };
   // A loop that finds the lease run out (the timer is late) renews it, and sends a heartbeat
   // like a periodic one, or what it acquires would expire at once.
   const renews = periodic || s.leaseFrom === 0 || now - s.leaseFrom >= cfg.leaseMs;
@@ -318,10 +332,16 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
     ...(cfg.orphanHoldMs !== undefined ? { orphanHoldMs: cfg.orphanHoldMs } : {}),
     cache: s.cache,
     carry: s.decision?.carry,
+    digestExtra: localServicesKey(cfg.localServices ?? []),
+  });
+  const sd = decideServiceOwnership({
+    services: cfg.localServices ?? [], self: s.name, members: d.members, bucketCount: cfg.bucketCount,
+    held: s.serviceHeld, mayAcquire: d.mayAcquire, cache: s.cache,
   });
   const prev = s.decision;
   if (prev?.advertise !== d.advertise) intents.push({ kind: 'state', state: d.advertise, phase: d.phase });
-  return { state: { ...s, decision: d }, ownership: { owned: d.owned, orphans: d.orphans, leaseMs }, intents, renews };
+  const services = sd.map((x) => ({ ip: x.ip, owned: x.owned }));
+  return { state: { ...s, decision: d, serviceDecision: sd }, ownership: { owned: d.owned, orphans: d.orphans, leaseMs, services }, intents, renews };
 }
 
 export interface Applied {
@@ -352,17 +372,32 @@ export function applied(s0: CoreState, ok: boolean, now: number, periodic = true
     if (d.acquired.length > 0 || d.released.length > 0) {
       intents.push({ kind: 'buckets', owned: d.owned.length, acquired: d.acquired, released: d.released, orphans: d.orphans, waiting: d.waiting.length });
     }
-    s = { ...s, held: d.owned, orphans: d.orphans };
+    s = serviceApplied({ ...s, held: d.owned, orphans: d.orphans }, intents);
   }
   s = observeFailovers(s, now, intents);
   const last = s.lastSent;
-  const news = !last || last.state !== d.advertise || last.weight !== s.weight || last.viewDigest !== d.viewDigest || !sameBuckets(last.held, s.held) ||
+  // A refused kernel write may have left released Local Service buckets in the kernel
+  // (they are not in the heartbeat's claims): keep advertising the digest the kernel
+  // matches, so no peer acquires them on the strength of the new one.
+  const digest = ok || (s.config.localServices ?? []).length === 0 ? d.viewDigest : last?.viewDigest ?? 0;
+  const news = !last || last.state !== d.advertise || last.weight !== s.weight || last.viewDigest !== digest || !sameBuckets(last.held, s.held) ||
     last.echoVersion !== s.echoes.version;
   if (!periodic && !news) return { state: s, intents };
-  const hb = heartbeat(s, d.advertise, now);
+  const hb = heartbeat(s, d.advertise, now, digest);
   s = hb.state;
   if (s.seq % 100 === 0) s = { ...s, guard: pruneReplayGuard(s.guard, now, GUARD_KEEP_MS), echoes: pruneEchoes(s.echoes, now, GUARD_KEEP_MS) };
   return { state: s, heartbeat: hb.msg, intents };
+}
+
+/** The kernel took the Local Service sets: they are what is held now. */
+function serviceApplied(s: CoreState, intents: CoreIntent[]): CoreState {
+  const sd = s.serviceDecision ?? [];
+  for (const x of sd) {
+    if (x.acquired.length > 0 || x.released.length > 0) {
+      intents.push({ kind: 'service-buckets', ip: x.ip, owned: x.owned.length, acquired: x.acquired, released: x.released, waiting: x.waiting.length });
+    }
+  }
+  return { ...s, serviceHeld: new Map(sd.map((x) => [x.ip, x.owned])) };
 }
 
 /** The heartbeat of a node leaving: after removed(), it claims nothing. */
@@ -392,7 +427,7 @@ export function peekDecision(s: CoreState, now: number): OwnershipDecision {
   return decide(s, now).state.decision!;
 }
 
-function heartbeat(s: CoreState, state: MemberState, now: number): { state: CoreState; msg: Heartbeat } {
+function heartbeat(s: CoreState, state: MemberState, now: number, digest = s.decision?.viewDigest ?? 0): { state: CoreState; msg: Heartbeat } {
   const seq = s.seq + 1;
   const msg: Heartbeat = {
     farm: s.config.farm,
@@ -404,7 +439,7 @@ function heartbeat(s: CoreState, state: MemberState, now: number): { state: Core
     state,
     bucketCount: s.config.bucketCount,
     held: [...s.held],
-    viewDigest: s.decision?.viewDigest ?? 0,
+    viewDigest: digest,
     nonce: s.nonce,
     echo: echoesToSend(s.echoes, seq),
   };

@@ -85,6 +85,9 @@ export interface OwnershipInput {
   cache?: AssignmentCache;
   /** `carry` of the previous decision (pass it back every time) */
   carry?: OwnershipCarry;
+  /** more assignment input that every node must share before acquiring (the Local
+   *  Services' node lists, see service-ownership.ts); '' or absent: none */
+  digestExtra?: string;
 }
 
 /** What a decision remembers for the next one. */
@@ -117,6 +120,10 @@ export interface OwnershipDecision {
   carry: OwnershipCarry;
   /** 'startup' while in the startup grace period; 'resuming' while standing by after a stall */
   phase: 'startup' | 'resuming' | 'running';
+  /** the assignment's members (weight 0 unless ready) */
+  members: Member[];
+  /** acquisitions are allowed now (not resuming, no live peer blocking with another digest) */
+  mayAcquire: boolean;
 }
 
 /** State to advertise: a ready node says 'standby' until its startup grace is over. */
@@ -208,7 +215,11 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const advertise = startup === 'ready' && resuming && self.held.length === 0 ? 'standby' : startup;
   const members = assignmentMembers(view, { name: self.name, weight: self.weight, advertise });
   const current = currentOwners(members, bucketCount, claimsHeard(view, self));
-  const { assignment, digest } = (input.cache ?? createAssignmentCache(1)).get(members, bucketCount, current);
+  const table = (input.cache ?? createAssignmentCache(1)).get(members, bucketCount, current);
+  const assignment = table.assignment;
+  // The extra input (Local Services' node lists) is computed from the members and weights,
+  // which the table alone does not pin down: both go into the digest with it.
+  const digest = input.digestExtra ? hashString(`${table.digest}|${assignmentKey(members, bucketCount)}|${input.digestExtra}`) || 1 : table.digest;
   const { claims, orphaned } = peerClaims(view, bucketCount, now, input.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS);
   const { disagreeing, disagreeingSince, blocking } = agreement(view, digest, now, input.agreementTimeoutMs ?? 2 * input.failureThresholdMs, input.carry);
   const mayAcquire = !resuming && blocking.length === 0;
@@ -227,6 +238,8 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     disagreeing,
     carry: disagreeing.length === 0 ? {} : { disagreeingSince },
     phase: startup !== self.state ? 'startup' : advertise !== self.state ? 'resuming' : 'running',
+    members,
+    mayAcquire,
   };
 }
 

@@ -23,6 +23,9 @@ export interface Datapath {
   program(farm: DataplaneFarm): void;
   /** the full desired sets; leases refreshed in the same batch */
   setOwnership(owned: number[], orphans: number[], leaseMs: number, placement?: Placement): void;
+  /** the owned sets of the Service IPs with externalTrafficPolicy Local (farm.services
+   *  entries with nodes), each the full desired set with a fresh lease */
+  setServiceOwnership(services: { ip: string; owned: number[] }[], leaseMs: number): void;
   counters(): PacketCounter[];
   /** read-only: what of the last program is no longer in the kernel (someone deleted or
    *  flushed a table, removed a VIP); empty when all is there or nothing is programmed */

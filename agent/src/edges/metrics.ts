@@ -40,6 +40,7 @@ export class AgentMetrics {
   readonly stalls = new client.Counter({ name: 'vipfarm_loop_stalls_total', help: 'Times the agent loop was blocked for over half the failure threshold', registers: [this.registry] });
   readonly checkerUp = new client.Gauge({ name: 'vipfarm_checker_up', help: '1 when the application checker is healthy', labelNames: ['checker'], registers: [this.registry] });
   readonly nodeReady = new client.Gauge({ name: 'vipfarm_node_ready', help: '1 when this node serves its share of the farm', registers: [this.registry] });
+  readonly serviceBuckets = new client.Gauge({ name: 'vipfarm_service_buckets_owned', help: 'Buckets of a Service IP with externalTrafficPolicy Local this node accepts new connections for', labelNames: ['ip'], registers: [this.registry] });
   readonly packets = new client.Counter({ name: 'vipfarm_packets_total', help: 'Packets to the VIPs accepted or dropped by this node\'s filter', labelNames: ['vip', 'port', 'protocol', 'verdict'], registers: [this.registry] });
   readonly bytes = new client.Counter({ name: 'vipfarm_bytes_total', help: 'Bytes to the VIPs accepted or dropped by this node\'s filter', labelNames: ['vip', 'port', 'protocol', 'verdict'], registers: [this.registry] });
 
@@ -50,6 +51,11 @@ export class AgentMetrics {
   /** 'dead': peers declared dead and not heard since */
   setMembers(byState: Partial<Record<MemberState | 'dead', number>>): void {
     for (const s of ['ready', 'draining', 'standby', 'down', 'dead'] as const) this.members.set({ state: s }, byState[s] ?? 0);
+  }
+
+  setServiceBuckets(held: ReadonlyMap<string, readonly number[]>): void {
+    this.serviceBuckets.reset();
+    for (const [ip, buckets] of held) this.serviceBuckets.set({ ip }, buckets.length);
   }
 
   setOwners(assignment: string[]): void {

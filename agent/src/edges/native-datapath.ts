@@ -91,6 +91,11 @@ export class NativeDatapath implements Datapath {
     this.nft.setOrphans(this.farm.name, orphans, leaseMs);
   }
 
+  setServiceOwnership(services: { ip: string; owned: number[] }[], leaseMs: number): void {
+    if (!this.farm) throw new Error('setServiceOwnership before program');
+    for (const x of services) this.nft.setServiceBuckets(this.farm.name, x.ip, x.owned, leaseMs);
+  }
+
   /** Owned + forwarding in one batch; then the ARP slots of the ready nodes, announcing to
    *  the requesters of slots that just became ours (a dead or leaving node's clients). */
   private setDirected(farm: DataplaneFarm, owned: number[], leaseMs: number, p: Placement): void {

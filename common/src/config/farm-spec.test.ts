@@ -389,3 +389,30 @@ describe('spec.mode', () => {
     if (!r.ok) expect(r.errors).toEqual([expect.objectContaining({ field: 'spec.mode', message: expect.stringMatching(/Flooding or Directed/) })]);
   });
 });
+
+describe('parseServiceAddresses (status.services)', () => {
+  const rules = [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }];
+  test('Cluster entries carry no node list; Local ones their eligible nodes, sorted and unique', () => {
+    const r = parseServiceAddresses([
+      { ip: '10.0.0.200', rules, services: ['a/b'], externalTrafficPolicy: 'Cluster' },
+      { ip: '10.0.0.201', rules, services: ['a/c'], externalTrafficPolicy: 'Local', nodes: ['n3', 'n1', 'n3'] },
+      { ip: '10.0.0.202', rules, externalTrafficPolicy: 'Local', nodes: [] },
+    ], ['10.0.0.100']);
+    expect(r.ok && r.value).toEqual([
+      { ip: '10.0.0.200', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }] },
+      { ip: '10.0.0.201', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], nodes: ['n1', 'n3'] },
+      { ip: '10.0.0.202', rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], nodes: [] },
+    ]);
+  });
+  test.each([
+    [{ ip: '10.0.0.201', rules, externalTrafficPolicy: 'Local' }, 'status.services[0].nodes: externalTrafficPolicy Local needs the list of nodes'],
+    [{ ip: '10.0.0.201', rules, nodes: ['n1'] }, 'status.services[0].nodes: only externalTrafficPolicy Local restricts the nodes'],
+    [{ ip: '10.0.0.201', rules, externalTrafficPolicy: 'Nearest', nodes: ['n1'] }, 'status.services[0].externalTrafficPolicy: must be Cluster or Local, got "Nearest"'],
+    [{ ip: '10.0.0.201', rules, externalTrafficPolicy: 'Local', nodes: ['N_1'] }, 'status.services[0].nodes[0]: must be a DNS subdomain'],
+    [{ ip: '10.0.0.201', rules, externalTrafficPolicy: 'Local', nodes: 'n1' }, 'status.services[0].nodes: must be a list, got "n1"'],
+  ])('refused: %j', (entry, message) => {
+    const r = parseServiceAddresses([entry], ['10.0.0.100']);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(formatErrors(r.errors)).toContain(message);
+  });
+});

@@ -259,6 +259,32 @@ export function parseFarmSpec(input: unknown, opts: { name: string; path?: strin
   return { ok: true, value: farm, warnings: c.warnings };
 }
 
+/** externalTrafficPolicy Local's eligible nodes: present exactly when the policy is Local; sorted, unique. */
+function parseNodeNames(c: Collector, o: Record<string, unknown>, entry: string): string[] | undefined {
+  const path = join(entry, 'nodes');
+  const local = o.externalTrafficPolicy === 'Local';
+  if (o.externalTrafficPolicy !== undefined && o.externalTrafficPolicy !== 'Cluster' && !local) {
+    c.err(join(entry, 'externalTrafficPolicy'), `must be Cluster or Local, got ${show(o.externalTrafficPolicy)}`);
+    return undefined;
+  }
+  if (o.nodes === undefined) {
+    if (local) c.err(path, 'externalTrafficPolicy Local needs the list of nodes with a ready endpoint (may be empty)');
+    return undefined;
+  }
+  if (!local) {
+    c.err(path, 'only externalTrafficPolicy Local restricts the nodes');
+    return undefined;
+  }
+  const items = list(c, o.nodes, path, false);
+  if (!items) return undefined;
+  const names: string[] = [];
+  items.forEach((n, i) => {
+    const name = syntax(c, n, join(path, i), nodeNameProblem);
+    if (name !== undefined) names.push(name);
+  });
+  return [...new Set(names)].sort();
+}
+
 /**
  * The Service IPs the operator renders into the FarmCluster's status.services (what the
  * agents serve besides the virtualIPs): each an address with its rules, validated as
@@ -271,7 +297,7 @@ export function parseServiceAddresses(input: unknown, virtualIPs: readonly strin
   const seen = new Set(virtualIPs);
   items?.forEach((item, i) => {
     const p = join(path, i);
-    const o = object(c, item, p, ['ip', 'rules', 'services', 'externalTrafficPolicy']);
+    const o = object(c, item, p, ['ip', 'rules', 'services', 'externalTrafficPolicy', 'nodes']);
     if (!o) return;
     const text = string(c, o.ip, join(p, 'ip'));
     const problem = text === undefined ? undefined : unicastIPProblem(text);
@@ -279,7 +305,8 @@ export function parseServiceAddresses(input: unknown, virtualIPs: readonly strin
     if (problem) c.err(join(p, 'ip'), problem);
     else if (ip !== undefined && seen.has(ip)) c.err(join(p, 'ip'), `${ip} is served twice (a virtual IP or an earlier entry)`);
     const rules = parseRules(c, o.rules, join(p, 'rules'));
-    if (ip !== undefined && !problem && !seen.has(ip) && rules) out.push({ ip, rules });
+    const nodes = parseNodeNames(c, o, p);
+    if (ip !== undefined && !problem && !seen.has(ip) && rules) out.push(nodes === undefined ? { ip, rules } : { ip, rules, nodes });
     if (ip !== undefined) seen.add(ip);
   });
   if (c.errors.length > 0) return { ok: false, errors: c.errors, warnings: c.warnings };

@@ -17,6 +17,8 @@ const ops: Record<string, Handler> = {
     dp.setBucketsAndForwarding(name, b, lease, { owners: new Map(owners), nodeMacs }),
   setOrphans: (name: string, b: number[], lease: number) => dp.setOrphans(name, b, lease),
   getBuckets: (name: string, set: 'owned' | 'orphan') => dp.getBuckets(name, set),
+  setServiceBuckets: (name: string, ip: string, b: number[], lease: number) => dp.setServiceBuckets(name, ip, b, lease),
+  getServiceBuckets: (name: string, ip: string) => dp.getServiceBuckets(name, ip),
   counters: (name: string) => dp.counters(name),
   stageCounters: (name: string) => dp.stageCounters(name),
   remove: (name: string) => dp.remove(name),

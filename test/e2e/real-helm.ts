@@ -1,0 +1,52 @@
+// `helm install` of the chart on real nodes (lab/cluster/realnodes.ts) with the project's
+// image, for the end-to-end tests that need the operator and agents as users run them.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import yaml from 'js-yaml';
+import { findBinDir } from '../../lab/cluster/binaries.js';
+import type { ProjectImage } from '../../lab/cluster/project-image.js';
+import type { RealCluster, RealNode } from '../../lab/cluster/realnodes.js';
+import { root } from '../operator/helpers.js';
+
+const execFileP = promisify(execFile);
+export const RELEASE_NS = 'vipfarm-system';
+
+/** Installs release `vf` into vipfarm-system and waits for the operator; errors carry pods and logs. */
+export async function installChart(rc: RealCluster, image: ProjectImage, dir: string): Promise<void> {
+  const kubectl = (args: string[]): Promise<string> => rc.controlPlane.kubectl(args);
+  const [repository, tag] = image.ref.split(/:(?=[^:]+$)/);
+  writeFileSync(path.join(dir, 'values.yaml'), yaml.dump({ image: { repository, tag, pullPolicy: 'Never' }, operator: { replicas: 1, logLevel: 'debug' } }));
+  await execFileP(path.join(findBinDir(), 'helm'), ['install', 'vf', path.join(root, 'helm/vipfarm'), '-n', RELEASE_NS, '--create-namespace',
+    '-f', path.join(dir, 'values.yaml'), '--wait', '--timeout', '180s', '--kubeconfig', rc.controlPlane.kubeconfigPath], { encoding: 'utf8' })
+    .catch(async (err) => {
+      const pods = await kubectl(['get', 'pods', '-A', '-o', 'wide']).catch(() => '');
+      const logs = await kubectl(['logs', '-n', RELEASE_NS, '-l', 'app.kubernetes.io/name=vipfarm', '--tail=30']).catch((e: Error) => e.message);
+      throw new Error(`helm install: ${(err as { stderr?: string }).stderr}\n${pods}\n${logs}`, { cause: err });
+    });
+}
+
+/** The agent's vipfarm_packets_total{verdict} (accept or drop) for one address, summed over ports, scraped on the node. */
+export async function packetsOf(rc: RealCluster, node: RealNode, ip: string, verdict: 'accept' | 'drop', metricsPort = 9477): Promise<number> {
+  const text = await rc.nsExec(node, ['curl', '-sf', '--max-time', '3', `http://127.0.0.1:${metricsPort}/metrics`]);
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('vipfarm_packets_total{')) continue;
+    if (!line.includes(`vip="${ip}"`) || !line.includes(`verdict="${verdict}"`)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Packets one stage of the farm's filter (established, owned, orphan, drop) counted for an address, on the node. */
+export async function stagePackets(rc: RealCluster, node: RealNode, farm: string, ip: string, stage: string): Promise<number> {
+  const out = JSON.parse(await rc.nsExec(node, ['nft', '-j', 'list', 'table', 'inet', `vipfarm_${farm}`])) as { nftables: { rule?: { comment?: string; expr: Record<string, any>[] } }[] };
+  let sum = 0;
+  for (const o of out.nftables) {
+    const c = o.rule?.comment;
+    if (!c || !c.startsWith(`vipfarm ${ip} `) || !c.endsWith(` ${stage}`)) continue;
+    for (const e of o.rule!.expr) if (e.counter) sum += Number(e.counter.packets);
+  }
+  return sum;
+}
