@@ -499,7 +499,25 @@ void queueVipCatchAll(NftBatch& batch, const std::string& table, const IpAddress
 // knows. Orphan buckets are a subset of owned, so their SYNs pass; their mid-stream
 // packets are not SYNs. Per TCP VIP x rule:
 //   ip daddr VIP tcp dport PORT tcp flags & (syn|ack) == syn jhash(...) != @owned counter drop
+// Which sets an address's owned and orphan rules look up (name, id in the batch): the
+// farm's, or a Service IP's own (externalTrafficPolicy Local), by address text.
+struct BucketSets {
+  std::string owned, orphan;
+  uint32_t ownedId, orphanId;
+};
+std::map<std::string, BucketSets> bucketSetsOf(const FarmSpec& spec) {
+  std::map<std::string, BucketSets> out;
+  uint32_t nextId = 100;
+  for (const AddressRules& a : spec.services) {
+    if (a.ownedSet.empty()) continue;
+    out[a.vip.str()] = BucketSets{a.ownedSet, a.orphanSet, nextId, nextId + 1};
+    nextId += 2;
+  }
+  return out;
+}
+
 void queueForeignSynDrop(NftBatch& batch, const FarmSpec& spec, const std::string& table, uint32_t ownedId) {
+  const auto setsOf = bucketSetsOf(spec);
   ChainPtr c(checked(nftnl_chain_alloc()));
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kRawChain);
@@ -516,7 +534,10 @@ void queueForeignSynDrop(NftBatch& batch, const FarmSpec& spec, const std::strin
     uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
     b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
     bucketHash(b, rule, spec, vip.family());
-    b.lookupNot("owned", ownedId).counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "foreign"));
+    auto found = setsOf.find(vip.str());
+    if (found == setsOf.end()) b.lookupNot("owned", ownedId);
+    else b.lookupNot(found->second.owned.c_str(), found->second.ownedId);
+    b.counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "foreign"));
     batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND, b.get(),
               "add foreign SYN rule " + vip.str() + " tcp/" + std::to_string(rule.port));
   }
@@ -532,24 +553,14 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   auto orphan = makeSet(table, "orphan", kOrphanId, NFPROTO_INET, spec.buckets);
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, owned.get(), "add set owned");
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, orphan.get(), "add set orphan");
-  // Per address: which sets its owned and orphan rules look up (name, id in this batch).
-  struct Sets {
-    std::string owned, orphan;
-    uint32_t ownedId, orphanId;
-  };
-  std::map<std::string, Sets> setsOf;
-  uint32_t nextId = 100;
-  for (const AddressRules& a : spec.services) {
-    if (a.ownedSet.empty()) continue;
-    Sets s{a.ownedSet, a.orphanSet, nextId, nextId + 1};
-    nextId += 2;
+  const auto setsOf = bucketSetsOf(spec);
+  for (const auto& [ip, s] : setsOf) {
     auto o = makeSet(table, s.owned.c_str(), s.ownedId, NFPROTO_INET, spec.buckets);
     auto r = makeSet(table, s.orphan.c_str(), s.orphanId, NFPROTO_INET, spec.buckets);
     batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, o.get(), "add set " + s.owned);
     batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, r.get(), "add set " + s.orphan);
-    setsOf[a.vip.str()] = s;
   }
-  const Sets farmSets{"owned", "orphan", kOwnedId, kOrphanId};
+  const BucketSets farmSets{"owned", "orphan", kOwnedId, kOrphanId};
 
   ChainPtr c(checked(nftnl_chain_alloc()));
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
@@ -567,7 +578,7 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
     for (const auto& [vip, rule] : pairs) {
       std::string where = vip.str() + " " + protoName(rule.proto) + "/" + std::to_string(rule.port);
       auto found = setsOf.find(vip.str());
-      const Sets& sets = found == setsOf.end() ? farmSets : found->second;
+      const BucketSets& sets = found == setsOf.end() ? farmSets : found->second;
 
       // Established and related flows stay where conntrack put them.
       RuleBuilder est(table, NFPROTO_INET, kChain);

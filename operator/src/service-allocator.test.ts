@@ -239,6 +239,9 @@ describe('address families (spec.ipFamilies / ipFamilyPolicy)', () => {
     const frozen = { ...dual, frozen: true };
     const d = allocate([frozen], [svc('held', { ...v4v6, ipFamilyPolicy: 'RequireDualStack', ingressIPs: ['10.0.0.201', '2001:db8::200'], heldByUs: true })]);
     expect(summary(d)).toEqual({ held: '10.0.0.201,2001:db8::200' });
+  });
+});
+
 describe('externalTrafficPolicy Local: the nodes that may own a Service IP', () => {
   test('a Local IP lists the nodes with a ready endpoint; a Cluster one lists none', () => {
     const d = allocate([web], [svc('local', { externalTrafficPolicy: 'Local' }), svc('cluster')]);
