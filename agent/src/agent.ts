@@ -13,7 +13,8 @@ import * as core from './core/agent-core.js';
 import { bucketRanges, type MemberStatus } from './core/member-status.js';
 import { memberCounts, type MembershipEvent } from './core/membership.js';
 import type { AgentMetrics } from './edges/metrics.js';
-import type { OwnershipDecision } from './core/ownership.js';
+import type { KernelProbe } from './edges/kernel-probe.js';
+import { DEFAULT_ORPHAN_HOLD_MS, type OwnershipDecision } from './core/ownership.js';
 import { heartbeatLink, type HeartbeatPath, type HeartbeatTransport } from './edges/transport.js';
 
 export interface AgentIdentity {
@@ -35,6 +36,9 @@ export interface AgentDeps {
   probe?: ProbeFn;
   /** what users should see (Kubernetes Events in Kubernetes mode): membership and failovers */
   onEvent?: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+  /** does a dead peer's kernel still answer (only its agent stopped)? Then its
+   *  established connections are its own to serve: no orphan set resets them */
+  probeKernel?: KernelProbe;
   /** counts established connections to the VIPs (drain waits for 0) */
   established?: (vips: string[], ports: number[]) => number;
 }
@@ -93,7 +97,7 @@ export class Agent {
     this.now = deps.now ?? Date.now;
     this.log = deps.log;
     this.state = core.createCore({
-      config: coreConfig(this.farm), name: this.self.name, weight: this.self.weight, peers: this.peers, now: this.now(), nonce: randomBytes(4).readUInt32BE(0),
+      config: this.coreConfig(this.farm), name: this.self.name, weight: this.self.weight, peers: this.peers, now: this.now(), nonce: randomBytes(4).readUInt32BE(0),
     });
     this.checkers = this.makeCheckers(this.farm.checkers);
     this.state = core.setCheckersHealthy(this.state, this.checkers.healthy());
@@ -130,7 +134,7 @@ export class Agent {
     const { farm, self } = next;
     this.farm = farm;
     this.self = self;
-    this.state = core.reconfigure(this.state, coreConfig(farm), self.weight);
+    this.state = core.reconfigure(this.state, this.coreConfig(farm), self.weight);
     if (next.key) this.key = next.key;
     if (next.peers) this.setPeers(next.peers);
     this.checkers.stop();
@@ -272,7 +276,50 @@ export class Agent {
    * on reporting buckets its kernel does not serve. A lost table took the bucket sets with
    * it: nothing is held until the loop claims the buckets again.
    */
+  private coreConfig(farm: FarmConfig): core.CoreConfig {
+    return { ...coreConfig(farm), ...(this.deps.probeKernel ? { probeDeadKernels: true } : {}) };
+  }
+
+  /**
+   * Probes a dead peer's kernel; while it answers (a hung or killed agent on a healthy node)
+   * it is probed again every kernel check, for as long as its orphans would last, in case
+   * the node itself goes down meanwhile.
+   */
+  private probePeerKernel(peer: string): void {
+    const probe = this.deps.probeKernel;
+    const p = this.state.view.peers.get(peer);
+    if (!probe || !p || p.alive) return;
+    if (!p.address) {
+      // heard on L2 only: nothing to probe, a dead node as before probes existed
+      this.state = core.peerKernel(this.state, peer, false);
+      return;
+    }
+    const t0 = this.now();
+    const address = p.address;
+    void probe(address).then((answers) => {
+      const now = this.now();
+      const q = this.state.view.peers.get(peer);
+      // heard again meanwhile, or another death: this probe is not about it
+      if (!q || q.alive || q.diedAt !== p.diedAt) return;
+      if (q.kernel !== (answers ? 'answers' : 'silent')) {
+        this.log.info(answers ? 'dead peer\'s kernel answers: its connections are left to it' : 'dead peer\'s kernel is silent: its connections are reset', {
+          event: 'peer_kernel', peer, answers, probeMs: now - t0, buckets: q.held.length,
+        });
+      }
+      this.state = core.peerKernel(this.state, peer, answers);
+      this.scheduleLoop();
+    });
+  }
+
   private checkKernel(): void {
+    const hold = this.state.config.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS;
+    for (const p of this.state.view.peers.values()) {
+      if (!p.alive && p.kernel === 'answers' && p.diedAt !== undefined && this.now() - p.diedAt < hold) this.probePeerKernel(p.name);
+    }
+    this.checkOwnKernel();
+  }
+
+  private checkOwnKernel(): void {
     if (!this.programmed) return;
     let lost: KernelLoss[];
     try {
@@ -396,7 +443,7 @@ export class Agent {
       ok = false;
       this.log.error('programming buckets failed', { event: 'datapath_error', error: (err as Error).message });
       // most likely our table is gone: look now rather than at the next kernel check
-      setImmediate(() => this.checkKernel());
+      setImmediate(() => this.checkOwnKernel());
     }
     this.lastProgramMs = performance.now() - t0;
     const a = core.applied(this.state, ok, now, d.renews);
@@ -449,7 +496,10 @@ export class Agent {
   }
 
   private reportMembership(e: MembershipEvent): void {
-    if (e.type === 'died') this.log.warn('peer declared dead', { event: 'peer_dead', peer: e.node, silentMs: e.silentMs, buckets: bucketRanges([...e.held]) });
+    if (e.type === 'died') {
+      this.log.warn('peer declared dead', { event: 'peer_dead', peer: e.node, silentMs: e.silentMs, buckets: bucketRanges([...e.held]) });
+      this.probePeerKernel(e.node);
+    }
     else if (e.type === 'joined') this.log.info('peer joined', { event: 'peer_joined', peer: e.node, weight: e.weight, state: e.state });
     else if (e.type === 'rejoined') this.log.info('peer rejoined', { event: 'peer_rejoined', peer: e.node, restarted: e.restarted, deadForMs: e.deadForMs });
     else this.log.info('peer changed', { event: 'peer_changed', peer: e.node, weight: e.weight, state: e.state });

@@ -10,6 +10,11 @@ import { AgentMetrics, startMetricsServer } from './edges/metrics.js';
 import { NativeDatapath } from './edges/native-datapath.js';
 import { FrameTransport } from './edges/frame-transport.js';
 import { heartbeatLink, MultiPathTransport, UdpTransport } from './edges/transport.js';
+import { tcpKernelProbe } from './edges/kernel-probe.js';
+
+/** How long a dead peer's kernel has to answer: for a node that is really gone, its
+ *  clients' connections are reset this much later than without the probe. */
+const KERNEL_PROBE_TIMEOUT_MS = 250;
 
 
 export interface StartOptions {
@@ -48,7 +53,10 @@ async function startLocked(o: StartOptions): Promise<{ agent: Agent; server: htt
     new UdpTransport(farm.heartbeat.port, family, sendError),
     new FrameTransport(heartbeatLink(farm), sendError),
   ]);
-  const agent = new Agent({ farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent });
+  // a dead peer whose kernel answers on the metrics port (any answer, a refusal too) is a
+  // stopped agent on a live node: its connections are not reset (docs/operations.md)
+  const probeKernel = tcpKernelProbe(farm.metricsPort, KERNEL_PROBE_TIMEOUT_MS);
+  const agent = new Agent({ farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent, probeKernel });
   // The port first: a taken port must fail before the kernel is touched.
   const server = await startMetricsServer(metrics, agent, farm.metricsPort).catch((err: Error) => {
     throw new Error(`metrics port ${farm.metricsPort}: ${err.message}`);

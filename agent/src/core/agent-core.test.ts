@@ -118,6 +118,26 @@ describe('agent core', () => {
     expect(loop(r.state, 1600).all.some((i) => i.kind === 'failover')).toBe(false);
   });
 
+  test('a dead peer whose kernel is probed: its buckets are taken at once, orphans only once its kernel is found silent', () => {
+    let s = core.createCore({ config: { ...CFG, probeDeadKernels: true }, name: 'a', weight: 1, peers: [{ name: 'a', address: 'a' }, { name: 'b', address: 'b' }], now: 1000, nonce: NONCE.a });
+    s = core.receiveHeartbeat(s, hb({ held: [0, 1, 2, 3, 4, 5, 6, 7] }), 'b', 1000).state;
+    for (let t = 1000; t <= 1500; t += 100) s = loop(s, t).state;
+    let r = loop(s, 1510);
+    expect(r.all.find((i) => i.kind === 'membership')).toMatchObject({ event: { type: 'died', node: 'b' } });
+    expect(r.ownership.owned).toHaveLength(8);
+    // probing: no orphan set yet
+    expect(r.ownership.orphans).toEqual([]);
+    // its kernel answers (a hung agent): still none, its connections are its own
+    const hung = core.peerKernel(r.state, 'b', true);
+    expect(loop(hung, 1600).ownership.orphans).toEqual([]);
+    // the node went down meanwhile: the orphans are served for what is left of the hold
+    r = loop(core.peerKernel(hung, 'b', false), 1700);
+    expect(r.ownership.orphans).toHaveLength(8);
+    // a live peer's kernel verdict changes nothing
+    const alive = core.receiveHeartbeat(fresh(), hb({}), 'b', 1000).state;
+    expect(core.peerKernel(alive, 'b', true)).toBe(alive);
+  });
+
   test('a failover waiting for a survivor to agree reports the wait as agreeMs', () => {
     let s = fresh('a', ['a', 'b', 'c']);
     const all = [0, 1, 2, 3, 4, 5, 6, 7];

@@ -13,7 +13,7 @@
 import type { MemberState, PeerSpec } from '../../../common/src/types.js';
 import { checkReplay, createReplayGuard, decodeHeartbeat, pruneReplayGuard, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
 import { createEchoTable, echoesToSend, learnNonce, pruneEchoes, type EchoTable } from './echo-table.js';
-import { addPeer, applyHeartbeat, createView, removePeer, silenceLimit, tick, type MembershipEvent, type View } from './membership.js';
+import { addPeer, applyHeartbeat, createView, removePeer, setPeerKernel, silenceLimit, tick, type MembershipEvent, type View } from './membership.js';
 import { hashString } from './assignment.js';
 import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision } from './ownership.js';
 import { decideServiceOwnership, localServicesKey, type LocalService, type ServiceOwnership } from './service-ownership.js';
@@ -35,6 +35,8 @@ export interface CoreConfig {
   maxSkewMs?: number;
   /** Service IPs with externalTrafficPolicy Local: their own assignment among their nodes */
   localServices?: readonly LocalService[];
+  /** the runtime probes a dead peer's kernel (peerKernel): hold its orphans until then */
+  probeDeadKernels?: boolean;
 }
 
 /** The kernel lease, anchored at the periodic loop that sends the heartbeat (see
@@ -237,6 +239,13 @@ export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: st
   return { ...rec, decideNow: rec.decideNow || l.learned, node: msg.node };
 }
 
+/** A probe of dead `node`'s kernel answered (only the agent is stopped) or not (the node is
+ *  gone): its orphans are then left out, or served. */
+export function peerKernel(s: CoreState, node: string, answers: boolean): CoreState {
+  const view = setPeerKernel(s.view, node, answers ? 'answers' : 'silent');
+  return view === s.view ? s : { ...s, view };
+}
+
 export function setCheckersHealthy(s: CoreState, healthy: boolean): CoreState {
   return healthy === s.checkersHealthy ? s : { ...s, checkersHealthy: healthy };
 }
@@ -322,7 +331,9 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
   const intents: CoreIntent[] = [];
   if (t.stalledMs !== undefined) intents.push({ kind: 'stall', stalledMs: t.stalledMs, buckets: s.held.length });
   for (const event of t.events) intents.push({ kind: 'membership', event });
-  s = withFailovers({ ...s, view: t.view, lastLoopAt: now, leaseFrom }, t.events, now);
+  let view = t.view;
+  if (cfg.probeDeadKernels) for (const e of t.events) if (e.type === 'died') view = setPeerKernel(view, e.node, 'probing');
+  s = withFailovers({ ...s, view, lastLoopAt: now, leaseFrom }, t.events, now);
   const d = decideOwnership({
     self: { name: s.name, weight: s.weight, state: wantedState(s), startedAt: s.startedAt, held: s.held },
     view: s.view,

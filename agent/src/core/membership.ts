@@ -25,6 +25,10 @@ export interface PeerRecord {
   alive: boolean;
   /** local time it was declared dead, while dead */
   diedAt?: number;
+  /** while dead, what a probe of its node's kernel found (the runtime's, when it probes):
+   *  'answers' = only the agent stopped (hung, killed) and the kernel still serves its
+   *  established connections, which orphan sets elsewhere must then not reset */
+  kernel?: 'probing' | 'answers' | 'silent';
 }
 
 export interface View {
@@ -191,6 +195,15 @@ export function tick(view: View, now: number, failureThresholdMs: number, interv
   }
   const next: View = { ...view, peers: peers ?? view.peers, lastTickAt: now, ...(awakeSince !== undefined ? { awakeSince } : {}) };
   return stalled ? { view: next, events, stalledMs: gap } : { view: next, events };
+}
+
+/** What a probe found of a dead peer's kernel; no-op for a live or unknown peer. */
+export function setPeerKernel(view: View, node: string, kernel: NonNullable<PeerRecord['kernel']>): View {
+  const p = view.peers.get(node);
+  if (!p || p.alive || p.kernel === kernel) return view;
+  const peers = new Map(view.peers);
+  peers.set(node, { ...p, kernel });
+  return { ...view, peers };
 }
 
 /** Know a configured peer before it has spoken (so heartbeats go to it); no-op if known or self. */

@@ -265,7 +265,9 @@ function peerClaims(view: View, bucketCount: number, now: number, orphanHoldMs: 
   for (const p of view.peers.values()) {
     if (p.alive) {
       for (const b of p.held) if (b >= 0 && b < bucketCount) claims[b]!++;
-    } else if (p.heard && p.diedAt !== undefined && now - p.diedAt < orphanHoldMs) {
+    } else if (p.heard && p.diedAt !== undefined && now - p.diedAt < orphanHoldMs && p.kernel !== 'probing' && p.kernel !== 'answers') {
+      // orphans only for a node whose kernel is gone (or not probed): a live kernel still
+      // serves the connections, and an orphan set here would reset them
       for (const b of p.held) if (b >= 0 && b < bucketCount) orphaned[b] = 1;
     }
   }
