@@ -1,4 +1,4 @@
-import { alternatingMoves, cliBatch, median, percentile } from './dataplane.js';
+import { alternatingMoves, cliBatch, median, percentile, softirqJiffies } from './dataplane.js';
 
 describe('percentile (nearest rank)', () => {
   it('picks ranks from a sorted copy', () => {
@@ -27,5 +27,15 @@ describe('cliBatch', () => {
   it('flushes and re-adds with timeouts, one key per bucket', () => {
     const b = cliBatch('t', [1, 258], 5000);
     expect(b).toBe('flush set inet t s\nadd element inet t s { 0.0.0.1 timeout 5000ms, 0.0.1.2 timeout 5000ms }\n');
+  });
+});
+
+describe('softirqJiffies', () => {
+  it('reads the softirq column of the all-CPU line of /proc/stat', () => {
+    const stat = 'cpu  100 2 300 4000 5 6 789 0 0 0\ncpu0 50 1 150 2000 2 3 400 0 0 0\nintr 1 2 3\n';
+    expect(softirqJiffies(stat)).toBe(789);
+  });
+  it('refuses a text without the cpu line', () => {
+    expect(() => softirqJiffies('intr 1\n')).toThrow('/proc/stat');
   });
 });

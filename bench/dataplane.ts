@@ -4,10 +4,15 @@
 //     process inside the node's namespace;
 //  2. new TCP connections per second from a client to the VIP with the whole farm data
 //     plane (virtual MAC, filter chain, bucket lookup) vs the same namespaces with no
-//     nft tables at all (the client sends straight to the node's own MAC).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+//     nft tables at all (the client sends straight to the node's own MAC);
+//  3. softirq CPU per SYN of a paced SYN flood from many (spoofed) sources: a bucket the
+//     node owns, a foreign bucket (dropped before conntrack, chain raw), a foreign bucket
+//     as before that chain (dropped after conntrack), no filter; each minus a baseline of
+//     frames dropped at the node's ingress (what the sender, veth and bridge cost).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { contiguousSplit, startFarm, stopFarm, testFarm } from '../lab/netns/farm.js';
 import { Driver, runClient, startEcho } from '../lab/netns/procs.js';
 import { createTestbed } from '../lab/netns/testbed.js';
@@ -54,6 +59,21 @@ const CONNTRACK_ONLY = `table inet vfbench_ct {
   }
 }
 `;
+
+const FLOOD = fileURLToPath(new URL('../../lab/netns/helpers/syn-flood.py', import.meta.url));
+const FLOOD_ROUNDS = 5;
+const FLOOD_SYNS = 150_000;
+const FLOOD_RATE = 50_000;
+const FLOOD_FLOWS = 4096;
+const FLOOD_NET = 77;
+
+/** softirq jiffies of every CPU together (/proc/stat is not per namespace: the whole machine) */
+export function softirqJiffies(procStat: string): number {
+  const cpu = procStat.split('\n').find((l) => l.startsWith('cpu '));
+  if (cpu === undefined) throw new Error('/proc/stat: no cpu line');
+  const f = cpu.trim().split(/\s+/).map(Number);
+  return f[7]!;
+}
 
 const fmt = (x: number): string => (x < 10 ? x.toFixed(3) : x.toFixed(1));
 
@@ -137,6 +157,46 @@ export async function run(): Promise<Record<string, unknown>> {
         if (which === 'conntrack') tb.exec(node.netns, ['nft', 'delete', 'table', 'inet', 'vfbench_ct']);
       }
     }
+    // -- 3. CPU per SYN ----------------------------------------------------------
+    tb.exec(node.netns, ['ip', 'route', 'replace', `10.${FLOOD_NET}.0.0/16`, 'via', client.ip]);
+    const ingressDrop = `table netdev vfbench_drop {\n chain in {\n  type filter hook ingress device eth0 priority -600; policy accept;\n  ip daddr ${vip} drop\n }\n}\n`;
+    const farmWith = async (owned: number[]): Promise<void> => {
+      await drivers[0].call('apply', farm);
+      await drivers[0].call('setBuckets', farm.name, owned, 600_000);
+      neigh(farm.virtualMAC);
+    };
+    const all = Array.from({ length: BUCKETS }, (_, i) => i);
+    type Flood = 'baseline' | 'owned' | 'foreign' | 'foreign_conntrack' | 'nofilter';
+    const floodSetups: Record<Flood, { up: () => Promise<void>; down?: () => void }> = {
+      baseline: { up: () => farmWith(all).then(() => void tb.exec(node.netns, ['nft', '-f', '-'], ingressDrop)), down: () => void tb.exec(node.netns, ['nft', 'delete', 'table', 'netdev', 'vfbench_drop']) },
+      owned: { up: () => farmWith(all) },
+      foreign: { up: () => farmWith([]) },
+      // what a foreign SYN cost before the raw chain: dropped in `pre`, after conntrack
+      foreign_conntrack: { up: () => farmWith([]).then(() => void tb.exec(node.netns, ['nft', 'flush', 'chain', 'inet', `vipfarm_${farm.name}`, 'raw'])) },
+      nofilter: { up: async () => { await drivers[0].call('remove', farm.name); neigh(node.mac); } },
+    };
+    const perSyn: Record<Flood, number[]> = { baseline: [], owned: [], foreign: [], foreign_conntrack: [], nofilter: [] };
+    const floodOrder = Object.keys(floodSetups) as Flood[];
+    for (let round = 0; round < FLOOD_ROUNDS; round++) {
+      for (let k = 0; k < floodOrder.length; k++) {
+        const which = floodOrder[(round + k) % floodOrder.length];
+        await floodSetups[which].up();
+        const before = softirqJiffies(readFileSync('/proc/stat', 'utf8'));
+        const out = JSON.parse(tb.exec(client.netns, ['python3', FLOOD, vip, '80', String(FLOOD_SYNS), String(FLOOD_RATE), String(FLOOD_FLOWS), String(FLOOD_NET)])) as { sent: number };
+        const after = softirqJiffies(readFileSync('/proc/stat', 'utf8'));
+        // USER_HZ 100: a jiffy is 10 ms
+        perSyn[which].push(((after - before) * 10_000) / out.sent);
+        floodSetups[which].down?.();
+      }
+    }
+    const base = median(perSyn.baseline);
+    for (const k of floodOrder) result[`syn_softirq_us_${k}`] = median(perSyn[k]);
+    const net = (k: Flood): number => Math.max(0, median(perSyn[k]) - base);
+    result.foreign_vs_owned_cpu_ratio = net('foreign') / net('owned');
+    result.foreign_conntrack_vs_owned_cpu_ratio = net('foreign_conntrack') / net('owned');
+    result.foreign_vs_foreign_conntrack_cpu_ratio = net('foreign') / net('foreign_conntrack');
+    await drivers[0].call('apply', farm);
+
     await stopFarm(drivers, farm);
     result.conn_rate_filter = median(rates.filter);
     result.conn_rate_nofilter = median(rates.nofilter);
@@ -170,6 +230,19 @@ export async function run(): Promise<Record<string, unknown>> {
         `| filter (full farm data plane) | ${result.conn_rate_filter.toFixed(0)} | ${rates.filter.map((r) => r.toFixed(0)).join(', ')} |`,
         `| filter / no filter | ${result.filter_conn_rate_ratio.toFixed(3)} | |`,
         `| filter / conntrack only | ${result.filter_vs_conntrack_ratio.toFixed(3)} | |`,
+        '',
+        `Both ratios from the same run: filter / no filter = **${result.filter_conn_rate_ratio.toFixed(3)}**, filter / conntrack only = **${result.filter_vs_conntrack_ratio.toFixed(3)}** (goal >= 0.98).`,
+        '',
+        `CPU per SYN (softirq time of the whole machine from /proc/stat, so other jobs add noise; median of ${FLOOD_ROUNDS} alternating rounds): ${FLOOD_SYNS} SYNs per round at ${FLOOD_RATE}/s from ${FLOOD_FLOWS} spoofed (address, port) pairs to the VIP, port 80 with a listener. *Net* subtracts the baseline (frames dropped at the node's netdev ingress: the sender's veth, the bridge), leaving what the node's stack spends. *Foreign* is a bucket the node does not own, dropped in chain raw before conntrack; *foreign via conntrack* is how it was dropped before (chain raw flushed: conntrack allocates an entry, the filter drops the packet, the entry is freed); *owned* answers with a SYN-ACK (SYN cookies once the backlog is full).`,
+        '',
+        '| SYN to | softirq us/SYN (median) | net us/SYN | rounds |',
+        '|---|---:|---:|---|',
+        ...floodOrder.map((k) => `| ${k.replace('_', ' via ')} | ${median(perSyn[k]).toFixed(2)} | ${k === 'baseline' ? '' : net(k).toFixed(2)} | ${perSyn[k].map((x) => x.toFixed(2)).join(', ')} |`),
+        `| foreign / owned (net) | ${result.foreign_vs_owned_cpu_ratio.toFixed(2)} | | |`,
+        `| foreign via conntrack / owned (net) | ${result.foreign_conntrack_vs_owned_cpu_ratio.toFixed(2)} | | |`,
+        `| foreign / foreign via conntrack (net) | ${result.foreign_vs_foreign_conntrack_cpu_ratio.toFixed(2)} | | |`,
+        '',
+        `Load average while measuring: ${loadavg().map((x) => x.toFixed(2)).join(', ')}.`,
       ].join('\n'),
     );
     return result;
