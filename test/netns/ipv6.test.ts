@@ -3,12 +3,14 @@
 // SYN gating through a planned handoff, one farm serving both families, clean removal
 // (no address, table, group membership or sysctl change left), bad input refused with
 // the kernel unchanged.
+import { fileURLToPath } from 'node:url';
 import { bucketOf } from '../../common/src/jhash.js';
 import type { Affinity, DataplaneFarm } from '../../common/src/types.js';
 import { FARM_MAC, contiguousSplit, ownerIndex, startFarm, stopFarm } from '../../lab/netns/farm.js';
 import { Driver, DriverError, Holder, runClient, startEcho, type Attempt, type JsonLines } from '../../lab/netns/procs.js';
 import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
+const ICMP_ECHO = fileURLToPath(new URL('../../../lab/netns/helpers/icmp-echo.py', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const RULES: DataplaneFarm['rules'] = [
   { port: 80, protocol: 'tcp', affinity: 'ClientIP' },
@@ -84,6 +86,27 @@ describe('a dual-stack farm of 3 nodes: IPv6 and IPv4 VIPs, one bucket split', (
     const { results } = await runClient(tb, tb.clients[0], { vip, port: 81, protocol: 'tcp', count: 300, concurrency: 30 });
     expect(results).toHaveLength(300);
     check(results, 'ClientIPAndPort', 'tcp', 81, vip);
+  });
+
+  test('ICMPv6 echo to the IPv6 VIP: exactly one reply, from the owner of the source\'s ClientIP bucket', () => {
+    const vip = farm.virtualIPs[0];
+    const echoOwned = (i: number): number => {
+      const text = tb.exec(tb.nodes[i].netns, ['nft', 'list', 'chain', 'inet', `vipfarm_${farm.name}`, 'pre']);
+      const line = text.split('\n').find((l) => l.includes(`comment "vipfarm ${vip} echo owned"`));
+      if (line === undefined) throw new Error(`no echo rule for ${vip} on ${tb.nodes[i].name}`);
+      return Number(/counter packets (\d+)/.exec(line)![1]);
+    };
+    const seen = new Set<number>();
+    for (const src of sources6.slice(0, 8)) {
+      const expected = ownerIndex(split, bucketOf(src, undefined, 'ClientIP', farm.bucketCount, farm.hashSeed));
+      seen.add(expected);
+      const before = tb.nodes.map((_, i) => echoOwned(i));
+      const r = JSON.parse(tb.exec(tb.clients[0].netns, ['python3', ICMP_ECHO, src, vip, '3', '0.6'])) as { replies: Record<string, number> };
+      expect({ src, replies: r.replies }).toEqual({ src, replies: { 0: 1, 1: 1, 2: 1 } });
+      const answered = tb.nodes.map((_, i) => i).filter((i) => echoOwned(i) > before[i]);
+      expect({ src, answered }).toEqual({ src, answered: [expected] });
+    }
+    expect(seen.size).toBeGreaterThan(1);
   });
 
   test('counters per family: every node accepted its share and dropped (or, for SYNs, refused before conntrack) the rest', async () => {
