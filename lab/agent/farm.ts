@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import yaml from 'js-yaml';
+import type { IPFamily } from '../../common/src/config/syntax.js';
 import { createTestbed, type Host, type Testbed } from '../netns/testbed.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -35,6 +36,13 @@ export interface FarmOptions {
   name?: string;
   /** false: a switch that does not flood unknown unicast (see createTestbed) */
   floodUnknownUnicast?: boolean;
+  /**
+   * Address families of the bed and the farm (default ['ipv4']): one VIP of each, in this
+   * order; ['ipv6'] is an IPv6-only farm, ['ipv4', 'ipv6'] a dual-stack one.
+   */
+  families?: readonly IPFamily[];
+  /** the family of the nodes' addresses, hence of the UDP heartbeats (default: the first of `families`) */
+  heartbeatFamily?: IPFamily;
 }
 
 export interface LogLine {
@@ -61,6 +69,8 @@ export interface ProbeResult {
 
 export interface ProbeOptions {
   buckets?: number[];
+  /** the VIP and the client address of this family (default: the farm's first) */
+  family?: IPFamily;
   maxMs?: number;
   attemptTimeoutMs?: number;
   /** a new round of attempts every roundMs (default 10) */
@@ -73,7 +83,12 @@ export class AgentFarm {
   readonly tb: Testbed;
   readonly dir: string;
   readonly keyFile: string;
+  /** the VIP of the first family */
   readonly vip: string;
+  /** one VIP per family, in the order of opts.families */
+  readonly vips: string[];
+  readonly families: readonly IPFamily[];
+  readonly heartbeatFamily: IPFamily;
   readonly name: string;
   readonly bucketCount: number;
   readonly seed = 0x5eed;
@@ -81,17 +96,32 @@ export class AgentFarm {
   readonly apps = new Map<string, ChildProcess>();
 
   constructor(readonly opts: FarmOptions) {
-    this.tb = createTestbed({ nodes: opts.nodes, clients: opts.clients ?? 1, floodUnknownUnicast: opts.floodUnknownUnicast });
+    this.families = opts.families ?? ['ipv4'];
+    this.heartbeatFamily = opts.heartbeatFamily ?? this.families[0]!;
+    this.tb = createTestbed({ nodes: opts.nodes, clients: opts.clients ?? 1, floodUnknownUnicast: opts.floodUnknownUnicast, families: this.families });
     this.dir = mkdtempSync(join(tmpdir(), 'vipfarm-farm-'));
     this.keyFile = join(this.dir, 'heartbeat.key');
     writeFileSync(this.keyFile, randomBytes(32), { mode: 0o600 });
-    this.vip = this.tb.vip(0);
+    this.vips = this.families.map((f) => this.vipOf(f));
+    this.vip = this.vips[0]!;
     this.name = opts.name ?? 'demo';
     this.bucketCount = opts.bucketCount ?? 64;
   }
 
   get client(): Host {
     return this.tb.clients[0];
+  }
+
+  /** the farm's VIP of a family */
+  vipOf(family: IPFamily): string {
+    return family === 'ipv4' ? this.tb.vip(0) : this.tb.vip6(0);
+  }
+
+  /** a host's own address of a family on the bed */
+  addressOf(host: Host, family: IPFamily = this.heartbeatFamily): string {
+    const ip = family === 'ipv6' ? host.ip6 : this.tb.families.includes('ipv4') ? host.ip : undefined;
+    if (ip === undefined) throw new Error(`${host.name} has no ${family} address on this bed`);
+    return ip;
   }
 
   node(name: string): Host {
@@ -105,10 +135,10 @@ export class AgentFarm {
     const o = this.opts;
     return {
       name: this.name,
-      node: { name: node.name, address: node.ip },
-      peers: this.tb.nodes.map((n) => ({ name: n.name, address: n.ip })),
+      node: { name: node.name, address: this.addressOf(node) },
+      peers: this.tb.nodes.map((n) => ({ name: n.name, address: this.addressOf(n) })),
       keyFile: this.keyFile,
-      virtualIPs: [this.vip],
+      virtualIPs: this.vips,
       interface: node.iface,
       rules: [{ port: APP_PORT, protocol: 'tcp', affinity: 'ClientIPAndPort' }],
       bucketCount: this.bucketCount,
@@ -130,7 +160,9 @@ export class AgentFarm {
 
   /** serviceMs: one connection at a time, each taking this long (echo-server.ts) */
   startApp(node: Host, serviceMs?: number): Promise<void> {
-    const argv = [process.execPath, ECHO, node.name, '0.0.0.0', String(APP_PORT), '-', ...(serviceMs ? [String(serviceMs)] : [])];
+    // '::' takes both families (IPv4 as ::ffff:a.b.c.d); an IPv4 bed has IPv6 off
+    const any = this.families.includes('ipv6') ? '::' : '0.0.0.0';
+    const argv = [process.execPath, ECHO, node.name, any, String(APP_PORT), '-', ...(serviceMs ? [String(serviceMs)] : [])];
     const p = this.tb.spawn(node.netns, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     this.apps.set(node.name, p);
     return new Promise((resolveReady, reject) => {
@@ -215,8 +247,9 @@ export class AgentFarm {
    * startup is not measured.
    */
   armedProbe(opts: ProbeOptions = {}, armed = true): { armed: Promise<void>; go: () => void; result: Promise<ProbeResult> } {
+    const family = opts.family ?? this.families[0]!;
     const args = {
-      vip: this.vip, port: APP_PORT, clientIp: this.client.ip, bucketCount: this.bucketCount, seed: this.seed,
+      vip: this.vipOf(family), port: APP_PORT, clientIp: this.addressOf(this.client, family), bucketCount: this.bucketCount, seed: this.seed,
       buckets: opts.buckets, maxMs: opts.maxMs ?? 10_000, attemptTimeoutMs: opts.attemptTimeoutMs ?? 150,
       roundMs: opts.roundMs, maxInFlight: opts.maxInFlight, armed,
     };

@@ -1,14 +1,16 @@
 // A farm on a test bed: one data-plane driver per node, each binding the VIPs,
 // applying the farm, holding its share of the buckets and answering ARP.
+import type { IPFamily } from '../../common/src/config/syntax.js';
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { Driver } from './procs.js';
 import type { Testbed } from './testbed.js';
 
 export const FARM_MAC = '02:fa:00:00:00:01';
 
-/** the farm every data-plane test starts from; VIP 10.x.0.200 on eth0 */
-export function testFarm(tb: Testbed, rules: DataplaneFarm['rules'], bucketCount = 256): DataplaneFarm {
-  return { name: 'tf', interface: 'eth0', virtualIPs: [tb.vip(0)], virtualMAC: FARM_MAC, rules, bucketCount, hashSeed: 0x1234 };
+/** the farm every data-plane test starts from; VIP 10.x.0.200 (IPv6 fd00:0:x::200) on eth0, one per family */
+export function testFarm(tb: Testbed, rules: DataplaneFarm['rules'], bucketCount = 256, families: readonly IPFamily[] = ['ipv4']): DataplaneFarm {
+  const virtualIPs = families.map((f) => (f === 'ipv4' ? tb.vip(0) : tb.vip6(0)));
+  return { name: 'tf', interface: 'eth0', virtualIPs, virtualMAC: FARM_MAC, rules, bucketCount, hashSeed: 0x1234 };
 }
 
 /** buckets [0, n) cut into contiguous shares proportional to weights */
