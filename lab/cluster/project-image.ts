@@ -4,7 +4,7 @@
 // from the same sources, whatever else the commits changed. Uncommitted changes are not in it.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,8 @@ export interface ProjectImage {
   archive: string;
   /** Milliseconds spent building (0 when cached). */
   buildMs: number;
+  /** The key=value lines scripts/build-image.sh printed when it built this image (image=, helm_set=...). */
+  script: Record<string, string>;
 }
 
 function cacheRoot(): string {
@@ -42,28 +44,41 @@ export function treeTag(): string {
   return `localhost/vipfarm:src-${createHash('sha256').update(listing).digest('hex').slice(0, 12)}`;
 }
 
-/** Builds (if needed) and exports the image; `retag` adds another name (e.g. for a rolling update). */
+/** Parses build-image.sh's stdout (only key=value lines, by its contract). */
+export function scriptOutput(stdout: string): Record<string, string> {
+  return Object.fromEntries(stdout.trim().split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/**
+ * Builds (if needed) and exports the image. One build serves every test of every run with the
+ * same image inputs: the image test and the real-node tests share it (a build is ~5-9 min here).
+ */
 export async function projectImage(opts: { tag?: string } = {}): Promise<ProjectImage> {
   const ref = opts.tag ?? treeTag();
   const flags = storeFlags();
-  let buildMs = 0;
-  const present = await execFileP('buildah', [...flags, 'inspect', '--type', 'image', ref]).then(() => true, () => false);
-  if (!present) {
-    const t = Date.now();
-    await execFileP('bash', [path.join(repoRoot(), 'scripts/build-image.sh'), '--tag', ref, '--node-image', 'local'], {
-      encoding: 'utf8', timeout: 1_800_000, maxBuffer: 16 << 20, env: { ...process.env, VIPFARM_BUILDER: 'buildah', VIPFARM_IMAGE_STORE: store() },
-    });
-    buildMs = Date.now() - t;
-  }
   const dir = path.join(cacheRoot(), 'image-archives');
   mkdirSync(dir, { recursive: true });
-  const archive = path.join(dir, `${ref.replace(/[^a-zA-Z0-9.-]/g, '_')}.tar`);
+  const base = path.join(dir, ref.replace(/[^a-zA-Z0-9.-]/g, '_'));
+  const kvFile = `${base}.kv`;
+  let buildMs = 0;
+  const present = await execFileP('buildah', [...flags, 'inspect', '--type', 'image', ref]).then(() => true, () => false);
+  // The script's output is kept with the image; an image without it (older cache) is rebuilt once.
+  if (!present || !existsSync(kvFile)) {
+    const t = Date.now();
+    const out = await execFileP('bash', [path.join(repoRoot(), 'scripts/build-image.sh'), '--tag', ref, '--node-image', 'local'], {
+      encoding: 'utf8', timeout: 1_800_000, maxBuffer: 16 << 20, env: { ...process.env, VIPFARM_BUILDER: 'buildah', VIPFARM_IMAGE_STORE: store() },
+    });
+    writeFileSync(`${kvFile}.${process.pid}.tmp`, out.stdout);
+    renameSync(`${kvFile}.${process.pid}.tmp`, kvFile);
+    buildMs = Date.now() - t;
+  }
+  const archive = `${base}.tar`;
   if (!existsSync(archive)) {
     const tmp = `${archive}.${process.pid}.tmp`;
     await execFileP('buildah', [...flags, 'push', '-q', ref, `docker-archive:${tmp}:${ref}`]);
     renameSync(tmp, archive);
   }
-  return { ref, archive, buildMs };
+  return { ref, archive, buildMs, script: scriptOutput(readFileSync(kvFile, 'utf8')) };
 }
 
 /** Another tag of the same image, exported: a "new version" for rolling updates. */
@@ -76,5 +91,5 @@ export async function retaggedImage(image: ProjectImage, tag: string): Promise<P
     await execFileP('buildah', [...flags, 'push', '-q', tag, `docker-archive:${tmp}:${tag}`]);
     renameSync(tmp, archive);
   }
-  return { ref: tag, archive, buildMs: 0 };
+  return { ref: tag, archive, buildMs: 0, script: image.script };
 }

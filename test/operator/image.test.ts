@@ -1,15 +1,16 @@
 // Builds the image the way users do (scripts/build-image.sh, with buildah and a local Debian
-// base since no registry is reachable here), renders the Helm chart with the --set lines the
+// base since no registry is reachable here; through projectImage(), so the real-node tests of
+// the same run use this very build and a run with unchanged image inputs builds nothing), renders the Helm chart with the --set lines the
 // script printed, and runs both programs from the image reference the chart renders: the
 // native module must load with the runtime stage's libraries. Needs buildah and debootstrap
 // (Debian packages); without them the test is reported as skipped with the reason, since
 // there is nothing else it could check.
 import { execFile, execFileSync } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
 import { findBinDir } from '../../lab/cluster/binaries.js';
+import { projectImage } from '../../lab/cluster/project-image.js';
 import { root } from './helpers.js';
 
 const execFileP = promisify(execFile);
@@ -22,7 +23,6 @@ const have = (cmd: string): boolean => {
   }
 };
 const tools = have('buildah') && have('debootstrap');
-const tag = `localhost/vipfarm:test-${process.pid}`;
 let flags: string[] = [];
 let ctr: string | undefined;
 
@@ -31,16 +31,13 @@ const buildah = async (args: string[]): Promise<string> => (await execFileP('bui
 afterAll(async () => {
   if (!tools || flags.length === 0) return;
   if (ctr) await buildah(['rm', ctr]).catch(() => {});
-  await buildah(['rmi', tag]).catch(() => {});
 }, 60_000);
 
 (tools ? describe : describe.skip)(`container image (buildah${tools ? '' : ': install buildah and debootstrap to run'})`, () => {
   test('scripts/build-image.sh builds it, the chart renders that image, and it runs the agent and the operator', async () => {
-    const store = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'vipfarm/image');
-    const out = await execFileP('bash', [path.join(root, 'scripts/build-image.sh'), '--tag', tag, '--node-image', 'local'], {
-      encoding: 'utf8', timeout: 1_500_000, maxBuffer: 16 << 20, env: { ...process.env, VIPFARM_BUILDER: 'buildah', VIPFARM_IMAGE_STORE: store },
-    });
-    const kv = Object.fromEntries(out.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const image = await projectImage();
+    const kv = image.script;
+    const tag = image.ref;
     expect(kv.image).toBe(tag);
     expect(kv.builder).toBe('buildah');
     flags = kv.buildah_flags!.split(' ');
