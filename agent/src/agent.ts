@@ -436,6 +436,7 @@ export class Agent {
         assignment: d.state.decision?.assignment ?? [],
         self: this.self.name,
         peers: this.peers,
+        claims: [...this.state.view.peers.values()].map((p) => ({ name: p.name, alive: p.alive, held: p.held })),
       });
       if (d.ownership.services.length > 0) this.deps.datapath.setServiceOwnership(d.ownership.services, d.ownership.leaseMs);
     } catch (err) {

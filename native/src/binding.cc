@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <cstring>
 
 #include "arp_socket.h"
 #include "frame_socket.h"
@@ -123,7 +124,7 @@ Napi::Value NftSetElems(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// nftSetOwnedAndForwarding(farm, owned[], leaseMs, [[bucket, mac], ...], nodeMacs[])
+// nftSetOwnedAndForwarding(farm, owned[], leaseMs, [[bucket, mac], ...], nodeMacs[], [[bucket, ipv4], ...])
 Napi::Value NftSetOwnedAndForwarding(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string farm = info[0].As<Napi::String>();
@@ -142,7 +143,19 @@ Napi::Value NftSetOwnedAndForwarding(const Napi::CallbackInfo& info) {
   Napi::Array nodeArr = info[4].As<Napi::Array>();
   std::vector<std::array<uint8_t, 6>> nodes(nodeArr.Length());
   for (uint32_t i = 0; i < nodeArr.Length(); ++i) parseMac(env, nodeArr.Get(i).As<Napi::String>(), nodes[i].data());
-  guarded(env, [&] { nftSetOwnedAndForwarding(farm, owned, lease, forward, nodes); });
+  Napi::Array prevArr = info[5].As<Napi::Array>();
+  std::vector<PreviousEntry> previous;
+  previous.reserve(prevArr.Length());
+  for (uint32_t i = 0; i < prevArr.Length(); ++i) {
+    Napi::Array pair = prevArr.Get(i).As<Napi::Array>();
+    PreviousEntry pe{};
+    pe.bucket = pair.Get(0u).As<Napi::Number>().Uint32Value();
+    IpAddress ip = parseIp(env, pair.Get(1u).As<Napi::String>());
+    if (ip.isV6()) throw Napi::TypeError::New(env, "previous holder must be an IPv4 address, got " + ip.str());
+    std::memcpy(&pe.ip, ip.bytes(), 4);
+    previous.push_back(pe);
+  }
+  guarded(env, [&] { nftSetOwnedAndForwarding(farm, owned, lease, forward, nodes, previous); });
   return env.Undefined();
 }
 

@@ -1,14 +1,17 @@
 // Turns the raw per-rule counters (found by their comment) into per-VIP/port figures.
 import type { Protocol } from '../../common/src/types.js';
 
-/** 'foreign': a SYN for another node's bucket, dropped before conntrack (chain raw) */
-export type Stage = 'established' | 'owned' | 'orphan' | 'drop' | 'foreign';
+/** 'foreign': a SYN for another node's bucket, dropped before conntrack (chain raw).
+ *  Directed mode: 'forward', sent at L2 to the bucket's holder (netdev ingress);
+ *  'previous', passed on to the bucket's previous holder (second chance). */
+export type Stage = 'established' | 'owned' | 'orphan' | 'drop' | 'foreign' | 'forward' | 'previous';
 
 export interface RuleCounter {
   vip: string;
   port: number;
   protocol: Protocol;
-  verdict: 'accept' | 'drop';
+  /** forward: sent on to another farm node (Directed mode), counted once, by the sender */
+  verdict: 'accept' | 'drop' | 'forward';
   packets: number;
   bytes: number;
 }
@@ -17,7 +20,7 @@ export interface StageCounter extends Omit<RuleCounter, 'verdict'> {
   stage: Stage;
 }
 
-const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop', 'foreign'];
+const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop', 'foreign', 'forward', 'previous'];
 
 /** the comment nft_farm.cc puts on each rule; null for anything else */
 export function parseComment(comment: string): Omit<StageCounter, 'packets' | 'bytes'> | null {
@@ -35,11 +38,16 @@ export function stageCounters(raw: { comment: string; packets: number; bytes: nu
   return out;
 }
 
-/** one accept and one drop entry per VIP x rule, in rule order */
+function verdictOf(stage: Stage): RuleCounter['verdict'] {
+  if (stage === 'drop' || stage === 'foreign') return 'drop';
+  return stage === 'forward' || stage === 'previous' ? 'forward' : 'accept';
+}
+
+/** one accept, one drop (and in Directed mode one forward) entry per VIP x rule, in rule order */
 export function aggregateCounters(stages: StageCounter[]): RuleCounter[] {
   const byKey = new Map<string, RuleCounter>();
   for (const s of stages) {
-    const verdict = s.stage === 'drop' || s.stage === 'foreign' ? 'drop' : 'accept';
+    const verdict = verdictOf(s.stage);
     const key = `${s.vip} ${s.port} ${s.protocol} ${verdict}`;
     const cur = byKey.get(key);
     if (cur === undefined) {

@@ -18,7 +18,7 @@ export interface NativeBinding {
     mode?: string;
   }): void;
   nftSetElems(farm: string, set: string, buckets: number[], leaseMs: number): void;
-  nftSetOwnedAndForwarding(farm: string, owned: number[], leaseMs: number, forward: [number, string][], nodeMacs: string[]): void;
+  nftSetOwnedAndForwarding(farm: string, owned: number[], leaseMs: number, forward: [number, string][], nodeMacs: string[], previous: [number, string][]): void;
   nftGetElems(farm: string, set: string): number[];
   nftCounters(farm: string): { comment: string; packets: number; bytes: number }[];
   nftRuleCounts(farm: string): { inet: number; netdev: number };

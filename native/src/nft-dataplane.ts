@@ -4,7 +4,7 @@ import type { DataplaneFarm } from '../../common/src/types.js';
 import { aggregateCounters, stageCounters, type RuleCounter, type StageCounter } from './counters.js';
 import { native } from './load.js';
 import { LIMITS } from '../../common/src/config/syntax.js';
-import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeMac, checkVips, fail } from './validate.js';
+import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeIPv4, checkNodeMac, checkVips, fail } from './validate.js';
 
 export type BucketSet = 'owned' | 'orphan';
 
@@ -20,6 +20,9 @@ export interface Forwarding {
   owners: ReadonlyMap<number, string>;
   /** the own MACs of all farm nodes (this one too): frames from them are never forwarded again */
   nodeMacs: string[];
+  /** buckets this node owns -> IPv4 address of the node that held them before: TCP packets
+   *  of them that are no SYN and unknown to conntrack here go on there (second chance) */
+  previous?: ReadonlyMap<number, string>;
 }
 
 export class NftDataplane {
@@ -66,7 +69,13 @@ export class NftDataplane {
       forward.push([bucket, checkNodeMac(op, mac)]);
     }
     const nodeMacs = [...new Set(forwarding.nodeMacs.map((m) => checkNodeMac(op, m)))];
-    native().nftSetOwnedAndForwarding(name, list, lease, forward, nodeMacs);
+    const previous: [number, string][] = [];
+    for (const [bucket, ip] of forwarding.previous ?? []) {
+      checkBuckets(op, [bucket], count);
+      if (!mine.has(bucket)) fail(op, `bucket ${bucket} has a previous holder but is not owned here`);
+      previous.push([bucket, checkNodeIPv4(op, `previous holder of bucket ${bucket}`, ip)]);
+    }
+    native().nftSetOwnedAndForwarding(name, list, lease, forward, nodeMacs, previous);
   }
 
   /** the takeover set: a dead node's buckets, accepted on every packet for leaseMs */
@@ -103,7 +112,7 @@ export class NftDataplane {
     return native().nftRuleCounts(checkFarmName('ruleCounts', farmName));
   }
 
-  /** deletes both tables; no error when they are absent */
+  /** deletes the farm's tables; no error when they are absent */
   remove(farmName: string): void {
     const name = checkFarmName('remove', farmName);
     native().nftRemove(name);

@@ -40,6 +40,7 @@ namespace {
 // host-order integer (what jhash ... mod N yields); see putBucketKeyUdata for how
 // `nft list ruleset` learns to print and re-read them.
 constexpr uint32_t kTypeInteger = 4;
+constexpr uint32_t kTypeIpAddr = 7;
 constexpr uint32_t kTypeEtherAddr = 9;
 constexpr const char* kChain = "pre";
 // before conntrack (-200): foreign SYNs are dropped here, not after a conntrack entry
@@ -169,6 +170,14 @@ class RuleBuilder {
     nftnl_expr_set_u32(e, NFTNL_EXPR_FWD_SREG_DEV, sreg);
     return add(e);
   }
+  /** a copy of the packet routed to the address in sregAddr (its MAC as the next hop) out
+   *  of the device in sregDev; ip family only (the inet family has no dup) */
+  RuleBuilder& dup(uint32_t sregAddr, uint32_t sregDev) {
+    auto* e = expr("dup");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_DUP_SREG_ADDR, sregAddr);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_DUP_SREG_DEV, sregDev);
+    return add(e);
+  }
   RuleBuilder& immediate(const void* data, uint32_t len, uint32_t dreg = NFT_REG_1) {
     auto* e = expr("immediate");
     nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
@@ -254,13 +263,19 @@ std::string ruleComment(const IpAddress& vip, const FarmRule& rule, const char* 
 // a jhash expression (a `typeof jhash` set crashes `nft list`), and a set typed "mark"
 // lists but does not reload (its lookups by jhash are integers, not marks). numgen mod N
 // is an integer of the same size and range, so `nft list ruleset > f; nft -f f` works.
-void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus, bool etherValue = false) {
+struct ValueTypeof {
+  uint32_t protoDesc, field;  // nft's PROTO_DESC_* and that header's *HDR_* field
+};
+constexpr ValueTypeof kEtherDaddr{17, 1};  // PROTO_DESC_ETHER, ETHHDR_DADDR
+constexpr ValueTypeof kIpDaddr{12, 12};    // PROTO_DESC_IP, IPHDR_DADDR
+
+void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus, const ValueTypeof* value = nullptr) {
   constexpr uint8_t kKeyByteorder = 0, kDataByteorder = 1, kKeyTypeof = 3, kDataTypeof = 4, kDataInterval = 6;  // NFTNL_UDATA_SET_*
   constexpr uint8_t kTypeofExpr = 0, kTypeofData = 1;   // NFTNL_UDATA_SET_TYPEOF_*
   constexpr uint32_t kExprNumgen = 23;                  // nft's EXPR_NUMGEN
   constexpr uint8_t kNgType = 0, kNgMod = 1, kNgOffset = 2;
   nftnl_udata_put_u32(ud, kKeyByteorder, 1);  // BYTEORDER_HOST_ENDIAN
-  if (etherValue) nftnl_udata_put_u32(ud, kDataByteorder, 2);  // BYTEORDER_BIG_ENDIAN
+  if (value != nullptr) nftnl_udata_put_u32(ud, kDataByteorder, 2);  // BYTEORDER_BIG_ENDIAN
   nftnl_udata* tof = nftnl_udata_nest_start(ud, kKeyTypeof);
   nftnl_udata_put_u32(ud, kTypeofExpr, kExprNumgen);
   nftnl_udata* data = nftnl_udata_nest_start(ud, kTypeofData);
@@ -269,14 +284,14 @@ void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus, bool etherValue = 
   nftnl_udata_put_u32(ud, kNgOffset, 0);
   nftnl_udata_nest_end(ud, data);
   nftnl_udata_nest_end(ud, tof);
-  if (!etherValue) return;
-  // a map's value: `: ether daddr` (a payload expression: ethernet header, destination)
-  constexpr uint32_t kExprPayload = 7, kProtoDescEther = 17, kEthDaddr = 1;
+  if (value == nullptr) return;
+  // a map's value: `: ether daddr` or `: ip daddr` (a payload expression)
+  constexpr uint32_t kExprPayload = 7;
   nftnl_udata* vof = nftnl_udata_nest_start(ud, kDataTypeof);
   nftnl_udata_put_u32(ud, kTypeofExpr, kExprPayload);
   nftnl_udata* vdata = nftnl_udata_nest_start(ud, kTypeofData);
-  nftnl_udata_put_u32(ud, 0, kProtoDescEther);
-  nftnl_udata_put_u32(ud, 1, kEthDaddr);
+  nftnl_udata_put_u32(ud, 0, value->protoDesc);
+  nftnl_udata_put_u32(ud, 1, value->field);
   nftnl_udata_nest_end(ud, vdata);
   nftnl_udata_nest_end(ud, vof);
   nftnl_udata_put_u32(ud, kDataInterval, 0);
@@ -345,7 +360,7 @@ SetPtr makeMacKeyedSet(const std::string& table, const char* name, uint32_t id, 
     nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 4);
     nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, kTypeEtherAddr);
     nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, 6);
-    putBucketKeyUdata(ud.get(), bucketCount, true);
+    putBucketKeyUdata(ud.get(), bucketCount, &kEtherDaddr);
   } else {
     nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, 0);
     nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, kTypeEtherAddr);
@@ -392,6 +407,70 @@ void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::stri
       batch.add(NFT_MSG_NEWRULE, NFPROTO_NETDEV, NLM_F_CREATE | NLM_F_APPEND, b.get(),
                 "add forward rule " + vip.str() + " " + protoName(rule.proto) + "/" + std::to_string(rule.port));
     }
+  }
+}
+
+constexpr uint32_t kPreviousId = 21;
+constexpr const char* kPreviousMap = "previous";
+
+// Directed mode's second chance (GitHub GLB's idea), in table ip vipfarm_<farm>_prev:
+// when a bucket moved to this node, the connections it had stay on its previous holder,
+// but the receiving node now forwards their frames here. Every TCP packet of such a
+// bucket that is not a SYN and that conntrack does not know here goes on to that holder:
+//   ip daddr VIP tcp dport P  tcp flags != syn / syn,ack  ct state ! established,related
+//   counter  dup to <bucket hash> map @previous device <iface>  drop
+// After conntrack (-200), before the inet table's filter (-150). `dup` routes the copy
+// to the previous holder's address as next hop (its MAC, the IP header unchanged) and
+// exists in the ip family only, hence a table of its own. Only buckets this node holds
+// have entries, and two nodes never hold one bucket, so a packet takes this path once.
+void queuePreviousTable(NftBatch& batch, const FarmSpec& spec) {
+  std::string table = previousTableName(spec.name);
+  auto t = makeTable(table, NFPROTO_IPV4);
+  batch.add(NFT_MSG_NEWTABLE, NFPROTO_IPV4, NLM_F_CREATE, t.get(), "add table " + table);
+
+  SetPtr m(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(m.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(m.get(), NFTNL_SET_NAME, kPreviousMap);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_FAMILY, NFPROTO_IPV4);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_ID, kPreviousId);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_TIMEOUT);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_KEY_TYPE, kTypeInteger);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_KEY_LEN, 4);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_DATA_TYPE, kTypeIpAddr);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_DATA_LEN, 4);
+  std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(64)));
+  putBucketKeyUdata(ud.get(), spec.buckets, &kIpDaddr);
+  nftnl_set_set_data(m.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_IPV4, NLM_F_CREATE, m.get(), "add map previous");
+
+  ChainPtr c(checked(nftnl_chain_alloc()));
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kChain);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "filter");
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+  nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, -160);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+  batch.add(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, NLM_F_CREATE, c.get(), "add chain pre of " + table);
+
+  uint32_t ifindex = if_nametoindex(spec.iface.c_str());
+  for (const auto& [vip, rule] : vipRulePairs(spec)) {
+    if (rule.proto != Proto::Tcp) continue;  // UDP has no SYN: a new owner takes its flows
+    if (vip.isV6()) continue;                // IPv4 only so far (an ip6 table would do the same)
+    RuleBuilder b(table, NFPROTO_IPV4, kChain);
+    // no `meta nfproto` as in the inet table: an ip table sees IPv4 only
+    b.payload(NFT_PAYLOAD_NETWORK_HEADER, kIPv4.daddrOffset, vip.len(), NFT_REG_1).cmp(NFT_CMP_EQ, vip.bytes(), vip.len());
+    matchPort(b, rule);
+    uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
+    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_NEQ, &syn, 1);
+    uint32_t stateMask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
+    b.ct(NFT_CT_STATE).bitwise(&stateMask, &zero, 4).cmp(NFT_CMP_EQ, &zero, 4);
+    bucketHash(b, rule, spec, kIPv4);
+    b.mapLookup(kPreviousMap, kPreviousId, NFT_REG_1).counter();
+    b.immediate(&ifindex, 4, NFT_REG_2).dup(NFT_REG_1, NFT_REG_2).verdict(NF_DROP);
+    b.comment(ruleComment(vip, rule, "previous"));
+    batch.add(NFT_MSG_NEWRULE, NFPROTO_IPV4, NLM_F_CREATE | NLM_F_APPEND, b.get(),
+              "add second-chance rule " + vip.str() + " tcp/" + std::to_string(rule.port));
   }
 }
 
@@ -723,6 +802,7 @@ void queueElems(NftBatch& batch, const std::string& table, const std::string& se
 
 std::string inetTableName(const std::string& farm) { return "vipfarm_" + farm; }
 std::string netdevTableName(const std::string& farm) { return "vipfarm_" + farm + "_in"; }
+std::string previousTableName(const std::string& farm) { return "vipfarm_" + farm + "_prev"; }
 
 void nftApply(const FarmSpec& spec) {
   // Kernels since 6.10 accept a netdev chain for a device that does not exist (it
@@ -754,8 +834,10 @@ void nftApply(const FarmSpec& spec) {
   NftBatch batch(op, nl.nextSeq());
   queueDeleteTable(batch, netdevTableName(spec.name), NFPROTO_NETDEV);
   queueDeleteTable(batch, inetTableName(spec.name), NFPROTO_INET);
+  queueDeleteTable(batch, previousTableName(spec.name), NFPROTO_IPV4);
   queueNetdevTable(batch, spec);
   queueInetTable(batch, spec);
+  if (spec.directed) queuePreviousTable(batch, spec);
   for (const auto& [set, elems] : carried) queueElems(batch, inetTableName(spec.name), set, elems);
   batch.commit(nl);
 }
@@ -796,7 +878,8 @@ void nftSetElems(const std::string& farm, const std::string& set, const std::vec
 }
 
 void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
-                              const std::vector<ForwardEntry>& forward, const std::vector<std::array<uint8_t, 6>>& nodes) {
+                              const std::vector<ForwardEntry>& forward, const std::vector<std::array<uint8_t, 6>>& nodes,
+                              const std::vector<PreviousEntry>& previous) {
   std::string op = "set owned buckets and forwarding of " + inetTableName(farm);
   std::string netdev = netdevTableName(farm);
   NlSocket& nl = nftSocket(op);
@@ -829,6 +912,25 @@ void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_
       nftnl_set_elem_add(s.get(), e);
     }
     batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_NETDEV, NLM_F_CREATE, s.get(), "add elements to set nodes");
+  }
+  std::string prev = previousTableName(farm);
+  SetPtr flushPrev(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(flushPrev.get(), NFTNL_SET_TABLE, prev.c_str());
+  nftnl_set_set_str(flushPrev.get(), NFTNL_SET_NAME, kPreviousMap);
+  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_IPV4, 0, flushPrev.get(), "flush map previous");
+  for (size_t i = 0; i < previous.size(); i += kPerMessage) {
+    SetPtr s(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, prev.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, kPreviousMap);
+    for (size_t j = i; j < previous.size() && j < i + kPerMessage; ++j) {
+      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+      uint32_t key = previous[j].bucket;
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key));
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &previous[j].ip, 4);
+      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, leaseMs);
+      nftnl_set_elem_add(s.get(), e);
+    }
+    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, NLM_F_CREATE, s.get(), "add elements to map previous");
   }
   batch.commit(nl);
 }
@@ -867,6 +969,16 @@ std::vector<RuleCounter> nftCounters(const std::string& farm) {
   };
   dumpRules(table, "read counters of " + table, read);
   dumpRules(table, "read counters of " + table + " raw", read, NFPROTO_INET, kRawChain);
+  // Directed mode's forwarding (netdev) and second chance (ip) rules; absent otherwise
+  auto readIfThere = [&](const std::string& t, uint32_t family, const char* chain) {
+    try {
+      dumpRules(t, "read counters of " + t, read, family, chain);
+    } catch (const OsError& e) {
+      if (e.err() != ENOENT) throw;
+    }
+  };
+  readIfThere(netdevTableName(farm), NFPROTO_NETDEV, kIngress);
+  readIfThere(previousTableName(farm), NFPROTO_IPV4, kChain);
   return out;
 }
 
@@ -891,6 +1003,7 @@ void nftRemove(const std::string& farm) {
   NftBatch batch("remove " + inetTableName(farm), nl.nextSeq());
   queueDeleteTable(batch, netdevTableName(farm), NFPROTO_NETDEV);
   queueDeleteTable(batch, inetTableName(farm), NFPROTO_INET);
+  queueDeleteTable(batch, previousTableName(farm), NFPROTO_IPV4);
   batch.commit(nl);
 }
 

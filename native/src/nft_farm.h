@@ -49,6 +49,13 @@ struct ForwardEntry {
   uint8_t mac[6];
 };
 
+/** Directed mode: a bucket this node took over, and the IPv4 address (network order) of
+ *  the node that held it before: packets of connections it still serves go on there */
+struct PreviousEntry {
+  uint32_t bucket;
+  uint32_t ip;
+};
+
 struct RuleCounter {
   std::string comment;  // "vipfarm <vip> <port> <proto> <stage>"
   uint64_t packets;
@@ -57,6 +64,7 @@ struct RuleCounter {
 
 std::string inetTableName(const std::string& farm);
 std::string netdevTableName(const std::string& farm);
+std::string previousTableName(const std::string& farm);
 
 /** create or atomically replace both tables (one batch) */
 void nftApply(const FarmSpec& spec);
@@ -66,7 +74,8 @@ void nftSetElems(const std::string& farm, const std::string& set, const std::vec
 /** Directed mode: the owned set (as nftSetElems) plus the forwarding map and the set of
  *  farm node MACs, all three replaced in one batch so ownership and forwarding agree */
 void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
-                              const std::vector<ForwardEntry>& forward, const std::vector<std::array<uint8_t, 6>>& nodes);
+                              const std::vector<ForwardEntry>& forward, const std::vector<std::array<uint8_t, 6>>& nodes,
+                              const std::vector<PreviousEntry>& previous);
 /** live elements of the set */
 std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& set);
 /** every rule of the farm's chain that carries a counter and a comment */

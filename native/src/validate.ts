@@ -67,6 +67,11 @@ export function checkMac(op: string, mac: unknown): string {
   return checked(op, 'virtualMAC', mac, virtualMACProblem).toLowerCase();
 }
 
+/** a peer node's IPv4 address (Directed mode second chance) */
+export function checkNodeIPv4(op: string, field: string, ip: unknown): string {
+  return checked(op, field, ip, (v) => unicastIPProblem(v, 'ipv4'));
+}
+
 /** a node's own MAC (Directed mode forwarding targets): any unicast address */
 export function checkNodeMac(op: string, mac: unknown): string {
   return checked(op, 'node MAC', mac, unicastMACProblem).toLowerCase();

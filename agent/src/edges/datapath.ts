@@ -3,6 +3,7 @@
 // the kernel; tests of the agent's logic use a recording fake.
 import type { DataplaneFarm } from '../../../common/src/types.js';
 import type { PacketCounter } from './metrics.js';
+import type { ForwardingPeer } from '../core/forwarding.js';
 
 export interface KernelLoss {
   /** metric label: nft_inet, nft_netdev, vip */
@@ -16,6 +17,9 @@ export interface Placement {
   assignment: readonly string[];
   self: string;
   peers: readonly { name: string; address: string }[];
+  /** every peer's liveness and its claims in its last heartbeat: forward to the current
+   *  holder, pass a taken-over bucket's leftovers to its previous one */
+  claims: readonly ForwardingPeer[];
 }
 
 export interface Datapath {

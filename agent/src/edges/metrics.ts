@@ -7,7 +7,7 @@ export interface PacketCounter {
   vip: string;
   port: number;
   protocol: string;
-  verdict: 'accept' | 'drop';
+  verdict: 'accept' | 'drop' | 'forward';
   packets: number;
   bytes: number;
 }
@@ -41,8 +41,8 @@ export class AgentMetrics {
   readonly checkerUp = new client.Gauge({ name: 'vipfarm_checker_up', help: '1 when the application checker is healthy', labelNames: ['checker'], registers: [this.registry] });
   readonly nodeReady = new client.Gauge({ name: 'vipfarm_node_ready', help: '1 when this node serves its share of the farm', registers: [this.registry] });
   readonly serviceBuckets = new client.Gauge({ name: 'vipfarm_service_buckets_owned', help: 'Buckets of a Service IP with externalTrafficPolicy Local this node accepts new connections for', labelNames: ['ip'], registers: [this.registry] });
-  readonly packets = new client.Counter({ name: 'vipfarm_packets_total', help: 'Packets to the VIPs accepted or dropped by this node\'s filter', labelNames: ['vip', 'port', 'protocol', 'verdict'], registers: [this.registry] });
-  readonly bytes = new client.Counter({ name: 'vipfarm_bytes_total', help: 'Bytes to the VIPs accepted or dropped by this node\'s filter', labelNames: ['vip', 'port', 'protocol', 'verdict'], registers: [this.registry] });
+  readonly packets = new client.Counter({ name: 'vipfarm_packets_total', help: 'Packets to the VIPs accepted or dropped by this node\'s filter, or forwarded to another node (Directed mode: to the bucket\'s owner or previous holder)', labelNames: ['vip', 'port', 'protocol', 'verdict'], registers: [this.registry] });
+  readonly bytes = new client.Counter({ name: 'vipfarm_bytes_total', help: 'Bytes to the VIPs accepted or dropped by this node\'s filter, or forwarded to another node (Directed mode)', labelNames: ['vip', 'port', 'protocol', 'verdict'], registers: [this.registry] });
 
   constructor(farm: string, node: string, private readonly readCounters: () => PacketCounter[] = () => []) {
     this.registry.setDefaultLabels({ farm, node });

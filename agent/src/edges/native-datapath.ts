@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { arpSlotsOf } from '../../../common/src/arp-slot.js';
 import type { Datapath, KernelLoss, Placement } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
+import { planForwarding, type ForwardingCarry } from '../core/forwarding.js';
 
 /** Every address the farm answers for: its virtual IPs and its Services' IPs. */
 export function servedIPs(farm: DataplaneFarm): string[] {
@@ -23,6 +24,8 @@ export class NativeDatapath implements Datapath {
   private rules?: { inet: number; netdev: number };
   /** Directed: the ARP slots this node answers now */
   private slots: number[] = [];
+  /** Directed: what planForwarding remembers between refreshes (previous holders) */
+  private forwarding?: ForwardingCarry;
 
   /** All or nothing: if any step is refused, what it changed is put back and the previous
    *  farm keeps serving (the caller keeps its config and may retry). */
@@ -96,17 +99,26 @@ export class NativeDatapath implements Datapath {
     for (const x of services) this.nft.setServiceBuckets(this.farm.name, x.ip, x.owned, leaseMs);
   }
 
-  /** Owned + forwarding in one batch; then the ARP slots of the ready nodes, announcing to
-   *  the requesters of slots that just became ours (a dead or leaving node's clients). */
+  /** Owned + forwarding + second chance in one batch; then the ARP slots of the ready
+   *  nodes, announcing to the requesters of slots that just became ours (a dead or
+   *  leaving node's clients). */
   private setDirected(farm: DataplaneFarm, owned: number[], leaseMs: number, p: Placement): void {
-    const macs = peerMacs(farm.interface, p.peers.filter((x) => x.name !== p.self));
+    const others = p.peers.filter((x) => x.name !== p.self);
+    const macs = peerMacs(farm.interface, others);
+    const addresses = new Map(others.map((x) => [x.name, x.address]));
+    const plan = planForwarding({ self: p.self, owned, assignment: p.assignment, peers: p.claims, carry: this.forwarding });
     const owners = new Map<number, string>();
-    const mine = new Set(owned);
-    p.assignment.forEach((node, bucket) => {
+    for (const [bucket, node] of plan.forward) {
       const mac = macs.get(node);
-      if (node !== '' && node !== p.self && mac !== undefined && !mine.has(bucket)) owners.set(bucket, mac);
-    });
-    this.nft.setBucketsAndForwarding(farm.name, owned, leaseMs, { owners, nodeMacs: [ownMac(farm.interface), ...macs.values()] });
+      if (mac !== undefined) owners.set(bucket, mac);
+    }
+    const previous = new Map<number, string>();
+    for (const [bucket, node] of plan.previous) {
+      const ip = addresses.get(node);
+      if (ip !== undefined) previous.set(bucket, ip);
+    }
+    this.nft.setBucketsAndForwarding(farm.name, owned, leaseMs, { owners, nodeMacs: [ownMac(farm.interface), ...macs.values()], previous });
+    this.forwarding = plan.carry;
     const ready = [...new Set(p.assignment.filter((n) => n !== ''))];
     const slots = arpSlotsOf(p.self, ready);
     if (slots.join(',') === this.slots.join(',')) return;
@@ -176,6 +188,8 @@ export class NativeDatapath implements Datapath {
     this.rules = undefined;
     unbindVips(farm.name, farm.interface, servedIPs(farm));
     this.farm = undefined;
+    this.forwarding = undefined;
+    this.slots = [];
   }
 }
 

@@ -2,6 +2,7 @@
 // one frame to the virtual MAC on the farm interface, the clients' own path. A peer heard
 // on any path is alive; authenticity and replay checks live in the codec, these only move
 // bytes.
+import { BROADCAST_MAC } from '../../../native/src/index.js';
 import dgram from 'node:dgram';
 import { canonicalIP, type IPFamily } from '../../../common/src/config/syntax.js';
 import type { FarmConfig } from '../../../common/src/types.js';
@@ -15,12 +16,13 @@ export interface HeartbeatLink {
 }
 
 /**
- * Where a farm's L2 heartbeats go. The virtual MAC in the flooded mode (never a frame
- * source, so always flooded); a mode in which the virtual MAC is not flooded (Directed)
- * must send them to the broadcast address instead, and only this function changes.
+ * Where a farm's L2 heartbeats go. The virtual MAC in Flooding mode (never a frame
+ * source, so flooded exactly where the clients' frames are). In Directed mode the virtual
+ * MAC is not flooded, so they go to broadcast: one frame still reaches every node, and
+ * switches that do not flood unknown unicast still flood broadcast (ARP needs it).
  */
-export function heartbeatLink(farm: Pick<FarmConfig, 'interface' | 'virtualMAC'>): HeartbeatLink {
-  return { iface: farm.interface, destination: farm.virtualMAC };
+export function heartbeatLink(farm: Pick<FarmConfig, 'interface' | 'virtualMAC' | 'mode'>): HeartbeatLink {
+  return { iface: farm.interface, destination: farm.mode === 'Directed' ? BROADCAST_MAC : farm.virtualMAC };
 }
 
 export interface HeartbeatTransport {

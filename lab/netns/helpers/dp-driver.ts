@@ -13,8 +13,8 @@ const ops: Record<string, Handler> = {
   ping: () => 'pong',
   apply: (farm: Parameters<NftDataplane['apply']>[0]) => dp.apply(farm),
   setBuckets: (name: string, b: number[], lease: number) => dp.setBuckets(name, b, lease),
-  setBucketsAndForwarding: (name: string, b: number[], lease: number, owners: [number, string][], nodeMacs: string[]) =>
-    dp.setBucketsAndForwarding(name, b, lease, { owners: new Map(owners), nodeMacs }),
+  setBucketsAndForwarding: (name: string, b: number[], lease: number, owners: [number, string][], nodeMacs: string[], previous: [number, string][] = []) =>
+    dp.setBucketsAndForwarding(name, b, lease, { owners: new Map(owners), nodeMacs, previous: new Map(previous) }),
   setOrphans: (name: string, b: number[], lease: number) => dp.setOrphans(name, b, lease),
   getBuckets: (name: string, set: 'owned' | 'orphan') => dp.getBuckets(name, set),
   setServiceBuckets: (name: string, ip: string, b: number[], lease: number) => dp.setServiceBuckets(name, ip, b, lease),
