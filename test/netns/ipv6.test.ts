@@ -230,3 +230,51 @@ describe('IPv6-only bed, 2 nodes', () => {
     expect(await d.call('getBuckets', farm.name, 'owned')).toEqual([5, 6]);
   });
 });
+
+test('Directed mode, IPv6 only, on a switch that does not flood unknown unicast: frames sent to one node reach every owner through the netdev forward rule', async () => {
+  const tb = createTestbed({ nodes: 2, clients: 1, families: ['ipv6'], floodUnknownUnicast: false });
+  const farm: DataplaneFarm = {
+    name: 'td6', interface: 'eth0', virtualIPs: [tb.vip6(0)], virtualMAC: FARM_MAC, mode: 'Directed',
+    rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], bucketCount: 64, hashSeed: 0x77,
+  };
+  const split = contiguousSplit(64, [1, 1]);
+  const drivers = tb.nodes.map((n) => Driver.start(tb, n));
+  try {
+    await Promise.all(drivers.map(async (d, i) => {
+      await d.call('bindVips', farm.name, 'eth0', farm.virtualIPs);
+      await d.call('apply', farm);
+      const other = 1 - i;
+      await d.call('setBucketsAndForwarding', farm.name, split[i], 600_000, split[other].map((b) => [b, tb.nodes[other].mac]), tb.nodes.map((n) => n.mac));
+    }));
+    await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs[0], [80])));
+    const client = tb.clients[0];
+    // the switch learns each node's MAC from its first frame (a real node's heartbeats do this)
+    for (const n of tb.nodes) tb.exec(n.netns, ['ip', '-6', 'neigh', 'replace', client.ip6!, 'lladdr', client.mac, 'dev', 'eth0']);
+    await Promise.all(tb.nodes.map((n) => runClient(tb, n, { vip: client.ip6!, port: 9, protocol: 'udp', count: 1, timeoutMs: 100 })));
+    // every frame of the client goes to n1's own MAC
+    tb.exec(client.netns, ['ip', '-6', 'neigh', 'replace', farm.virtualIPs[0], 'lladdr', tb.nodes[0].mac, 'dev', 'eth0', 'nud', 'permanent']);
+    const { results } = await runClient(tb, client, { vip: farm.virtualIPs[0], port: 80, protocol: 'tcp', count: 200, concurrency: 20 });
+    expect(results.filter((r) => r.error !== null)).toEqual([]);
+    const misplaced = results.filter((r) => r.node !== tb.nodes[ownerIndex(split, bucketOf(r.laddr, r.lport, 'ClientIPAndPort', 64, farm.hashSeed))].name);
+    expect(misplaced).toEqual([]);
+    const onN2 = results.filter((r) => r.node === 'n2').length;
+    expect(onN2).toBeGreaterThan(40);
+    const forwarded = JSON.parse(tb.exec(tb.nodes[0].netns, ['nft', '-j', 'list', 'table', 'netdev', `vipfarm_${farm.name}_in`])) as {
+      nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[];
+    };
+    const packets = forwarded.nftables.filter((x) => x.rule?.comment === `vipfarm ${farm.virtualIPs[0]} 80 tcp forward`)
+      .flatMap((x) => x.rule!.expr).reduce((a, e) => a + (e.counter?.packets ?? 0), 0);
+    // SYN, ACK and FIN at least, for each of n2's connections, went through n1's forward rule
+    expect(packets).toBeGreaterThanOrEqual(onN2 * 3);
+  } finally {
+    try {
+      await Promise.all(drivers.map(async (d) => {
+        await d.call('remove', farm.name);
+        await d.call('unbindVips', farm.name, 'eth0', farm.virtualIPs);
+        d.close();
+      }));
+    } finally {
+      tb.destroy();
+    }
+  }
+}, 60_000);
