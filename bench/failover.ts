@@ -125,11 +125,13 @@ async function soak(farm: AgentFarm, seconds: number): Promise<{ deaths: number;
 
 const ms = (x: number): string => (Number.isFinite(x) ? `${Math.round(x * 10) / 10} ms` : String(x));
 
-function phaseRows(ts: Takeover[]): string[] {
-  const row = (label: string, pick: (t: Takeover) => number): string => {
-    const xs = ts.map(pick);
-    return `| ${label} | ${ms(median(xs))} | ${ms(percentile(xs, 99))} | ${ms(Math.max(...xs))} |`;
-  };
+function timeRow(ts: Takeover[], label: string, pick: (t: Takeover) => number): string {
+  const xs = ts.map(pick);
+  return `| ${label} | ${ms(median(xs))} | ${ms(percentile(xs, 99))} | ${ms(Math.max(...xs))} |`;
+}
+
+function phaseRows(ts: Takeover[], v6: Takeover[]): string[] {
+  const row = (label: string, pick: (t: Takeover) => number): string => timeRow(ts, label, pick);
   return [
     '| phase | p50 | p99 | max |',
     '| --- | --- | --- | --- |',
@@ -139,17 +141,35 @@ function phaseRows(ts: Takeover[]): string[] {
     row('declared dead → buckets accepted (agreement)', (t) => t.agreeMs),
     row('the kernel batch that accepted them (programming)', (t) => t.programMs),
     row('accepted → the client\'s next SYN answered', (t) => t.clientMs),
+    // the same cycles on an IPv6-only farm (heartbeats over udp6, ND instead of ARP, ip6 rules)
+    timeRow(v6, `**IPv6-only farm, ${v6.length} cycles: kill → all its buckets served**`, (t) => t.totalMs),
+    timeRow(v6, 'IPv6-only: kill → declared dead (detection)', (t) => t.detectMs),
   ];
+}
+
+/** The kill cycles on a farm of 3 agents of `families`, started and destroyed here. */
+async function takeoversOn(opts: ConstructorParameters<typeof AgentFarm>[0], cycles: number): Promise<Takeover[]> {
+  const farm = new AgentFarm(opts);
+  try {
+    await farm.startAll();
+    await farm.waitReady();
+    await sleep(500);
+    return await killCycles(farm, cycles);
+  } finally {
+    await farm.destroy();
+  }
 }
 
 export async function run(): Promise<Record<string, unknown>> {
   const cycles = Number(process.env.BENCH_CYCLES ?? 20);
+  const cycles6 = Number(process.env.BENCH_CYCLES6 ?? Math.max(1, Math.round(cycles / 2)));
   const soakSec = Number(process.env.BENCH_SOAK_SEC ?? 300);
   // BENCH_INTERVAL_MS / BENCH_THRESHOLD_MS: another heartbeat setting, for a comparison
   const intervalMs = Number(process.env.BENCH_INTERVAL_MS ?? DEFAULTS.intervalMs);
   const failureThresholdMs = Number(process.env.BENCH_THRESHOLD_MS ?? (process.env.BENCH_INTERVAL_MS ? 3 * intervalMs : DEFAULTS.failureThresholdMs));
   const defaults = intervalMs === DEFAULTS.intervalMs && failureThresholdMs === DEFAULTS.failureThresholdMs;
-  const farm = new AgentFarm({ nodes: 3, bucketCount: 64, ...(defaults ? {} : { intervalMs, failureThresholdMs }) });
+  const farmOpts = { nodes: 3, bucketCount: 64, ...(defaults ? {} : { intervalMs, failureThresholdMs }) };
+  const farm = new AgentFarm(farmOpts);
   try {
     const load = loadavg().map((x) => x.toFixed(2)).join(', ');
     await farm.startAll();
@@ -161,6 +181,10 @@ export async function run(): Promise<Record<string, unknown>> {
     const planned = await plannedRebalance(farm);
     progress(`soak: ${soakSec} s with two busy loops on the two cores`);
     const soaked = await soak(farm, soakSec);
+    await farm.destroy();
+    progress(`IPv6-only farm: ${cycles6} kill cycles`);
+    const takeovers6 = await takeoversOn({ ...farmOpts, families: ['ipv6'], name: 'six' }, cycles6);
+    const times6 = takeovers6.map((t) => t.totalMs);
     const result = {
       cycles,
       interval_ms: intervalMs,
@@ -172,6 +196,10 @@ export async function run(): Promise<Record<string, unknown>> {
       agree_p99_ms: percentile(takeovers.map((t) => t.agreeMs), 99),
       program_p99_ms: percentile(takeovers.map((t) => t.programMs), 99),
       client_p99_ms: percentile(takeovers.map((t) => t.clientMs), 99),
+      ipv6_cycles: cycles6,
+      ipv6_p50_ms: median(times6),
+      ipv6_p99_ms: percentile(times6, 99),
+      ipv6_max_ms: Math.max(...times6),
       planned_broken: planned,
       planned_total: 60,
       false_failovers: soaked.deaths,
@@ -188,7 +216,7 @@ export async function run(): Promise<Record<string, unknown>> {
       'The phases come from the survivors\' `failover` log events (detectMs, agreeMs, programMs; the same split is the',
       '`vipfarm_failover_phase_seconds` histogram), for the survivor that finished last.',
       '',
-      ...phaseRows(takeovers),
+      ...phaseRows(takeovers, takeovers6),
       '',
       '| measure | value |',
       '| --- | --- |',
