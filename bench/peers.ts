@@ -35,14 +35,14 @@ const SOURCES = 1000;
 const CAPACITY_RATE = 900;
 const CAPACITY_SEC = 6;
 
-interface Conn {
+export interface Conn {
   start: number;
   answeredAt: number | null;
   node: string | null;
 }
 
 /** The traffic helper in the client namespace, keeping every connection's outcome. */
-class Client {
+export class Client {
   readonly conns: Conn[] = [];
   private readonly proc: ChildProcess;
   private readonly exited: Promise<void>;
