@@ -15,6 +15,7 @@ import { memberCounts, type MembershipEvent } from './core/membership.js';
 import type { AgentMetrics } from './edges/metrics.js';
 import type { KernelProbe } from './edges/kernel-probe.js';
 import { DEFAULT_ORPHAN_HOLD_MS, type OwnershipDecision } from './core/ownership.js';
+import { checkFlooding, type PathTimes } from './core/flood-check.js';
 import { heartbeatLink, type HeartbeatPath, type HeartbeatTransport } from './edges/transport.js';
 
 export interface AgentIdentity {
@@ -86,13 +87,16 @@ export class Agent {
   private pendingTick?: NodeJS.Immediate;
   private programmed = false;
   /** per peer, local time it was last heard on each heartbeat path (which path is cut) */
-  private readonly heardOn = new Map<string, Record<HeartbeatPath, number>>();
+  private readonly heardOn = new Map<string, PathTimes>();
+  /** the network self-test's last verdict and the peers not heard (undefined: not judged yet) */
+  private floods?: string;
   private readonly pathsUp = new Map<string, string>();
 
   constructor(private readonly deps: AgentDeps) {
     this.farm = deps.farm;
     this.self = deps.self;
     this.peers = deps.peers;
+    deps.metrics.networkFloods.set(-1);
     this.key = deps.key;
     this.now = deps.now ?? Date.now;
     this.log = deps.log;
@@ -395,7 +399,7 @@ export class Agent {
   private heard(node: string, path: HeartbeatPath, now: number): void {
     this.deps.metrics.heartbeatsReceived.inc({ path });
     let h = this.heardOn.get(node);
-    if (!h) this.heardOn.set(node, (h = { udp: 0, l2: 0 }));
+    if (!h) this.heardOn.set(node, (h = { since: now, udp: 0, l2: 0 }));
     h[path] = now;
   }
 
@@ -420,6 +424,27 @@ export class Agent {
       });
     }
     for (const path of PATHS) this.deps.metrics.peersHeard.set({ path }, counts[path]);
+    this.selfTest(now);
+  }
+
+  /** Flooding mode: every peer's L2 heartbeat is a frame to the virtual MAC, i.e. a probe of
+   *  whether the switch delivers the clients' frames for the VIP here. (Directed mode sends
+   *  them to broadcast, which proves nothing about the virtual MAC, and needs no flooding.) */
+  private selfTest(now: number): void {
+    if (this.farm.mode === 'Directed') return;
+    const alive = new Set([...this.state.view.peers.values()].filter((p) => p.alive).map((p) => p.name));
+    const r = checkFlooding(this.heardOn, alive, now, Math.max(1000, 3 * this.farm.heartbeat.failureThresholdMs));
+    const verdict = r.floods === undefined ? undefined : `${r.floods} ${r.unseen.join(',')}`;
+    if (r.floods === undefined || verdict === this.floods) return;
+    this.floods = verdict;
+    this.deps.metrics.networkFloods.set(r.floods ? 1 : 0);
+    if (r.floods) {
+      this.log.info('frames to the virtual MAC reach this node', { event: 'network_floods', floods: true });
+      return;
+    }
+    const text = `switch does not flood the virtual MAC ${this.farm.virtualMAC} to ${this.self.name}: no L2 heartbeat from ${r.unseen.join(', ')} arrived while their UDP heartbeats did; use mode: Directed`;
+    this.log.error('switch does not flood the virtual MAC; use mode: Directed', { event: 'network_floods', floods: false, node: this.self.name, unseenFrom: r.unseen, virtualMAC: this.farm.virtualMAC });
+    this.deps.onEvent?.('Warning', 'NetworkFloods', text);
   }
 
   /** `periodic`: the timer's loop, which always sends a heartbeat (see core.applied). */

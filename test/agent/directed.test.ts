@@ -123,3 +123,41 @@ test('Directed: 60 of 60 long-lived connections kept through a weight change, a 
     await f.destroy();
   }
 });
+
+describe('network self-test (Flooding mode): do frames to the virtual MAC reach every node?', () => {
+  test('on a switch that does not flood unknown unicast it fails within seconds, naming the peers not heard', async () => {
+    const f = new AgentFarm({ nodes: 3, floodUnknownUnicast: false });
+    try {
+      const t0 = Date.now();
+      await f.startAll();
+      const lines = await Promise.all(f.tb.nodes.map((n) => f.waitLog(n, (l) => l.event === 'network_floods', 15_000)));
+      const tookMs = Date.now() - t0;
+      console.log(JSON.stringify({ event: 'selftest-flood-off', tookMs }));
+      lines.forEach((l, i) => {
+        expect(l.floods).toBe(false);
+        expect(l.message).toBe('switch does not flood the virtual MAC; use mode: Directed');
+        // the peers judged so far (each once heard on UDP for the window); a later verdict
+        // with more of them is logged again
+        const others = f.tb.nodes.filter((_, j) => j !== i).map((n) => n.name);
+        expect((l.unseenFrom as string[]).length).toBeGreaterThan(0);
+        for (const u of l.unseenFrom as string[]) expect(others).toContain(u);
+      });
+      for (const n of f.tb.nodes) expect(f.metric(n, 'vipfarm_network_floods')).toBe(0);
+      expect(tookMs).toBeLessThan(15_000);
+    } finally {
+      await f.destroy();
+    }
+  });
+
+  test('on a flooding switch it passes', async () => {
+    const f = new AgentFarm({ nodes: 3 });
+    try {
+      await f.startAll();
+      const lines = await Promise.all(f.tb.nodes.map((n) => f.waitLog(n, (l) => l.event === 'network_floods', 15_000)));
+      for (const l of lines) expect(l.floods).toBe(true);
+      for (const n of f.tb.nodes) expect(f.metric(n, 'vipfarm_network_floods')).toBe(1);
+    } finally {
+      await f.destroy();
+    }
+  });
+});

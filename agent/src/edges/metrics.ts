@@ -20,6 +20,7 @@ export class AgentMetrics {
   readonly bucketOwners = new client.Gauge({ name: 'vipfarm_bucket_owner_share', help: 'Buckets assigned per node in this agent\'s view', labelNames: ['owner'], registers: [this.registry] });
   readonly heartbeatsSent = new client.Counter({ name: 'vipfarm_heartbeats_sent_total', help: 'Heartbeat datagrams and frames sent to peers', registers: [this.registry] });
   readonly heartbeatsReceived = new client.Counter({ name: 'vipfarm_heartbeats_received_total', help: 'Authentic heartbeats received, by path (udp, l2); a heartbeat heard on both paths counts on each', labelNames: ['path'], registers: [this.registry] });
+  readonly networkFloods = new client.Gauge({ name: 'vipfarm_network_floods', help: 'Network self-test (Flooding mode): 1 when frames to the virtual MAC reach this node (every peer\'s L2 heartbeat arrives), 0 when they do not (use mode: Directed), -1 until judged (or in Directed mode)', registers: [this.registry] });
   readonly peersHeard = new client.Gauge({ name: 'vipfarm_peers_heard', help: 'Peers heard within the failure threshold, by heartbeat path (udp, l2)', labelNames: ['path'], registers: [this.registry] });
   readonly heartbeatsRejected = new client.Counter({ name: 'vipfarm_heartbeats_rejected_total', help: 'Heartbeats dropped, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly failovers = new client.Counter({ name: 'vipfarm_failovers_total', help: 'Peers declared dead whose buckets were taken over', registers: [this.registry] });
