@@ -238,4 +238,22 @@ describe('partitions of the heartbeat paths', () => {
     for (const n of ['n1', 'n2']) await farm.waitLog(farm.node(n), (l) => l.event === 'peer_kernel' && l.peer === 'n3' && l.answers === true);
     expect(m.reset).toBe(0);
   });
+
+  test('SIGKILL of an agent on a live node: peers take its share, its established connections are left to its kernel', async () => {
+    const n3 = farm.node('n3');
+    const m = await measure(farm, async () => {
+      await sleep(300);
+      await farm.kill(n3);
+      await farm.waitLog(farm.node('n1'), (l) => l.event === 'peer_dead' && l.peer === 'n3');
+      await sleep(1500);
+    });
+    console.log(`SIGKILL, node alive: ${m.failed.length} of ${m.attempts} new connections failed, ${m.reset} of ${m.long} long-lived broken`);
+    // the kernel answered the probe (a refusal: nothing listens on the metrics port now)
+    for (const n of ['n1', 'n2']) await farm.waitLog(farm.node(n), (l) => l.event === 'peer_kernel' && l.peer === 'n3' && l.answers === true);
+    // its tables stay (a killed agent removes nothing), so its kernel keeps its connections
+    expect(m.reset).toBe(0);
+    const after = await farm.owners();
+    expect(after.unserved).toEqual([]);
+    expect(Object.keys(after.shares).sort()).toEqual(['n1', 'n2']);
+  });
 });
