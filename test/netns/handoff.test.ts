@@ -1,15 +1,16 @@
 // Tests 3-5: buckets moving between nodes. A planned handoff breaks no established
 // connection; a lease that is not refreshed lapses by itself; after a node vanishes,
-// the orphan set makes the new owner reset its connections within a second.
+// the orphan set makes the new owner reset its connections within a second. Each for an
+// IPv4 farm and for an IPv6 one on an IPv6-only bed (the same rules, family a parameter).
 import { bucketOf } from '../../common/src/jhash.js';
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { contiguousSplit, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
 import { Holder, runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
-import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
+import { createTestbed, type Family, type Testbed } from '../../lab/netns/testbed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-describe('bucket movement', () => {
+describe.each<Family>(['ipv4', 'ipv6'])('bucket movement (%s)', (family) => {
   let tb: Testbed;
   let farm: DataplaneFarm;
   let drivers: Driver[] = [];
@@ -17,8 +18,8 @@ describe('bucket movement', () => {
   const split = contiguousSplit(256, [1, 1]);
 
   beforeEach(async () => {
-    tb = createTestbed({ nodes: 2, clients: 1 });
-    farm = testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }]);
+    tb = createTestbed({ nodes: 2, clients: 1, families: [family] });
+    farm = testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], 256, [family]);
     drivers = await startFarm(tb, farm, split);
     await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs[0], [80])));
   }, 30000);
