@@ -2,7 +2,7 @@
 // docs/benchmarks.md and returns the figures; the last stdout line is them as JSON.
 const name = process.argv[2];
 if (name === undefined || !/^[a-z][a-z0-9-]*$/.test(name)) {
-  process.stderr.write('usage: node dist/bench/main.js <dataplane|failover|assignment|...>\n');
+  process.stderr.write('usage: node dist/bench/main.js <dataplane|failover|assignment|services|...>\n');
   process.exit(2);
 }
 

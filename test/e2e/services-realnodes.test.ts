@@ -4,16 +4,16 @@
 // A client's connections to the Service IP are accepted by exactly one node's farm filter
 // (before kube-proxy's DNAT), which kube-proxy then forwards to a pod.
 import { jest } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { backendDeployment, parseGreeting } from '../../lab/cluster/backend.js';
 import { projectImage, type ProjectImage } from '../../lab/cluster/project-image.js';
 import { startRealCluster, type RealCluster, type RealNode } from '../../lab/cluster/realnodes.js';
-import { runClient, type Attempt } from '../../lab/netns/procs.js';
+import { Holder, runClient, type Attempt } from '../../lab/netns/procs.js';
+import { serviceSets } from '../../native/src/index.js';
 import { farmYaml, until } from '../operator/helpers.js';
-import { installChart, packetsOf, stagePackets } from './real-helm.js';
+import { agentPid, installChart, packetsOf, stagePackets } from '../../lab/cluster/real-helm.js';
 
 jest.setTimeout(300_000);
 
@@ -62,17 +62,6 @@ const tally = (results: Attempt[]): { pods: Map<string, number>; clients: Set<st
     if (g.client !== a.laddr) wrongClient++;
   }
   return { pods, clients, failed, wrongClient };
-};
-const agentPid = (node: RealNode): number => {
-  const pids = execFileSync('ip', ['netns', 'pids', node.netns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/agent/src/main.js');
-    } catch {
-      return false;
-    }
-  });
-  if (pids.length !== 1) throw new Error(`agents on ${node.name}: ${pids.length}`);
-  return pids[0]!;
 };
 
 beforeAll(async () => {
@@ -194,4 +183,69 @@ test('an agent killed: the Service IP keeps serving through the takeover and kee
   expect((await getJson(['get', 'svc', 'shop', '-n', NS])).status.loadBalancer.ingress).toEqual([{ ip, ipMode: 'VIP' }]);
   // the kubelet restarts the agent; the farm is whole again
   await until('3/3 again', allReady, 120_000);
+});
+
+// externalTrafficPolicy Local: only nodes with a ready endpoint own the IP's buckets.
+const ownedSet = async (node: RealNode, ip: string): Promise<number[]> => {
+  const out = JSON.parse(await rc.nsExec(node, ['nft', '-j', 'list', 'set', 'inet', `vipfarm_${FARM}`, serviceSets(ip).ownedSet])) as { nftables: { set?: { elem?: unknown[] } }[] };
+  const elems = out.nftables.find((o) => o.set)?.set?.elem ?? [];
+  return elems.map((e) => (typeof e === 'number' ? e : Number((e as { elem: { val: number } }).elem.val))).sort((a, b) => a - b);
+};
+const localNodes = async (ip: string): Promise<string[] | undefined> => (await farmStatus()).services?.find((s: any) => s.ip === ip)?.nodes;
+
+test('externalTrafficPolicy Local with pods on n1 and n2: n3 owns none of the IP\'s buckets, no connection fails, the pods see the client\'s address', async () => {
+  await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'local', namespace: NS, image: image.ref, replicas: 2, nodes: ['n1', 'n2'] }));
+  await kubectl(['rollout', 'status', 'deployment/local', '-n', NS, '--timeout=120s']);
+  await kubectl(['apply', '-f', '-'], service('local', { externalTrafficPolicy: 'Local' }));
+  const ip = await externalIp('local');
+  await until('status.services lists n1 and n2 for the Local IP', async () => JSON.stringify(await localNodes(ip)) === '["n1","n2"]', 30_000);
+  const sets = await until('n1 and n2 share every bucket of the IP', async () => {
+    const s = await Promise.all(rc.nodes.map((n) => ownedSet(n, ip)));
+    return s[0]!.length + s[1]!.length === 64 && s[0]!.length > 0 && s[1]!.length > 0 ? s : undefined;
+  }, 30_000);
+  expect(sets[2]).toEqual([]);
+  const before = await owned(ip);
+  const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 300, concurrency: 20, sources });
+  const perNode = (await owned(ip)).map((v, i) => v - before[i]!);
+  const t = tally(r.results);
+  const pods = await podNames('local');
+  console.log(JSON.stringify({ event: 'service-local', bucketsPerNode: sets.map((s) => s.length), ownedSynsPerNode: perNode, perPod: Object.fromEntries(t.pods), failed: t.failed.length, wrongClient: t.wrongClient }));
+  expect(t.failed).toEqual([]);
+  expect([...t.pods.keys()].sort()).toEqual([...pods.keys()].sort());
+  // no SNAT: each pod saw the client's own source address
+  expect(t.wrongClient).toBe(0);
+  expect(t.clients.size).toBe(300);
+  expect(perNode[2]).toBe(0);
+  expect(perNode[0]! + perNode[1]!).toBeGreaterThanOrEqual(300);
+});
+
+test('externalTrafficPolicy Local: a pod lands on n3, n3 takes its share; 0 of the long-lived connections break', async () => {
+  const ip = await externalIp('local');
+  const holder = Holder.start(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, count: 30, pingMs: 100, sources: sources.slice(300, 330) });
+  const opened = await holder.opened();
+  expect(opened.filter((c) => c.error !== null || c.node === null)).toEqual([]);
+  // one more pod of the Service, on n3 only (a Deployment of its own: no existing pod is touched)
+  await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'local', namespace: NS, image: image.ref, replicas: 1, nodes: ['n3'] }).replace('"name":"local","namespace"', '"name":"local-n3","namespace"'));
+  const t0 = Date.now();
+  await until('status.services lists n1, n2 and n3', async () => JSON.stringify(await localNodes(ip)) === '["n1","n2","n3"]', 60_000);
+  const listedMs = Date.now() - t0;
+  const sets = await until('n3 owns its share, every bucket once', async () => {
+    const s = await Promise.all(rc.nodes.map((n) => ownedSet(n, ip)));
+    const all = s.flat().sort((a, b) => a - b);
+    return s[2]!.length > 10 && all.length === 64 && new Set(all).size === 64 ? s : undefined;
+  }, 30_000);
+  const ownedMs = Date.now() - t0;
+  await new Promise((r) => setTimeout(r, 2000));
+  const summary = await holder.stop();
+  const broken = summary.filter((c) => c.error !== null || c.wrongNode > 0 || c.echoed < c.sent - 2);
+  const before = await owned(ip);
+  const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 300, concurrency: 20, sources });
+  const perNode = (await owned(ip)).map((v, i) => v - before[i]!);
+  const t = tally(r.results);
+  console.log(JSON.stringify({ event: 'service-local-rebalance', listedMs, ownedMs, bucketsPerNode: sets.map((s) => s.length), established: summary.length, broken: broken.length, ownedSynsPerNode: perNode, failed: t.failed.length }));
+  expect(summary).toHaveLength(30);
+  expect(broken).toEqual([]);
+  expect(t.failed).toEqual([]);
+  expect(t.wrongClient).toBe(0);
+  expect(perNode[2]).toBeGreaterThan(30);
 });

@@ -1,14 +1,16 @@
 // `helm install` of the chart on real nodes (lab/cluster/realnodes.ts) with the project's
-// image, for the end-to-end tests that need the operator and agents as users run them.
+// image, for the end-to-end tests and benches that need the operator and agents as users
+// run them, and what they read on the nodes (counters, the agent's process).
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
-import { findBinDir } from '../../lab/cluster/binaries.js';
-import type { ProjectImage } from '../../lab/cluster/project-image.js';
-import type { RealCluster, RealNode } from '../../lab/cluster/realnodes.js';
-import { root } from '../operator/helpers.js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { findBinDir, repoRoot } from './binaries.js';
+import type { ProjectImage } from './project-image.js';
+import type { RealCluster, RealNode } from './realnodes.js';
 
 const execFileP = promisify(execFile);
 export const RELEASE_NS = 'vipfarm-system';
@@ -18,7 +20,7 @@ export async function installChart(rc: RealCluster, image: ProjectImage, dir: st
   const kubectl = (args: string[]): Promise<string> => rc.controlPlane.kubectl(args);
   const [repository, tag] = image.ref.split(/:(?=[^:]+$)/);
   writeFileSync(path.join(dir, 'values.yaml'), yaml.dump({ image: { repository, tag, pullPolicy: 'Never' }, operator: { replicas: 1, logLevel: 'debug' } }));
-  await execFileP(path.join(findBinDir(), 'helm'), ['install', 'vf', path.join(root, 'helm/vipfarm'), '-n', RELEASE_NS, '--create-namespace',
+  await execFileP(path.join(findBinDir(), 'helm'), ['install', 'vf', path.join(repoRoot(), 'helm/vipfarm'), '-n', RELEASE_NS, '--create-namespace',
     '-f', path.join(dir, 'values.yaml'), '--wait', '--timeout', '180s', '--kubeconfig', rc.controlPlane.kubeconfigPath], { encoding: 'utf8' })
     .catch(async (err) => {
       const pods = await kubectl(['get', 'pods', '-A', '-o', 'wide']).catch(() => '');
@@ -49,4 +51,17 @@ export async function stagePackets(rc: RealCluster, node: RealNode, farm: string
     for (const e of o.rule!.expr) if (e.counter) sum += Number(e.counter.packets);
   }
   return sum;
+}
+
+/** Pid of the farm agent running in the node's network namespace (its container's process). */
+export function agentPid(node: RealNode): number {
+  const pids = execFileSync('ip', ['netns', 'pids', node.netns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/agent/src/main.js');
+    } catch {
+      return false;
+    }
+  });
+  if (pids.length !== 1) throw new Error(`agents on ${node.name}: ${pids.length}`);
+  return pids[0]!;
 }
