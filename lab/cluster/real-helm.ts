@@ -65,3 +65,18 @@ export function agentPid(node: RealNode): number {
   if (pids.length !== 1) throw new Error(`agents on ${node.name}: ${pids.length}`);
   return pids[0]!;
 }
+
+/**
+ * A client's view of a takeover: attempts that began after `killMs` (client clock, ms from
+ * its start) and needed a SYN retransmission (> 900 ms) or failed. The takeover gap is the
+ * first run of them (each within 300 ms of the previous): it ends when new connections get
+ * through at their first SYN again. Later isolated slow attempts (a loaded machine) are
+ * counted apart, not taken for the takeover.
+ */
+export function takeoverGap(results: readonly { atMs?: number; tookMs?: number; node: string | null }[], killMs: number): { servedAgainMs: number; inGap: number; stragglers: number } {
+  const slow = results.filter((a) => (a.atMs ?? 0) >= killMs - 50 && ((a.tookMs ?? 0) > 900 || a.node === null)).map((a) => a.atMs ?? 0).sort((x, y) => x - y);
+  if (slow.length === 0) return { servedAgainMs: 0, inGap: 0, stragglers: 0 };
+  let end = 0;
+  while (end + 1 < slow.length && slow[end + 1]! - slow[end]! <= 300) end++;
+  return { servedAgainMs: Math.max(0, slow[end]! - killMs), inGap: end + 1, stragglers: slow.length - end - 1 };
+}
