@@ -4,17 +4,16 @@
 // agent DaemonSet runs from the image with its real securityContext (NET_ADMIN + NET_RAW,
 // read-only root, its host mounts) and real probes, serving a VIP to a test-bed client.
 import { jest } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import yaml from 'js-yaml';
 import { findBinDir } from '../../lab/cluster/binaries.js';
+import { installChart } from '../../lab/cluster/chart.js';
 import { projectImage, retaggedImage, type ProjectImage } from '../../lab/cluster/project-image.js';
 import { startRealCluster, type RealCluster } from '../../lab/cluster/realnodes.js';
 import { Holder, runClient, startEcho } from '../../lab/netns/procs.js';
-import { farmYaml, root, until } from '../operator/helpers.js';
+import { farmYaml, until } from '../operator/helpers.js';
 
 jest.setTimeout(300_000);
 const execFileP = promisify(execFile);
@@ -25,7 +24,8 @@ const RELEASE_NS = 'vipfarm-system';
 
 let rc: RealCluster;
 let image: ProjectImage;
-let dir: string;
+/** helm install's output (NOTES.txt) */
+let installed = '';
 const kubectl = (args: string[], input?: string): Promise<string> => rc.controlPlane.kubectl(args, input);
 const getJson = async (args: string[]): Promise<any> => JSON.parse(await kubectl([...args, '-o', 'json']));
 const farmStatus = async (): Promise<any> => (await getJson(['get', 'farmcluster', FARM, '-n', NS])).status ?? {};
@@ -44,7 +44,6 @@ const allReady = async (): Promise<boolean> => {
 };
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'vipfarm-e2e-real-'));
   const t0 = Date.now();
   image = await projectImage();
   const tImage = Date.now();
@@ -52,26 +51,13 @@ beforeAll(async () => {
   const tCluster = Date.now();
   const imported = await rc.importImage(image.archive);
   console.log(JSON.stringify({ event: 'e2e-real-setup', imageBuildMs: image.buildMs, imageReadyMs: tImage - t0, clusterMs: tCluster - tImage, nodesReadyMs: rc.startupMs, importMs: imported.ms }));
-  const [repository, tag] = image.ref.split(/:(?=[^:]+$)/);
-  const values = {
-    image: { repository, tag, pullPolicy: 'Never' },
-    operator: { replicas: 1, logLevel: 'debug' },
-  };
-  writeFileSync(path.join(dir, 'values.yaml'), yaml.dump(values));
-  await execFileP(path.join(findBinDir(), 'helm'), ['install', 'vf', path.join(root, 'helm/vipfarm'), '-n', RELEASE_NS, '--create-namespace',
-    '-f', path.join(dir, 'values.yaml'), '--wait', '--timeout', '180s', '--kubeconfig', rc.controlPlane.kubeconfigPath], { encoding: 'utf8' })
-    .catch(async (err) => {
-      const pods = await kubectl(['get', 'pods', '-A', '-o', 'wide']).catch(() => '');
-      const logs = await kubectl(['logs', '-n', RELEASE_NS, '-l', 'app.kubernetes.io/name=vipfarm', '--tail=30']).catch((e: Error) => e.message);
-      throw new Error(`helm install: ${(err as { stderr?: string }).stderr}\n${pods}\n${logs}`, { cause: err });
-    });
+  installed = await installChart(rc.controlPlane, { release: 'vf', namespace: RELEASE_NS, image: image.ref, values: { operator: { replicas: 1, logLevel: 'debug' } } });
   for (const h of rc.testbed.nodes) await startEcho(rc.testbed, h, '0.0.0.0', [8080]);
   await kubectl(['create', 'namespace', NS]);
 }, 1_800_000);
 
 afterAll(async () => {
   await rc?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
 test('the operator runs from the image on the pod network and reaches the API server through the kubernetes Service', async () => {
@@ -83,6 +69,15 @@ test('the operator runs from the image on the pod network and reaches the API se
   // it holds its Lease: it talks to the API server
   const lease = await until('operator holds the Lease', async () => (await getJson(['get', 'lease', 'vf-vipfarm', '-n', RELEASE_NS]).catch(() => ({ spec: {} }))).spec.holderIdentity, 60_000);
   expect(lease).toMatch(/^vf-vipfarm-/);
+  // its HTTP endpoint answers (from inside its container: the pod network is not the host's)
+  const health = await kubectl(['exec', '-n', RELEASE_NS, pods[0].metadata.name, '--', 'node', '-e',
+    `fetch('http://127.0.0.1:${pods[0].spec.containers[0].ports[0].containerPort}/healthz').then((r) => console.log(r.status))`]);
+  expect(health.trim()).toBe('200');
+  // NOTES.txt: the next steps, the image it runs and how to make one (no registry publishes it)
+  expect(installed).toContain('kubectl get farmclusters');
+  expect(installed).toContain('delete your FarmClusters');
+  expect(installed).toContain(`Image: ${image.ref} (the operator and the agents)`);
+  expect(installed).toContain('scripts/build-image.sh --push REGISTRY/REPO:TAG');
 });
 
 test('a FarmCluster: agents from the image on 3 nodes, Ready by their probes, traffic spread, logs and exec', async () => {
@@ -91,7 +86,9 @@ test('a FarmCluster: agents from the image on 3 nodes, Ready by their probes, tr
     interface: 'eth0',
     rules: [{ port: 8080, protocol: 'tcp', affinity: 'ClientIPAndPort' }],
     bucketCount: 64,
-    heartbeat: { intervalMs: 100, failureThresholdMs: 500 },
+    // 2 s, not 500 ms: at a load of 30 on 2 cores agents were falsely declared dead (the
+    // orphan sets then reset their connections); takeover speed is tested elsewhere.
+    heartbeat: { intervalMs: 100, failureThresholdMs: 2000 },
   }));
   await until('3/3 ready', allReady, 180_000).catch(async (err) => {
     const pods = await kubectl(['get', 'pods', '-n', NS, '-o', 'wide']).catch(() => '');
@@ -112,21 +109,23 @@ test('a FarmCluster: agents from the image on 3 nodes, Ready by their probes, tr
   for (const n of ['n1', 'n2', 'n3']) expect(by[n]).toBeGreaterThan(20);
   // kubectl logs: the agent's structured log; exec: the container's capabilities and read-only root
   const p0 = pods[0].metadata.name;
-  expect(await kubectl(['logs', '-n', NS, p0, '--tail=200'])).toMatch(/"farm":"web"/);
+  // retried: at a load of 26 one read came back empty
+  await until('kubectl logs shows the agent\'s log', async () => /"farm":"web"/.test(await kubectl(['logs', '-n', NS, p0, '--tail=200'])), 30_000);
   const status = await kubectl(['exec', '-n', NS, p0, '--', 'sh', '-c', 'grep CapEff /proc/self/status; touch /x 2>&1 || true']);
   // NET_ADMIN (bit 12) + NET_RAW (bit 13) only
   expect(status).toMatch(/CapEff:\s+0000000000003000/);
   expect(status).toMatch(/Read-only file system/);
 });
 
-// Measures what a rollout costs: the established connections a replaced agent's node held
-// are counted (issue 11's goal is 0; the first runs broke about half, see the issue note),
-// new connections must all succeed once the rollout is done.
-test('rolling update to a new image tag: every agent replaced, the farm whole again, broken connections counted', async () => {
+// A rollout keeps every established connection: each replaced agent hands its buckets to
+// its peers (SYN-gated: established connections stay on its node's kernel) and leaves its
+// tables and VIP to the next agent, which adopts them (agent/src/core/exit-plan.ts).
+test('rolling update to a new image tag: every agent replaced node by node, no established connection broken', async () => {
   const next = await retaggedImage(image, `${image.ref}-next`);
   await rc.importImage(next.archive);
+  await until('3/3 before', allReady, 60_000);
   const holder = Holder.start(rc.testbed, rc.testbed.clients[0], { vip: rc.testbed.vip(0), port: 8080, count: 24, pingMs: 100 });
-  await holder.opened();
+  const opened = await holder.opened();
   const before = await agentPods();
   await kubectl(['patch', 'farmcluster', FARM, '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { agent: { image: next.ref } } })]);
   const t = Date.now();
@@ -136,13 +135,107 @@ test('rolling update to a new image tag: every agent replaced, the farm whole ag
       && !pods.some((p) => before.some((b) => b.metadata.uid === p.metadata.uid)) && (await allReady());
   }, 240_000);
   const rolloutMs = Date.now() - t;
+  // a second of traffic on the new agents before counting
+  await new Promise((r) => setTimeout(r, 1000));
   const summary = await holder.stop();
   const broken = summary.filter((c) => c.error !== null || c.echoed < c.sent - 2);
   const after = await spread(150);
-  console.log(JSON.stringify({ event: 'rolling-update', rolloutMs, established: summary.length, broken: broken.length, newConnectionsFailedAfter: after.failed ?? 0 }));
+  const perNode: Record<string, number> = {};
+  for (const c of opened) perNode[c.node ?? 'none'] = (perNode[c.node ?? 'none'] ?? 0) + 1;
+  console.log(JSON.stringify({ event: 'rolling-update', rolloutMs, established: summary.length, perNode, broken: broken.length, newConnectionsFailedAfter: after.failed ?? 0 }));
   expect(summary).toHaveLength(24);
+  // every node held some of them, so every replacement was put to the test
+  expect(Object.keys(perNode).sort()).toEqual(['n1', 'n2', 'n3']);
+  expect(broken).toEqual([]);
   expect(after.failed).toBeUndefined();
   expect(Object.keys(after).sort()).toEqual(['n1', 'n2', 'n3']);
+  // Which new agents logged "adopted" is reported, not asserted: at a load of 20-26 `kubectl
+  // logs` twice came back without a new agent's first lines (cause not found, see the issue
+  // note); the 0 broken connections above are what adoption is for.
+  const adopted: string[] = [];
+  for (const p of await agentPods()) {
+    if (/"event":"adopted"/.test(await kubectl(['logs', '-n', NS, p.metadata.name]).catch(() => ''))) adopted.push(p.spec.nodeName);
+  }
+  console.log(JSON.stringify({ event: 'rolling-update-adopted', adopted }));
+});
+
+const podOn = async (node: string): Promise<any> => (await agentPods()).find((p) => p.spec.nodeName === node);
+const brokenOf = (summary: { node: string | null; error: string | null; echoed: number; sent: number }[], nodes: string[]): number =>
+  summary.filter((c) => nodes.includes(c.node ?? '') && (c.error !== null || c.echoed < c.sent - 2)).length;
+
+// An eviction is not a rollout: nothing promises a successor, so the agent leaves (removes its
+// kernel state). The DaemonSet recreates the pod, the farm converges, the other nodes'
+// connections are untouched.
+test('an agent pod evicted: the DaemonSet recreates it, the farm converges, other nodes\' connections untouched', async () => {
+  await until('3/3 before', allReady, 60_000);
+  const holder = Holder.start(rc.testbed, rc.testbed.clients[0], { vip: rc.testbed.vip(0), port: 8080, count: 24, pingMs: 100 });
+  await holder.opened();
+  const old = await podOn('n2');
+  const eviction = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: old.metadata.name, namespace: NS } };
+  await kubectl(['create', '--raw', `/api/v1/namespaces/${NS}/pods/${old.metadata.name}/eviction`, '-f', '-'], JSON.stringify(eviction));
+  await until('a new agent on n2, the farm whole', async () => {
+    const p = await podOn('n2');
+    return p && p.metadata.uid !== old.metadata.uid && p.status.containerStatuses?.[0]?.ready && (await allReady());
+  }, 120_000);
+  const summary = await holder.stop();
+  const others = brokenOf(summary, ['n1', 'n3']);
+  console.log(JSON.stringify({ event: 'eviction', established: summary.length, brokenOnOthers: others, brokenOnEvicted: brokenOf(summary, ['n2']) }));
+  expect(summary.filter((c) => c.node === 'n1' || c.node === 'n3').length).toBeGreaterThan(0);
+  expect(others).toBe(0);
+  const by = await spread(150);
+  expect(by.failed).toBeUndefined();
+  expect(Object.keys(by).sort()).toEqual(['n1', 'n2', 'n3']);
+});
+
+/** The agent's PID on a node: the process in that node's network namespace running the farm. */
+function agentPid(netns: string): number {
+  const want = statSync(`/run/netns/${netns}`).ino;
+  for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (statSync(`/proc/${d}/ns/net`).ino !== want) continue;
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('--kubernetes') && argv.includes(FARM)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no agent process in ${netns}`);
+}
+
+// Liveness is "the agent's loop ran within max(5 s, 20 heartbeat intervals)" (/healthz): a
+// frozen or blocked agent cannot answer. The kubelet's probe fails, it kills the container
+// and starts it again; the new one adopts the kernel state and the farm converges.
+test('a hung agent fails its liveness probe: the kubelet restarts the container, the farm converges', async () => {
+  await until('3/3 before', allReady, 60_000);
+  const n3 = rc.nodes[2];
+  const before = await podOn('n3');
+  const restarts = before.status.containerStatuses[0].restartCount;
+  const pid = agentPid(n3.netns);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    // n3's buckets move to n1 and n2 (its heartbeats stopped), while its pod still exists
+    await until('n3\'s buckets served by n1 and n2', async () => {
+      const b = await spread(60);
+      return b.n3 === undefined && b.failed === undefined ? b : undefined;
+    }, 60_000);
+    await until('the kubelet restarted the agent', async () =>
+      ((await podOn('n3'))?.status.containerStatuses?.[0]?.restartCount ?? 0) > restarts, 150_000);
+  } finally {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // killed by the kubelet, as it should be
+    }
+  }
+  const after = await podOn('n3');
+  expect(after.metadata.uid).toBe(before.metadata.uid);
+  expect(after.status.containerStatuses[0].lastState.terminated).toBeDefined();
+  const events = await kubectl(['get', 'events', '-n', NS, '--field-selector', `involvedObject.name=${before.metadata.name}`]);
+  expect(events).toMatch(/Liveness probe failed/);
+  await until('3/3 again', allReady, 90_000);
+  // (Whether it logged "adopted" is not checked here: `kubectl logs` of a container the
+  // kubelet restarted fails on these nodes, lab/cluster/README.md.)
+  expect((await spread(150)).failed).toBeUndefined();
 });
 
 const nodeReady = async (name: string): Promise<string> =>
@@ -189,4 +282,16 @@ test('deleting the FarmCluster removes the agents and their kernel state', async
     expect(rc.testbed.exec(h.netns, ['nft', 'list', 'tables'])).not.toMatch(/vipfarm/);
     expect(rc.testbed.exec(h.netns, ['ip', '-4', 'addr', 'show', 'dev', 'lo'])).not.toContain(rc.testbed.vip(0));
   }
+});
+
+test('helm uninstall leaves nothing but the CRD', async () => {
+  await execFileP(path.join(findBinDir(), 'helm'), ['uninstall', 'vf', '-n', RELEASE_NS, '--wait', '--timeout', '120s', '--kubeconfig', rc.controlPlane.kubeconfigPath]);
+  await until('release objects gone', async () => {
+    const left = await kubectl(['get', 'deployment,serviceaccount,service,role,rolebinding,lease', '-n', RELEASE_NS, '-l', 'app.kubernetes.io/instance=vf', '-o', 'name']);
+    const cluster = await kubectl(['get', 'clusterrole,clusterrolebinding', '-l', 'app.kubernetes.io/instance=vf', '-o', 'name']);
+    return left.trim() === '' && cluster.trim() === '';
+  }, 60_000);
+  await until('operator pod gone', async () => (await getJson(['get', 'pods', '-n', RELEASE_NS])).items.length === 0, 90_000);
+  // Helm never deletes CRDs (they would take every FarmCluster with them); NOTES.txt says so.
+  expect((await kubectl(['get', 'crd', 'farmclusters.vipfarm.io', '-o', 'name'])).trim()).toBe('customresourcedefinition.apiextensions.k8s.io/farmclusters.vipfarm.io');
 });
