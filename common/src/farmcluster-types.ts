@@ -135,10 +135,10 @@ export interface FarmClusterSpecChecker {
 export interface FarmClusterSpecHeartbeat {
   /**
    * Milliseconds between two heartbeats of an agent, 20..60000.
-   * Default: 40.
+   * Default: 50.
    */
   intervalMs?: number;
-  /** Silence in milliseconds after which a peer is declared dead and its buckets are taken over; must exceed 2 * intervalMs. The larger of 120 and 3 * intervalMs when absent (120 ms by default, so a dead node's buckets are served again within about 130 ms). */
+  /** Silence in milliseconds after which a peer is declared dead and its buckets are taken over; must exceed 2 * intervalMs. The larger of 200 and 4 * intervalMs when absent (200 ms by default; 40/120 takes over sooner on quiet machines, see docs/operations.md). */
   failureThresholdMs?: number;
   /**
    * UDP port of the heartbeats on the farm interface.

@@ -6,11 +6,12 @@ import type { FarmConfig } from '../types.js';
 
 export const DEFAULTS = {
   bucketCount: 256,
-  // Takeover ~ the threshold (measured: docs/benchmarks.md, failover), so 3 intervals of
-  // 40 ms keep it under 150 ms, as VRRP's 3 missed adverts do; the kernel lease is one
-  // interval less (agent-core defaultLeaseMs), renewed with every heartbeat.
-  intervalMs: 40,
-  failureThresholdMs: 120,
+  // Takeover ~ the threshold (docs/benchmarks.md, failover). 4 intervals, not VRRP's 3: at
+  // 40/120 a loaded node's late loop counts as a stall several times a second and a returning
+  // node never settles (docs/progress/issue-14-takeover.md); 40/120 stays an explicit choice
+  // until the detector tolerates that. The kernel lease: agent-core defaultLeaseMs.
+  intervalMs: 50,
+  failureThresholdMs: 200,
   heartbeatPort: 7946,
   metricsPort: 9477,
   defaultWeight: 1,
