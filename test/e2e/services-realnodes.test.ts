@@ -161,32 +161,6 @@ test('sessionAffinity ClientIP becomes the farm\'s ClientIP affinity: one client
   await kubectl(['patch', 'svc', 'shop', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { sessionAffinity: 'None' } })]);
 });
 
-test('an agent killed: the Service IP keeps serving through the takeover and keeps its address', async () => {
-  const ip = await externalIp('shop');
-  const victim = rc.nodes[1]!;
-  const pid = agentPid(victim);
-  // A steady rate from many addresses across the kill: attempts in the dead agent's buckets
-  // lose their SYN until the others own them (then the kernel's retransmission gets in).
-  const run = runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 400, intervalMs: 10, sources, timeoutMs: 5000 });
-  await new Promise((r) => setTimeout(r, 1000));
-  const killedAt = Date.now();
-  process.kill(pid, 'SIGKILL');
-  const res = await run;
-  const kill = killedAt - res.startedAt;
-  const t = tally(res.results);
-  const gap = takeoverGap(res.results, kill);
-  console.log(JSON.stringify({ event: 'service-agent-killed', failed: t.failed.length, ...gap }));
-  expect(t.failed).toEqual([]);
-  expect(gap.inGap).toBeGreaterThan(0);
-  // A sanity bound, not the figure (which is logged, and measured by `bench services`): the
-  // farm's threshold is 500 ms; measured 0.5 s and 2.1 s in two runs on the loaded 2-core
-  // machine (see docs/progress/issue-12-services.md).
-  expect(gap.servedAgainMs).toBeLessThan(5000);
-  expect((await getJson(['get', 'svc', 'shop', '-n', NS])).status.loadBalancer.ingress).toEqual([{ ip, ipMode: 'VIP' }]);
-  // the kubelet restarts the agent; the farm is whole again
-  await until('3/3 again', allReady, 120_000);
-});
-
 // externalTrafficPolicy Local: only nodes with a ready endpoint own the IP's buckets.
 const ownedSet = async (node: RealNode, ip: string): Promise<number[]> => {
   const out = JSON.parse(await rc.nsExec(node, ['nft', '-j', 'list', 'set', 'inet', `vipfarm_${FARM}`, serviceSets(ip).ownedSet])) as { nftables: { set?: { elem?: unknown[] } }[] };
@@ -206,6 +180,18 @@ test('externalTrafficPolicy Local with pods on n1 and n2: n3 owns none of the IP
     return s[0]!.length + s[1]!.length === 64 && s[0]!.length > 0 && s[1]!.length > 0 ? s : undefined;
   }, 30_000);
   expect(sets[2]).toEqual([]);
+  // The farm follows the EndpointSlices, kube-proxy too but on its own clock: until it has written
+  // a node's local endpoint, it refuses that node's connections (ECONNREFUSED, seen in CI), which
+  // is kube-proxy's window, not the farm's. Measure once both have it.
+  await until('kube-proxy on n1 and n2 has its local endpoint of the Service', async () => {
+    const pods = (await getJson(['get', 'pods', '-n', NS, '-l', 'app=local'])).items as any[];
+    const have = await Promise.all(rc.nodes.slice(0, 2).map(async (n) => {
+      const podIP = pods.find((p) => p.spec.nodeName === n.name)?.status?.podIP as string | undefined;
+      const rules = await rc.nsExec(n, ['nft', 'list', 'table', 'ip', 'kube-proxy']).catch(() => '');
+      return podIP !== undefined && rules.includes(ip) && rules.includes(podIP);
+    }));
+    return have.every(Boolean) || undefined;
+  }, 30_000);
   const before = await owned(ip);
   const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 300, concurrency: 20, sources });
   const perNode = (await owned(ip)).map((v, i) => v - before[i]!);
@@ -250,4 +236,33 @@ test('externalTrafficPolicy Local: a pod lands on n3, n3 takes its share; 0 of t
   expect(t.failed).toEqual([]);
   expect(t.wrongClient).toBe(0);
   expect(perNode[2]).toBeGreaterThan(30);
+});
+
+// Last, with the Local Service of the tests above still present: an agent kill then costs
+// 88 of 400 connections and ~3.1 s until served again (0 and ~0.5 s when it ran before any Local
+// Service existed) — the open takeover bug with Local IPs, docs/progress/issue-12-services.md.
+test('an agent killed: the Service IP keeps serving through the takeover and keeps its address', async () => {
+  const ip = await externalIp('shop');
+  const victim = rc.nodes[1]!;
+  const pid = agentPid(victim);
+  // A steady rate from many addresses across the kill: attempts in the dead agent's buckets
+  // lose their SYN until the others own them (then the kernel's retransmission gets in).
+  const run = runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 400, intervalMs: 10, sources, timeoutMs: 5000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  const killedAt = Date.now();
+  process.kill(pid, 'SIGKILL');
+  const res = await run;
+  const kill = killedAt - res.startedAt;
+  const t = tally(res.results);
+  const gap = takeoverGap(res.results, kill);
+  console.log(JSON.stringify({ event: 'service-agent-killed', failed: t.failed.length, ...gap }));
+  expect(t.failed).toEqual([]);
+  expect(gap.inGap).toBeGreaterThan(0);
+  // A sanity bound, not the figure (which is logged, and measured by `bench services`): the
+  // farm's threshold is 500 ms; measured 0.5 s and 2.1 s in two runs on the loaded 2-core
+  // machine (see docs/progress/issue-12-services.md).
+  expect(gap.servedAgainMs).toBeLessThan(5000);
+  expect((await getJson(['get', 'svc', 'shop', '-n', NS])).status.loadBalancer.ingress).toEqual([{ ip, ipMode: 'VIP' }]);
+  // the kubelet restarts the agent; the farm is whole again
+  await until('3/3 again', allReady, 120_000);
 });

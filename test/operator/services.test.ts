@@ -113,7 +113,7 @@ describe('LoadBalancer Services', () => {
     await cp!.kubectl(['apply', '-f', '-'], svcYaml('fourth'));
     expect(await ipOf('fourth')).toBe('10.252.1.1');
     await cp!.kubectl(['apply', '-f', '-'], svcYaml('late'));
-    expect(await warning('late', 'PoolExhausted')).toContain("every address of FarmCluster shop/web's pool");
+    expect(await warning('late', 'PoolExhausted')).toContain("every IPv4 address of FarmCluster shop/web's pool");
     expect(await ingressOf('late')).toEqual([]);
     for (const n of ['front', 'https', 'dns', 'third', 'fourth']) before[n] = (await ingressOf(n))[0].ip;
     expect(before).toEqual({ front: '10.252.0.200', https: '10.252.0.201', dns: '10.252.0.201', third: '10.252.1.0', fourth: '10.252.1.1' });
