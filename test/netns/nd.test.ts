@@ -5,7 +5,7 @@
 // on eth0; the nodes never use the VIP as the source of their own solicitations.
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { arpSlotOf, arpSlotsOf } from '../../common/src/arp-slot.js';
-import { FARM_MAC, contiguousSplit, startFarm, stopFarm } from '../../lab/netns/farm.js';
+import { FARM_MAC, contiguousSplit, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
 import { runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
 import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
@@ -15,10 +15,7 @@ let drivers: Driver[] | undefined;
 
 beforeAll(() => {
   tb = createTestbed({ nodes: 2, clients: 1, families: ['ipv6'] });
-  farm = {
-    name: 'tf6', interface: 'eth0', virtualIPs: [tb.vip6(0)], virtualMAC: FARM_MAC,
-    rules: [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], bucketCount: 256, hashSeed: 0x1234,
-  };
+  farm = testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], 256, ['ipv6']);
 });
 
 afterAll(async () => {
