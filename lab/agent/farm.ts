@@ -297,6 +297,25 @@ export class AgentFarm {
     return 0;
   }
 
+  /** per node: packets its second-chance rules passed on to previous holders (nft's own
+   *  counters of table ip and ip6 vipfarm_<farm>_prev; 0 for a node not running) */
+  secondChancePackets(families: readonly IPFamily[] = this.families): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const n of this.tb.nodes) {
+      out[n.name] = 0;
+      for (const family of families) {
+        let text = '';
+        try {
+          text = this.tb.exec(n.netns, ['nft', 'list', 'table', family === 'ipv6' ? 'ip6' : 'ip', `vipfarm_${this.name}_prev`]);
+        } catch {
+          // not running (yet or any more)
+        }
+        out[n.name] += [...text.matchAll(/counter packets (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+      }
+    }
+    return out;
+  }
+
   /** nodes answering for each bucket, and how many buckets each answers for */
   async owners(maxMs = 5000): Promise<{ owners: Record<number, string>; shares: Record<string, number>; unserved: number[] }> {
     const p = await this.probe({ maxMs });

@@ -124,7 +124,7 @@ Napi::Value NftSetElems(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// nftSetOwnedAndForwarding(farm, owned[], leaseMs, [[bucket, mac], ...], nodeMacs[], [[bucket, ipv4], ...])
+// nftSetOwnedAndForwarding(farm, owned[], leaseMs, [[bucket, mac], ...], nodeMacs[], [[bucket, ip], ...]: IPv4 and IPv6 entries)
 Napi::Value NftSetOwnedAndForwarding(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string farm = info[0].As<Napi::String>();
@@ -148,12 +148,7 @@ Napi::Value NftSetOwnedAndForwarding(const Napi::CallbackInfo& info) {
   previous.reserve(prevArr.Length());
   for (uint32_t i = 0; i < prevArr.Length(); ++i) {
     Napi::Array pair = prevArr.Get(i).As<Napi::Array>();
-    PreviousEntry pe{};
-    pe.bucket = pair.Get(0u).As<Napi::Number>().Uint32Value();
-    IpAddress ip = parseIp(env, pair.Get(1u).As<Napi::String>());
-    if (ip.isV6()) throw Napi::TypeError::New(env, "previous holder must be an IPv4 address, got " + ip.str());
-    std::memcpy(&pe.ip, ip.bytes(), 4);
-    previous.push_back(pe);
+    previous.push_back({pair.Get(0u).As<Napi::Number>().Uint32Value(), parseIp(env, pair.Get(1u).As<Napi::String>())});
   }
   guarded(env, [&] { nftSetOwnedAndForwarding(farm, owned, lease, forward, nodes, previous); });
   return env.Undefined();

@@ -3,8 +3,8 @@
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { aggregateCounters, stageCounters, type RuleCounter, type StageCounter } from './counters.js';
 import { native } from './load.js';
-import { LIMITS } from '../../common/src/config/syntax.js';
-import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeIPv4, checkNodeMac, checkVips, fail } from './validate.js';
+import { ipFamilyOf, LIMITS } from '../../common/src/config/syntax.js';
+import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeIP, checkNodeMac, checkVips, fail } from './validate.js';
 
 export type BucketSet = 'owned' | 'orphan';
 
@@ -20,9 +20,10 @@ export interface Forwarding {
   owners: ReadonlyMap<number, string>;
   /** the own MACs of all farm nodes (this one too): frames from them are never forwarded again */
   nodeMacs: string[];
-  /** buckets this node owns -> IPv4 address of the node that held them before: TCP packets
-   *  of them that are no SYN and unknown to conntrack here go on there (second chance) */
-  previous?: ReadonlyMap<number, string>;
+  /** buckets this node owns -> addresses of the node that held them before, at most one
+   *  per family: TCP packets of them that are no SYN and unknown to conntrack here go on
+   *  there (second chance), IPv4 packets to the IPv4 address, IPv6 ones to the IPv6 one */
+  previous?: ReadonlyMap<number, readonly string[]>;
 }
 
 export class NftDataplane {
@@ -70,10 +71,16 @@ export class NftDataplane {
     }
     const nodeMacs = [...new Set(forwarding.nodeMacs.map((m) => checkNodeMac(op, m)))];
     const previous: [number, string][] = [];
-    for (const [bucket, ip] of forwarding.previous ?? []) {
+    for (const [bucket, ips] of forwarding.previous ?? []) {
       checkBuckets(op, [bucket], count);
       if (!mine.has(bucket)) fail(op, `bucket ${bucket} has a previous holder but is not owned here`);
-      previous.push([bucket, checkNodeIPv4(op, `previous holder of bucket ${bucket}`, ip)]);
+      const families = new Set<string>();
+      for (const ip of ips) {
+        const family = ipFamilyOf(checkNodeIP(op, `previous holder of bucket ${bucket}`, ip));
+        if (families.has(family)) fail(op, `bucket ${bucket} has two ${family} previous holders`);
+        families.add(family);
+        previous.push([bucket, ip]);
+      }
     }
     native().nftSetOwnedAndForwarding(name, list, lease, forward, nodeMacs, previous);
   }

@@ -41,6 +41,7 @@ namespace {
 // `nft list ruleset` learns to print and re-read them.
 constexpr uint32_t kTypeInteger = 4;
 constexpr uint32_t kTypeIpAddr = 7;
+constexpr uint32_t kTypeIp6Addr = 8;
 constexpr uint32_t kTypeEtherAddr = 9;
 constexpr const char* kChain = "pre";
 // before conntrack (-200): foreign SYNs are dropped here, not after a conntrack entry
@@ -268,6 +269,7 @@ struct ValueTypeof {
 };
 constexpr ValueTypeof kEtherDaddr{17, 1};  // PROTO_DESC_ETHER, ETHHDR_DADDR
 constexpr ValueTypeof kIpDaddr{12, 12};    // PROTO_DESC_IP, IPHDR_DADDR
+constexpr ValueTypeof kIp6Daddr{13, 9};    // PROTO_DESC_IP6, IP6HDR_DADDR
 
 void putBucketKeyUdata(nftnl_udata_buf* ud, uint32_t modulus, const ValueTypeof* value = nullptr) {
   constexpr uint8_t kKeyByteorder = 0, kDataByteorder = 1, kKeyTypeof = 3, kDataTypeof = 4, kDataInterval = 6;  // NFTNL_UDATA_SET_*
@@ -413,63 +415,72 @@ void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::stri
 constexpr uint32_t kPreviousId = 21;
 constexpr const char* kPreviousMap = "previous";
 
-// Directed mode's second chance (GitHub GLB's idea), in table ip vipfarm_<farm>_prev:
+// The families Directed mode's second chance has a table for (nft's ip and ip6, the same
+// name in each): `dup` exists in neither inet nor netdev, so one table per family.
+constexpr const IpFamily* kPreviousFamilies[] = {&kIPv4, &kIPv6};
+
+// Directed mode's second chance (GitHub GLB's idea), in table ip / ip6 vipfarm_<farm>_prev:
 // when a bucket moved to this node, the connections it had stay on its previous holder,
 // but the receiving node now forwards their frames here. Every TCP packet of such a
 // bucket that is not a SYN and that conntrack does not know here goes on to that holder:
 //   ip daddr VIP tcp dport P  tcp flags != syn / syn,ack  ct state ! established,related
 //   counter  dup to <bucket hash> map @previous device <iface>  drop
 // After conntrack (-200), before the inet table's filter (-150). `dup` routes the copy
-// to the previous holder's address as next hop (its MAC, the IP header unchanged) and
-// exists in the ip family only, hence a table of its own. Only buckets this node holds
-// have entries, and two nodes never hold one bucket, so a packet takes this path once.
-void queuePreviousTable(NftBatch& batch, const FarmSpec& spec) {
+// to the previous holder's address as next hop (its MAC, the IP header unchanged; for
+// IPv6 the kernel's FLOWI_FLAG_KNOWN_NH makes the map's address the neighbour looked up).
+// Only buckets this node holds have entries, and two nodes never hold one bucket, so a
+// packet takes this path once. Both tables exist in Directed mode whatever the VIPs'
+// families (a family without VIPs has an empty chain), so the per-refresh batch can
+// flush both maps without knowing the spec.
+void queuePreviousTable(NftBatch& batch, const FarmSpec& spec, const IpFamily& family) {
   std::string table = previousTableName(spec.name);
-  auto t = makeTable(table, NFPROTO_IPV4);
-  batch.add(NFT_MSG_NEWTABLE, NFPROTO_IPV4, NLM_F_CREATE, t.get(), "add table " + table);
+  const uint32_t nfproto = family.nfproto;
+  const std::string what = std::string(family.nftAddr) + " " + table;
+  auto t = makeTable(table, nfproto);
+  batch.add(NFT_MSG_NEWTABLE, nfproto, NLM_F_CREATE, t.get(), "add table " + what);
 
   SetPtr m(checked(nftnl_set_alloc()));
   nftnl_set_set_str(m.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(m.get(), NFTNL_SET_NAME, kPreviousMap);
-  nftnl_set_set_u32(m.get(), NFTNL_SET_FAMILY, NFPROTO_IPV4);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_FAMILY, nfproto);
   nftnl_set_set_u32(m.get(), NFTNL_SET_ID, kPreviousId);
   nftnl_set_set_u32(m.get(), NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_TIMEOUT);
   nftnl_set_set_u32(m.get(), NFTNL_SET_KEY_TYPE, kTypeInteger);
   nftnl_set_set_u32(m.get(), NFTNL_SET_KEY_LEN, 4);
-  nftnl_set_set_u32(m.get(), NFTNL_SET_DATA_TYPE, kTypeIpAddr);
-  nftnl_set_set_u32(m.get(), NFTNL_SET_DATA_LEN, 4);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_DATA_TYPE, &family == &kIPv6 ? kTypeIp6Addr : kTypeIpAddr);
+  nftnl_set_set_u32(m.get(), NFTNL_SET_DATA_LEN, family.addrLen);
   std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(64)));
-  putBucketKeyUdata(ud.get(), spec.buckets, &kIpDaddr);
+  putBucketKeyUdata(ud.get(), spec.buckets, &family == &kIPv6 ? &kIp6Daddr : &kIpDaddr);
   nftnl_set_set_data(m.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
-  batch.addSet(NFT_MSG_NEWSET, NFPROTO_IPV4, NLM_F_CREATE, m.get(), "add map previous");
+  batch.addSet(NFT_MSG_NEWSET, nfproto, NLM_F_CREATE, m.get(), "add map previous of " + what);
 
   ChainPtr c(checked(nftnl_chain_alloc()));
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kChain);
-  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, nfproto);
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "filter");
   nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
   nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, -160);
   nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
-  batch.add(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, NLM_F_CREATE, c.get(), "add chain pre of " + table);
+  batch.add(NFT_MSG_NEWCHAIN, nfproto, NLM_F_CREATE, c.get(), "add chain pre of " + what);
 
   uint32_t ifindex = if_nametoindex(spec.iface.c_str());
   for (const auto& [vip, rule] : vipRulePairs(spec)) {
     if (rule.proto != Proto::Tcp) continue;  // UDP has no SYN: a new owner takes its flows
-    if (vip.isV6()) continue;                // IPv4 only so far (an ip6 table would do the same)
-    RuleBuilder b(table, NFPROTO_IPV4, kChain);
-    // no `meta nfproto` as in the inet table: an ip table sees IPv4 only
-    b.payload(NFT_PAYLOAD_NETWORK_HEADER, kIPv4.daddrOffset, vip.len(), NFT_REG_1).cmp(NFT_CMP_EQ, vip.bytes(), vip.len());
+    if (&vip.family() != &family) continue;  // the other family's table
+    RuleBuilder b(table, nfproto, kChain);
+    // no `meta nfproto` as in the inet table: an ip (ip6) table sees its family only
+    b.payload(NFT_PAYLOAD_NETWORK_HEADER, family.daddrOffset, vip.len(), NFT_REG_1).cmp(NFT_CMP_EQ, vip.bytes(), vip.len());
     matchPort(b, rule);
     uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
     b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_NEQ, &syn, 1);
     uint32_t stateMask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), zero = 0;
     b.ct(NFT_CT_STATE).bitwise(&stateMask, &zero, 4).cmp(NFT_CMP_EQ, &zero, 4);
-    bucketHash(b, rule, spec, kIPv4);
+    bucketHash(b, rule, spec, family);
     b.mapLookup(kPreviousMap, kPreviousId, NFT_REG_1).counter();
     b.immediate(&ifindex, 4, NFT_REG_2).dup(NFT_REG_1, NFT_REG_2).verdict(NF_DROP);
     b.comment(ruleComment(vip, rule, "previous"));
-    batch.add(NFT_MSG_NEWRULE, NFPROTO_IPV4, NLM_F_CREATE | NLM_F_APPEND, b.get(),
+    batch.add(NFT_MSG_NEWRULE, nfproto, NLM_F_CREATE | NLM_F_APPEND, b.get(),
               "add second-chance rule " + vip.str() + " tcp/" + std::to_string(rule.port));
   }
 }
@@ -834,10 +845,12 @@ void nftApply(const FarmSpec& spec) {
   NftBatch batch(op, nl.nextSeq());
   queueDeleteTable(batch, netdevTableName(spec.name), NFPROTO_NETDEV);
   queueDeleteTable(batch, inetTableName(spec.name), NFPROTO_INET);
-  queueDeleteTable(batch, previousTableName(spec.name), NFPROTO_IPV4);
+  for (const IpFamily* f : kPreviousFamilies) queueDeleteTable(batch, previousTableName(spec.name), f->nfproto);
   queueNetdevTable(batch, spec);
   queueInetTable(batch, spec);
-  if (spec.directed) queuePreviousTable(batch, spec);
+  if (spec.directed) {
+    for (const IpFamily* f : kPreviousFamilies) queuePreviousTable(batch, spec, *f);
+  }
   for (const auto& [set, elems] : carried) queueElems(batch, inetTableName(spec.name), set, elems);
   batch.commit(nl);
 }
@@ -914,23 +927,29 @@ void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_
     batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_NETDEV, NLM_F_CREATE, s.get(), "add elements to set nodes");
   }
   std::string prev = previousTableName(farm);
-  SetPtr flushPrev(checked(nftnl_set_alloc()));
-  nftnl_set_set_str(flushPrev.get(), NFTNL_SET_TABLE, prev.c_str());
-  nftnl_set_set_str(flushPrev.get(), NFTNL_SET_NAME, kPreviousMap);
-  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_IPV4, 0, flushPrev.get(), "flush map previous");
-  for (size_t i = 0; i < previous.size(); i += kPerMessage) {
-    SetPtr s(checked(nftnl_set_alloc()));
-    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, prev.c_str());
-    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, kPreviousMap);
-    for (size_t j = i; j < previous.size() && j < i + kPerMessage; ++j) {
-      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
-      uint32_t key = previous[j].bucket;
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key));
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &previous[j].ip, 4);
-      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, leaseMs);
-      nftnl_set_elem_add(s.get(), e);
+  for (const IpFamily* f : kPreviousFamilies) {
+    const uint32_t nfproto = f->nfproto;
+    const std::string what = std::string(" of ") + f->nftAddr + " " + prev;
+    SetPtr flushPrev(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(flushPrev.get(), NFTNL_SET_TABLE, prev.c_str());
+    nftnl_set_set_str(flushPrev.get(), NFTNL_SET_NAME, kPreviousMap);
+    batch.addSetElems(NFT_MSG_DELSETELEM, nfproto, 0, flushPrev.get(), "flush map previous" + what);
+    std::vector<const PreviousEntry*> mine;
+    for (const PreviousEntry& p : previous) if (&p.ip.family() == f) mine.push_back(&p);
+    for (size_t i = 0; i < mine.size(); i += kPerMessage) {
+      SetPtr s(checked(nftnl_set_alloc()));
+      nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, prev.c_str());
+      nftnl_set_set_str(s.get(), NFTNL_SET_NAME, kPreviousMap);
+      for (size_t j = i; j < mine.size() && j < i + kPerMessage; ++j) {
+        nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+        uint32_t key = mine[j]->bucket;
+        nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &key, sizeof(key));
+        nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, mine[j]->ip.bytes(), mine[j]->ip.len());
+        nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, leaseMs);
+        nftnl_set_elem_add(s.get(), e);
+      }
+      batch.addSetElems(NFT_MSG_NEWSETELEM, nfproto, NLM_F_CREATE, s.get(), "add elements to map previous" + what);
     }
-    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, NLM_F_CREATE, s.get(), "add elements to map previous");
   }
   batch.commit(nl);
 }
@@ -969,7 +988,7 @@ std::vector<RuleCounter> nftCounters(const std::string& farm) {
   };
   dumpRules(table, "read counters of " + table, read);
   dumpRules(table, "read counters of " + table + " raw", read, NFPROTO_INET, kRawChain);
-  // Directed mode's forwarding (netdev) and second chance (ip) rules; absent otherwise
+  // Directed mode's forwarding (netdev) and second chance (ip, ip6) rules; absent otherwise
   auto readIfThere = [&](const std::string& t, uint32_t family, const char* chain) {
     try {
       dumpRules(t, "read counters of " + t, read, family, chain);
@@ -978,7 +997,7 @@ std::vector<RuleCounter> nftCounters(const std::string& farm) {
     }
   };
   readIfThere(netdevTableName(farm), NFPROTO_NETDEV, kIngress);
-  readIfThere(previousTableName(farm), NFPROTO_IPV4, kChain);
+  for (const IpFamily* f : kPreviousFamilies) readIfThere(previousTableName(farm), f->nfproto, kChain);
   return out;
 }
 
@@ -1003,7 +1022,7 @@ void nftRemove(const std::string& farm) {
   NftBatch batch("remove " + inetTableName(farm), nl.nextSeq());
   queueDeleteTable(batch, netdevTableName(farm), NFPROTO_NETDEV);
   queueDeleteTable(batch, inetTableName(farm), NFPROTO_INET);
-  queueDeleteTable(batch, previousTableName(farm), NFPROTO_IPV4);
+  for (const IpFamily* f : kPreviousFamilies) queueDeleteTable(batch, previousTableName(farm), f->nfproto);
   batch.commit(nl);
 }
 

@@ -49,11 +49,12 @@ struct ForwardEntry {
   uint8_t mac[6];
 };
 
-/** Directed mode: a bucket this node took over, and the IPv4 address (network order) of
- *  the node that held it before: packets of connections it still serves go on there */
+/** Directed mode: a bucket this node took over, and an address of the node that held it
+ *  before: packets of connections it still serves go on there. One entry per family the
+ *  farm's VIPs have (the ip table takes the IPv4 ones, the ip6 table the IPv6 ones). */
 struct PreviousEntry {
   uint32_t bucket;
-  uint32_t ip;
+  IpAddress ip;
 };
 
 struct RuleCounter {

@@ -68,8 +68,8 @@ export function checkMac(op: string, mac: unknown): string {
 }
 
 /** a peer node's IPv4 address (Directed mode second chance) */
-export function checkNodeIPv4(op: string, field: string, ip: unknown): string {
-  return checked(op, field, ip, (v) => unicastIPProblem(v, 'ipv4'));
+export function checkNodeIP(op: string, field: string, ip: unknown): string {
+  return checked(op, field, ip, (v) => unicastIPProblem(v));
 }
 
 /** a node's own MAC (Directed mode forwarding targets): any unicast address */

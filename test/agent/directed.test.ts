@@ -53,21 +53,6 @@ test('Directed agents on a flood-off switch: 600 connections over all nodes; SIG
   }
 });
 
-/** packets that went through the second-chance rules of every node (nft's own counters) */
-function secondChancePackets(f: AgentFarm): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const n of f.tb.nodes) {
-    let text = '';
-    try {
-      text = f.tb.exec(n.netns, ['nft', 'list', 'table', 'ip', `vipfarm_${f.name}_prev`]);
-    } catch {
-      // not running (yet or any more)
-    }
-    out[n.name] = [...text.matchAll(/counter packets (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
-  }
-  return out;
-}
-
 test('Directed: 60 of 60 long-lived connections kept through a weight change, a node joining and a drain (second chance)', async () => {
   // a 1 s failure threshold: this is about planned moves, and a loaded test machine's
   // stalls must not add false deaths (each moves buckets again) to them
@@ -85,14 +70,14 @@ test('Directed: 60 of 60 long-lived connections kept through a weight change, a 
       const holder = Holder.start(f.tb, f.client, { vip: f.vip, port: APP_PORT, count: 60, pingMs: 50 });
       const opened = await holder.opened();
       expect(opened.filter((c) => c.node === null)).toEqual([]);
-      const before = secondChancePackets(f);
+      const before = f.secondChancePackets();
       await change();
       await new Promise((r) => setTimeout(r, 1500));
       const summary = await holder.stop();
       const after = await f.owners();
       const moved = summary.filter((c) => after.owners[bucketOf(f.client.ip, c.lport, 'ClientIPAndPort', f.bucketCount, f.seed)] !== c.node);
       const broken = summary.filter((c) => c.error !== null || c.echoed < c.sent - 2 || c.wrongNode > 0);
-      const sc = secondChancePackets(f);
+      const sc = f.secondChancePackets();
       // a node that re-applied its tables meanwhile counts from zero again
       const passed = Object.keys(sc).reduce((s, n) => s + (sc[n] >= before[n] ? sc[n] - before[n] : sc[n]), 0);
       console.log(JSON.stringify({ event: 'directed-planned', what, kept: summary.length - broken.length, of: summary.length, moved: moved.length, secondChancePackets: passed, before, sc, shares: after.shares, unserved: after.unserved.length }));

@@ -4,6 +4,8 @@
 // kept through a planned rebalance, the virtual MAC in the client's neighbour cache, and a
 // clean shutdown that leaves no address, table or sysctl change behind.
 import { jest } from '@jest/globals';
+import { arpSlotOf, arpSlotsOf } from '../../common/src/arp-slot.js';
+import { bucketOf } from '../../common/src/jhash.js';
 import type { IPFamily } from '../../common/src/config/syntax.js';
 import { defaultVirtualMAC } from '../../common/src/config/defaults.js';
 import { AgentFarm, APP_PORT } from '../../lab/agent/farm.js';
@@ -228,5 +230,78 @@ describe('dual-stack farm of 3 agents (one IPv4 and one IPv6 VIP)', () => {
 
   test('clean shutdown leaves no address, table or sysctl change', async () => {
     await cleanShutdown(farm, saved);
+  });
+});
+
+// Directed mode (spec.mode Directed) with an IPv6 VIP on a switch that does not flood
+// unknown unicast: ND answered with one node's own MAC (by requester slot, as ARP),
+// frames of other nodes' buckets forwarded at L2, and the second chance of table ip6
+// vipfarm_<farm>_prev keeping connections whose bucket moved.
+describe('Directed IPv6-only farm of 3 agents on a flood-off switch', () => {
+  let farm: AgentFarm;
+  beforeAll(async () => {
+    // a 1 s failure threshold: the planned move below must not gain false deaths from a
+    // loaded machine's stalls (each would move buckets again)
+    farm = new AgentFarm({ nodes: 3, families: ['ipv6'], name: 'six-d', floodUnknownUnicast: false, intervalMs: 100, failureThresholdMs: 1000, extra: { mode: 'Directed' } });
+    for (const n of farm.tb.nodes) await farm.startApp(n);
+    for (const n of farm.tb.nodes) farm.startAgent(n, {}, ['--drain-timeout', '60']);
+    await farm.waitReady();
+    await new Promise((r) => setTimeout(r, 500)); // every node's view agrees on the owners
+  });
+  afterAll(async () => {
+    await farm.destroy();
+  });
+
+  test('600 connections from 60 client addresses: all answered, spread over every node; ND gave the slot owner\'s own MAC', async () => {
+    const sources = farm.tb.addAddresses(farm.client, 60, 'ipv6');
+    const r = await runClient(farm.tb, farm.client, { vip: farm.vip, port: APP_PORT, protocol: 'tcp', count: 600, concurrency: 20, sources, timeoutMs: 3000 });
+    expect(r.results.filter((a) => a.error !== null)).toEqual([]);
+    for (const n of farm.tb.nodes) expect(r.results.filter((a) => a.node === n.name).length).toBeGreaterThan(100);
+    // The kernel solicits from the source address of the packet that needed the neighbour
+    // (one of the 60), so the answering slot is that address's: the entry is one node's own
+    // MAC, never the virtual one, and that node forwarded the others' buckets at L2.
+    const entry = neighbourMAC(farm, farm.vip);
+    expect(entry).not.toContain(defaultVirtualMAC('six-d'));
+    const answerer = farm.tb.nodes.find((n) => entry.includes(`lladdr ${n.mac}`));
+    expect(answerer).toBeDefined();
+    expect(farm.metric(answerer!, 'vipfarm_packets_total', 'verdict="forward"')).toBeGreaterThan(0);
+    // a fresh resolution from the client's own address: the node its slot names answers
+    farm.tb.exec(farm.client.netns, ['ip', '-6', 'neigh', 'flush', 'dev', farm.client.iface]);
+    await runClient(farm.tb, farm.client, { vip: farm.vip, port: APP_PORT, protocol: 'tcp', count: 1, sources: [farm.client.ip], timeoutMs: 3000 });
+    const names = farm.tb.nodes.map((n) => n.name);
+    const slotOwner = farm.tb.nodes.find((n) => arpSlotsOf(n.name, names).includes(arpSlotOf(farm.client.ip)))!;
+    expect(neighbourMAC(farm, farm.vip)).toContain(`lladdr ${slotOwner.mac}`);
+  });
+
+  test('30 of 30 long-lived connections kept through a planned rebalance (second chance over IPv6)', async () => {
+    const holder = Holder.start(farm.tb, farm.client, { vip: farm.vip, port: APP_PORT, count: 30, pingMs: 50 });
+    expect((await holder.opened()).filter((c) => c.node === null)).toEqual([]);
+    const before = farm.secondChancePackets(['ipv6']);
+    const n1 = farm.node('n1');
+    farm.writeConfig(n1, { node: { name: n1.name, address: farm.addressOf(n1), weight: 3 } });
+    farm.agents.get('n1')!.proc.kill('SIGHUP');
+    await farm.waitLog(n1, (l) => l.event === 'buckets' && Number(l.owned) > farm.bucketCount / 2);
+    await new Promise((r) => setTimeout(r, 1500));
+    const summary = await holder.stop();
+    const after = await farm.owners();
+    const moved = summary.filter((c) => after.owners[bucketOf(farm.client.ip, c.lport, 'ClientIPAndPort', farm.bucketCount, farm.seed)] !== c.node);
+    const broken = summary.filter((c) => c.error !== null || c.echoed < c.sent - 2 || c.wrongNode > 0);
+    const sc = farm.secondChancePackets(['ipv6']);
+    const passed = Object.keys(sc).reduce((s, n) => s + (sc[n]! >= before[n]! ? sc[n]! - before[n]! : sc[n]!), 0);
+    console.log(JSON.stringify({ event: 'directed6-planned', kept: summary.length - broken.length, of: summary.length, moved: moved.length, secondChancePackets: passed, shares: after.shares }));
+    expect(summary).toHaveLength(30);
+    expect(broken).toEqual([]);
+    // connections whose bucket moved to n1 were kept by passing their packets on
+    expect(moved.length).toBeGreaterThan(0);
+    expect(passed).toBeGreaterThan(0);
+  });
+
+  test('clean shutdown leaves no table (netdev, inet, ip and ip6 second chance) and no VIP', async () => {
+    for (const n of farm.tb.nodes) expect(farm.tb.exec(n.netns, ['nft', 'list', 'tables'])).toContain('table ip6 vipfarm_six-d_prev');
+    for (const n of farm.tb.nodes) expect(await farm.kill(n, 'SIGTERM')).toBe(0);
+    for (const n of farm.tb.nodes) {
+      expect(farm.tb.exec(n.netns, ['nft', 'list', 'tables'])).not.toMatch(/vipfarm/);
+      expect(lo6(farm, n)).not.toContain(farm.vip);
+    }
   });
 });

@@ -134,6 +134,9 @@ test.each(Object.keys(FAMILIES) as (keyof typeof FAMILIES)[])('%s: native apply 
   await driver.call('remove', farm.name);
 });
 
+/** node 0's IPv6 address as the second chance would know it (this bed is IPv4; nft takes any address) */
+const HOLDER6 = 'fd00:99::2';
+
 test('Directed mode: the forwarding map and node set list and reload too (nft list ruleset > f; nft -f f)', async () => {
   const nativeNode = tb.nodes[1];
   const farm: DataplaneFarm = {
@@ -143,11 +146,20 @@ test('Directed mode: the forwarding map and node set list and reload too (nft li
   driver ??= Driver.start(tb, nativeNode);
   await driver.call('apply', farm);
   await driver.call('setBucketsAndForwarding', farm.name, [0, 1], 600_000, [[2, tb.nodes[0].mac], [63, tb.nodes[0].mac]], tb.nodes.map((n) => n.mac),
-    [[1, tb.nodes[0].ip]]);
+    [[1, tb.nodes[0].ip], [1, HOLDER6]]);
+  // one address per family and bucket; a link-local next hop is refused (dup needs a global one)
+  await expect(driver.call('setBucketsAndForwarding', farm.name, [0, 1], 600_000, [], [], [[1, HOLDER6], [1, 'fd00:99::3']])).rejects.toThrow(/two ipv6 previous holders/);
+  await expect(driver.call('setBucketsAndForwarding', farm.name, [0, 1], 600_000, [], [], [[1, 'fe80::2']])).rejects.toThrow(/previous holder of bucket 1/);
   const ns = nativeNode.netns;
   const saved = tb.exec(ns, ['nft', 'list', 'ruleset']);
-  // second chance: bucket 1 came from node 0; its leftovers go on there (IPv4 table only)
+  // second chance: bucket 1 came from node 0; its leftovers go on there, each family's
+  // packets to that family's address (table ip and table ip6 of the same name)
   expect(saved).toContain('typeof numgen inc mod 64 : ip daddr');
+  expect(saved).toContain('typeof numgen inc mod 64 : ip6 daddr');
+  expect(saved).toContain('table ip vipfarm_td_prev');
+  expect(saved).toContain('table ip6 vipfarm_td_prev');
+  expect(saved).toMatch(new RegExp(`1 timeout 10m expires \\S+ : ${HOLDER6}`));
+  expect(saved).toMatch(new RegExp(`ip6 daddr ${tb.vip6(2)} tcp dport 80 tcp flags != syn / syn,ack ct state ! established,related counter packets 0 bytes 0 dup to jhash ip6 saddr mod 64 seed 0x7 map @previous device "eth0" drop`));
   expect(saved).toMatch(new RegExp(`1 timeout 10m expires \\S+ : ${tb.nodes[0].ip.replace(/\./g, '\\.')}`));
   expect(saved).toMatch(new RegExp(`ip daddr ${tb.vip(2)} tcp dport 80 tcp flags != syn / syn,ack ct state ! established,related counter packets 0 bytes 0 dup to jhash ip saddr mod 64 seed 0x7 map @previous device "eth0" drop`));
   expect(saved).toContain('typeof numgen inc mod 64 : ether daddr');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { planForwarding, type ForwardingPeer } from './forwarding.js';
+import { holderAddresses, planForwarding, type ForwardingPeer } from './forwarding.js';
 
 const peer = (name: string, held: number[], alive = true): ForwardingPeer => ({ name, alive, held });
 
@@ -59,5 +59,35 @@ describe('planForwarding', () => {
   it('a bucket nobody ever held has no previous holder (cold start)', () => {
     const p = planForwarding({ self: 'a', owned: [0, 1], assignment: ['a', 'a'], peers: [peer('b', [])] });
     expect(p.previous.size).toBe(0);
+  });
+});
+
+describe('holderAddresses (where the second chance sends a previous holder\'s packets)', () => {
+  const mac = '02:00:00:00:00:02';
+  const neigh = [
+    { ip: 'fe80::2', mac },                       // link-local: dup needs a global next hop
+    { ip: 'fd00:0:1::2', mac },
+    { ip: 'fd00:0:1::3', mac: '02:00:00:00:00:03' },
+    { ip: '10.0.0.2', mac },
+  ];
+  const v4 = new Set(['ipv4'] as const);
+  const v6 = new Set(['ipv6'] as const);
+  const dual = new Set(['ipv4', 'ipv6'] as const);
+
+  it.each([
+    ['IPv4 heartbeats, IPv4 VIPs', '10.0.0.2', v4, ['10.0.0.2']],
+    ['IPv6 heartbeats, IPv6 VIPs (canonical text)', 'FD00:0:1:0::2', v6, ['fd00:0:1::2']],
+    ['IPv4 heartbeats, dual-stack VIPs: the IPv6 address of the same MAC', '10.0.0.2', dual, ['10.0.0.2', 'fd00:0:1::2']],
+    ['IPv6 heartbeats, dual-stack VIPs: the IPv4 address of the same MAC', 'fd00:0:1::2', dual, ['10.0.0.2', 'fd00:0:1::2']],
+    ['IPv4 heartbeats, IPv6 VIPs only', '10.0.0.2', v6, ['fd00:0:1::2']],
+  ])('%s', (_what, address, families, want) => {
+    expect(holderAddresses(address, mac, neigh, families).sort()).toEqual(want);
+  });
+
+  it('gives no other-family address without the peer\'s MAC, or when only a link-local one is known', () => {
+    expect(holderAddresses('10.0.0.2', undefined, neigh, dual)).toEqual(['10.0.0.2']);
+    expect(holderAddresses('10.0.0.2', mac, [{ ip: 'fe80::2', mac }], dual)).toEqual(['10.0.0.2']);
+    // another node's entry is never taken
+    expect(holderAddresses('10.0.0.9', '02:00:00:00:00:09', neigh, v6)).toEqual([]);
   });
 });

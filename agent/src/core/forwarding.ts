@@ -13,6 +13,8 @@
 //   (a drain may last as long as its longest connection), dropped when the peer dies
 //   (its connections died with it: the orphan set answers them with RST) or when the
 //   bucket leaves us. Two nodes never hold one bucket, so no packet is passed on twice.
+import { canonicalIP, ipFamilyOf, unicastIPProblem, type IPFamily } from '../../../common/src/config/syntax.js';
+
 export interface ForwardingPeer {
   name: string;
   alive: boolean;
@@ -78,4 +80,22 @@ function forwardTargets(assignment: readonly string[], self: string, owned: Read
     if (to !== undefined) forward.set(b, to);
   });
   return forward;
+}
+
+/** Where the second chance sends a previous holder's packets, one address per VIP family:
+ *  its heartbeat address for that family; for the other family (a dual-stack farm whose
+ *  nodes talk one family) a global address the neighbour table has for the peer's MAC.
+ *  None resolved: that family's moved connections of its buckets are not passed on. */
+export function holderAddresses(address: string, mac: string | undefined, neigh: readonly { ip: string; mac: string }[], families: ReadonlySet<IPFamily>): string[] {
+  const own = canonicalIP(address) ?? address;
+  const out: string[] = [];
+  for (const family of families) {
+    if (ipFamilyOf(own) === family) {
+      out.push(own);
+      continue;
+    }
+    const other = mac === undefined ? undefined : neigh.find((n) => n.mac === mac && ipFamilyOf(n.ip) === family && unicastIPProblem(n.ip, family) === undefined);
+    if (other !== undefined) out.push(other.ip);
+  }
+  return out;
 }

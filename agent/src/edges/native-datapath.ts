@@ -2,14 +2,14 @@
 // their sysctls, and the neighbour responder (ARP for IPv4 VIPs, ND for IPv6 ones). Both
 // families go through the same calls; the native side picks each address's family.
 import type { DataplaneFarm } from '../../../common/src/types.js';
-import { ArpResponder, bindVips, neighbours, NftDataplane, releaseInterface, unbindVips } from '../../../native/src/index.js';
+import { ArpResponder, bindVips, neighbours, NftDataplane, releaseInterface, unbindVips, type Neighbour } from '../../../native/src/index.js';
 import { canonicalIP, ipFamilyOf, IP_BITS } from '../../../common/src/config/syntax.js';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { arpSlotsOf } from '../../../common/src/arp-slot.js';
 import type { Datapath, KernelLoss, Placement } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
-import { planForwarding, type ForwardingCarry } from '../core/forwarding.js';
+import { holderAddresses, planForwarding, type ForwardingCarry } from '../core/forwarding.js';
 
 /** Every address the farm answers for: its virtual IPs and its Services' IPs. */
 export function servedIPs(farm: DataplaneFarm): string[] {
@@ -104,18 +104,20 @@ export class NativeDatapath implements Datapath {
    *  leaving node's clients). */
   private setDirected(farm: DataplaneFarm, owned: number[], leaseMs: number, p: Placement): void {
     const others = p.peers.filter((x) => x.name !== p.self);
-    const macs = peerMacs(farm.interface, others);
-    const addresses = new Map(others.map((x) => [x.name, x.address]));
+    const neigh = neighbours(farm.interface);
+    const macs = peerMacs(neigh, others);
     const plan = planForwarding({ self: p.self, owned, assignment: p.assignment, peers: p.claims, carry: this.forwarding });
     const owners = new Map<number, string>();
     for (const [bucket, node] of plan.forward) {
       const mac = macs.get(node);
       if (mac !== undefined) owners.set(bucket, mac);
     }
-    const previous = new Map<number, string>();
+    const families = new Set(servedIPs(farm).map(ipFamilyOf));
+    const holders = new Map(others.map((x) => [x.name, holderAddresses(x.address, macs.get(x.name), neigh, families)]));
+    const previous = new Map<number, string[]>();
     for (const [bucket, node] of plan.previous) {
-      const ip = addresses.get(node);
-      if (ip !== undefined) previous.set(bucket, ip);
+      const ips = holders.get(node);
+      if (ips !== undefined && ips.length > 0) previous.set(bucket, ips);
     }
     this.nft.setBucketsAndForwarding(farm.name, owned, leaseMs, { owners, nodeMacs: [ownMac(farm.interface), ...macs.values()], previous });
     this.forwarding = plan.carry;
@@ -204,8 +206,8 @@ function ownMac(iface: string): string {
 /** The peers' MACs from the kernel's neighbour table (ARP or NDP, by the peers' address
  *  family): heartbeats to their addresses keep the entries resolved. A peer without a
  *  resolved entry gets no forwarded frames yet. */
-function peerMacs(iface: string, peers: readonly { name: string; address: string }[]): Map<string, string> {
-  const byIp = new Map(neighbours(iface).map((n) => [n.ip, n.mac]));
+function peerMacs(neigh: readonly Neighbour[], peers: readonly { name: string; address: string }[]): Map<string, string> {
+  const byIp = new Map(neigh.map((n) => [n.ip, n.mac]));
   const out = new Map<string, string>();
   for (const peer of peers) {
     const mac = byIp.get(canonicalIP(peer.address) ?? peer.address);

@@ -9,12 +9,19 @@ let arp: ArpResponder | undefined;
 
 type Handler = (...args: never[]) => unknown;
 
+/** [bucket, ip] pairs (a bucket twice: one address per family) -> bucket -> addresses */
+function byBucket(pairs: [number, string][]): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const [b, ip] of pairs) out.set(b, [...(out.get(b) ?? []), ip]);
+  return out;
+}
+
 const ops: Record<string, Handler> = {
   ping: () => 'pong',
   apply: (farm: Parameters<NftDataplane['apply']>[0]) => dp.apply(farm),
   setBuckets: (name: string, b: number[], lease: number) => dp.setBuckets(name, b, lease),
   setBucketsAndForwarding: (name: string, b: number[], lease: number, owners: [number, string][], nodeMacs: string[], previous: [number, string][] = []) =>
-    dp.setBucketsAndForwarding(name, b, lease, { owners: new Map(owners), nodeMacs, previous: new Map(previous) }),
+    dp.setBucketsAndForwarding(name, b, lease, { owners: new Map(owners), nodeMacs, previous: byBucket(previous) }),
   setOrphans: (name: string, b: number[], lease: number) => dp.setOrphans(name, b, lease),
   getBuckets: (name: string, set: 'owned' | 'orphan') => dp.getBuckets(name, set),
   setServiceBuckets: (name: string, ip: string, b: number[], lease: number) => dp.setServiceBuckets(name, ip, b, lease),
