@@ -3,6 +3,8 @@
 // network, reaching the API server through the kubernetes Service), a FarmCluster whose
 // agent DaemonSet runs from the image with its real securityContext (NET_ADMIN + NET_RAW,
 // read-only root, its host mounts) and real probes, serving a VIP to a test-bed client.
+// One cluster for the whole file (setup is most of its time): the tests run in order on the
+// same farm, each leaving it whole (3/3, the spec it found) for the next.
 import { jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -37,6 +39,22 @@ const spread = async (count = 200): Promise<Record<string, number>> => {
   for (const a of r.results) by[a.node ?? 'failed'] = (by[a.node ?? 'failed'] ?? 0) + 1;
   return by;
 };
+/** The farm's spec (tests that edit it put it back). */
+const spec = (): Record<string, unknown> => ({
+  virtualIPs: [rc.testbed.vip(0)],
+  interface: 'eth0',
+  rules: [{ port: 8080, protocol: 'tcp', affinity: 'ClientIPAndPort' }],
+  bucketCount: 64,
+  // 2 s, not 500 ms: at a load of 30 on 2 cores agents were falsely declared dead (the
+  // orphan sets then reset their connections); takeover speed is tested elsewhere.
+  heartbeat: { intervalMs: 100, failureThresholdMs: 2000 },
+  // the pool LoadBalancer Services of our class get their address from
+  addresses: [`${rc.testbed.vip(1)}-${rc.testbed.vip(2)}`],
+});
+const applySpec = async (s: Record<string, unknown>): Promise<number> => {
+  await kubectl(['apply', '-f', '-'], farmYaml(FARM, NS, s));
+  return (await getJson(['get', 'farmcluster', FARM, '-n', NS])).metadata.generation;
+};
 const allReady = async (): Promise<boolean> => {
   const s = await farmStatus();
   const buckets = (s.members ?? []).reduce((a: number, m: any) => a + (m.buckets ?? 0), 0);
@@ -52,7 +70,7 @@ beforeAll(async () => {
   const imported = await rc.importImage(image.archive);
   console.log(JSON.stringify({ event: 'e2e-real-setup', imageBuildMs: image.buildMs, imageReadyMs: tImage - t0, clusterMs: tCluster - tImage, nodesReadyMs: rc.startupMs, importMs: imported.ms }));
   installed = await installChart(rc.controlPlane, { release: 'vf', namespace: RELEASE_NS, image: image.ref, values: { operator: { replicas: 1, logLevel: 'debug' } } });
-  for (const h of rc.testbed.nodes) await startEcho(rc.testbed, h, '0.0.0.0', [8080]);
+  for (const h of rc.testbed.nodes) await startEcho(rc.testbed, h, '0.0.0.0', [8080, 8081]);
   await kubectl(['create', 'namespace', NS]);
 }, 1_800_000);
 
@@ -81,15 +99,7 @@ test('the operator runs from the image on the pod network and reaches the API se
 });
 
 test('a FarmCluster: agents from the image on 3 nodes, Ready by their probes, traffic spread, logs and exec', async () => {
-  await kubectl(['apply', '-f', '-'], farmYaml(FARM, NS, {
-    virtualIPs: [rc.testbed.vip(0)],
-    interface: 'eth0',
-    rules: [{ port: 8080, protocol: 'tcp', affinity: 'ClientIPAndPort' }],
-    bucketCount: 64,
-    // 2 s, not 500 ms: at a load of 30 on 2 cores agents were falsely declared dead (the
-    // orphan sets then reset their connections); takeover speed is tested elsewhere.
-    heartbeat: { intervalMs: 100, failureThresholdMs: 2000 },
-  }));
+  await applySpec(spec());
   await until('3/3 ready', allReady, 180_000).catch(async (err) => {
     const pods = await kubectl(['get', 'pods', '-n', NS, '-o', 'wide']).catch(() => '');
     const logs = await kubectl(['logs', '-n', NS, '-l', `vipfarm.io/farm=${FARM}`, '--tail=20']).catch((e: Error) => e.message);
@@ -104,6 +114,8 @@ test('a FarmCluster: agents from the image on 3 nodes, Ready by their probes, tr
     expect(p.status.containerStatuses[0].ready).toBe(true);
     expect(p.status.containerStatuses[0].restartCount).toBe(0);
   }
+  expect((await farmStatus()).members.map((m: any) => m.node).sort()).toEqual(['n1', 'n2', 'n3']);
+  expect(await kubectl(['get', 'farmclusters', '-n', NS])).toMatch(new RegExp(`${FARM}\\s+${rc.testbed.vip(0).replace(/\./g, '\\.')}\\s+3/3`));
   const by = await spread();
   expect(by.failed).toBeUndefined();
   for (const n of ['n1', 'n2', 'n3']) expect(by[n]).toBeGreaterThan(20);
@@ -115,6 +127,111 @@ test('a FarmCluster: agents from the image on 3 nodes, Ready by their probes, tr
   // NET_ADMIN (bit 12) + NET_RAW (bit 13) only
   expect(status).toMatch(/CapEff:\s+0000000000003000/);
   expect(status).toMatch(/Read-only file system/);
+});
+
+// LoadBalancer Services of our class take the farm's pool addresses and every agent programs
+// them like a virtual IP (traffic through kube-proxy to pods, Local policy and the takeover:
+// services-realnodes.test.ts).
+const ruleset = (netns: string): string => rc.testbed.exec(netns, ['nft', 'list', 'table', 'inet', `vipfarm_${FARM}`]);
+const loAddrs = (netns: string): string => rc.testbed.exec(netns, ['ip', '-4', 'addr', 'show', 'dev', 'lo']);
+
+test('a LoadBalancer Service gets the pool\'s first address and every node programs it; deleting it removes its rules and address on every node', async () => {
+  await kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'shop', namespace: NS },
+    spec: { type: 'LoadBalancer', loadBalancerClass: 'vipfarm.io/farm', selector: { app: 'shop' }, ports: [{ port: 8090, targetPort: 8090, protocol: 'TCP' }] },
+  }));
+  const ip = await until('shop has an address', async () => (await getJson(['get', 'svc', 'shop', '-n', NS])).status?.loadBalancer?.ingress?.[0]?.ip as string | undefined, 30_000);
+  expect(ip).toBe(rc.testbed.vip(1));
+  await until('every node programs the Service IP', () => rc.testbed.nodes.every((h) => ruleset(h.netns).includes(`ip daddr ${ip} tcp dport 8090`) && loAddrs(h.netns).includes(`${ip}/32`)), 30_000);
+  expect((await farmStatus()).services).toEqual([{ ip, rules: [{ port: 8090, protocol: 'tcp', affinity: 'ClientIPAndPort' }], services: [`${NS}/shop`], externalTrafficPolicy: 'Cluster' }]);
+  // the farm's own VIP still serves only its own port: the Service's port is not opened there
+  expect(ruleset(rc.testbed.nodes[0].netns)).not.toContain(`ip daddr ${rc.testbed.vip(0)} tcp dport 8090`);
+
+  await kubectl(['delete', 'svc', 'shop', '-n', NS]);
+  await until('Service IP gone from every node', () => rc.testbed.nodes.every((h) => !ruleset(h.netns).includes(ip) && !loAddrs(h.netns).includes(`${ip}/32`)), 30_000);
+  await until('status.services empty', async () => ((await farmStatus()).services ?? []).length === 0, 30_000);
+  const by = await spread(150);
+  expect(by.failed).toBeUndefined();
+  expect(Object.keys(by).sort()).toEqual(['n1', 'n2', 'n3']);
+  // the farm's own VIP is still on every node (removing the Service's undid nothing of it)
+  for (const h of rc.testbed.nodes) expect(loAddrs(h.netns)).toContain(`${rc.testbed.vip(0)}/32`);
+});
+
+const member = async (node: string): Promise<any> => ((await farmStatus()).members ?? []).find((m: any) => m.node === node);
+const withPort8081 = (weights: Record<string, number>): Record<string, unknown> => {
+  const base = spec();
+  return { ...base, rules: [...(base.rules as object[]), { port: 8081, protocol: 'tcp', affinity: 'ClientIP' }], weights };
+};
+
+test('spec edits (a new port rule, a weight) re-program the agents; established connections survive', async () => {
+  await until('3/3 before', allReady, 60_000);
+  const holder = Holder.start(rc.testbed, rc.testbed.clients[0], { vip: rc.testbed.vip(0), port: 8080, count: 30, pingMs: 100 });
+  await holder.opened();
+  await applySpec(withPort8081({ n1: 2 }));
+  await until('n1 weighted 2', async () => {
+    const n1 = await member('n1');
+    return n1?.weight === 2 && n1.buckets >= 31;
+  }, 60_000);
+  const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: rc.testbed.vip(0), port: 8081, protocol: 'tcp', count: 30 });
+  expect(r.results.filter((a) => a.node === null)).toEqual([]);
+  const summary = await holder.stop();
+  expect(summary).toHaveLength(30);
+  expect(summary.filter((c) => c.error !== null || c.echoed < c.sent - 2)).toEqual([]);
+});
+
+test('a spec the kernel refuses (no such interface): every node keeps serving, its status entry and describe say why; the corrected spec is applied', async () => {
+  const weights = Object.fromEntries(((await farmStatus()).members ?? []).map((m: any) => [m.node, m.weight]));
+  const bad = await applySpec({ ...spec(), interface: 'nosuch0', weights: { n2: 2 } });
+  const refused = await until('every node refused', async () => {
+    const s = await farmStatus();
+    return (s.members ?? []).filter((m: any) => m.configRefused?.generation === bad).length === 3 ? s : undefined;
+  }, 60_000);
+  for (const m of refused.members) {
+    expect(m.configRefused).toMatchObject({ reason: 'KernelRefused', message: expect.stringMatching(/interface nosuch0/) });
+    expect(m.appliedGeneration).toBeLessThan(bad);
+    expect(m.weight).toBe(weights[m.node]); // still the running spec's weights
+  }
+  // the running config serves on, on every node, and the agents were not restarted for it
+  const by = await spread(150);
+  expect(by.failed).toBeUndefined();
+  expect(Object.keys(by).sort()).toEqual(['n1', 'n2', 'n3']);
+  const described = await until('refusal in describe', async () => {
+    const d = await kubectl(['describe', 'farmcluster', FARM, '-n', NS]);
+    return /ConfigRefused/.test(d) && /n2 refused generation/.test(d) ? d : undefined;
+  }, 30_000);
+  expect(described).toMatch(/Config Refused:[\s\S]*Reason:\s+KernelRefused/);
+
+  const good = await applySpec({ ...spec(), weights: { n2: 2 } });
+  await until('corrected spec applied everywhere', async () => {
+    const ms = (await farmStatus()).members ?? [];
+    return ms.length === 3 && ms.every((m: any) => m.configRefused === undefined && m.appliedGeneration === good) &&
+      ms.find((m: any) => m.node === 'n2')?.weight === 2;
+  }, 60_000);
+  await until('Ready again', async () => (await farmStatus()).conditions?.find((c: any) => c.type === 'Ready')?.status === 'True', 30_000);
+});
+
+test('with the API server away the farm keeps serving, and catches up when it returns', async () => {
+  const apiserver = rc.controlPlane.pids['kube-apiserver'];
+  expect(apiserver).toBeGreaterThan(0);
+  process.kill(apiserver, 'SIGSTOP');
+  try {
+    await new Promise((r) => setTimeout(r, 3000));
+    const by = await spread(200);
+    expect(by.failed).toBeUndefined();
+    expect(Object.keys(by).sort()).toEqual(['n1', 'n2', 'n3']);
+  } finally {
+    process.kill(apiserver, 'SIGCONT');
+  }
+  // a change made after it returns reaches the agents
+  await until('API server back', async () => (await kubectl(['get', '--raw', '/readyz'])).includes('ok'), 30_000);
+  await applySpec(withPort8081({ n3: 3 }));
+  await until('n3 weighted 3', async () => {
+    const n3 = await member('n3');
+    return n3?.weight === 3 && n3.buckets >= 37;
+  }, 60_000);
+  // the next tests start from the plain spec: equal weights, one rule
+  await applySpec(spec());
+  await until('equal weights, 3/3', async () => ((await farmStatus()).members ?? []).every((m: any) => (m.weight ?? 1) === 1) && allReady(), 60_000);
 });
 
 // A rollout keeps every established connection: each replaced agent hands its buckets to
@@ -233,6 +350,12 @@ test('a hung agent fails its liveness probe: the kubelet restarts the container,
   const events = await kubectl(['get', 'events', '-n', NS, '--field-selector', `involvedObject.name=${before.metadata.name}`]);
   expect(events).toMatch(/Liveness probe failed/);
   await until('3/3 again', allReady, 90_000);
+  // the agents tell what happened as Events of the FarmCluster (`kubectl describe`)
+  const described = await until('Failover and MemberReady events', async () => {
+    const d = await kubectl(['describe', 'farmcluster', FARM, '-n', NS]);
+    return /Failover\s.*took over \d+ buckets of n3/.test(d) && /MemberReady\s.*n3 is ready/.test(d) ? d : undefined;
+  }, 30_000);
+  expect(described).toMatch(/n[12] took over \d+ buckets of n3/);
   // (Whether it logged "adopted" is not checked here: `kubectl logs` of a container the
   // kubelet restarted fails on these nodes, lab/cluster/README.md.)
   expect((await spread(150)).failed).toBeUndefined();
@@ -281,7 +404,11 @@ test('deleting the FarmCluster removes the agents and their kernel state', async
   for (const h of rc.testbed.nodes) {
     expect(rc.testbed.exec(h.netns, ['nft', 'list', 'tables'])).not.toMatch(/vipfarm/);
     expect(rc.testbed.exec(h.netns, ['ip', '-4', 'addr', 'show', 'dev', 'lo'])).not.toContain(rc.testbed.vip(0));
+    expect(rc.testbed.exec(h.netns, ['sysctl', '-n', 'net.ipv4.conf.eth0.arp_ignore']).trim()).toBe('0');
   }
+  // owned objects go with their owner (the garbage collector deletes them shortly after)
+  await until('owned objects collected', async () =>
+    (await kubectl(['get', 'daemonsets,secrets,roles,rolebindings,serviceaccounts,configmaps', '-n', NS, '-l', `vipfarm.io/farm=${FARM}`, '-o', 'name'])).trim() === '', 60_000);
 });
 
 test('helm uninstall leaves nothing but the CRD', async () => {
