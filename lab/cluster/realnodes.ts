@@ -159,7 +159,7 @@ authentication:
 authorization: {mode: AlwaysAllow}
 containerRuntimeEndpoint: unix://${d.socket}
 # the same reason as cgroupRoot: /var/log/pods would be shared
-podLogsDirectory: ${d.podLogs}
+podLogsDir: ${d.podLogs}
 clusterDomain: cluster.local
 evictionHard: {memory.available: 50Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%, imagefs.inodesFree: 1%}
 imageGCHighThresholdPercent: 100

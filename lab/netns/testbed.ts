@@ -8,7 +8,7 @@
 //   const tb = createTestbed({ nodes: 3, clients: 1 });
 //   try { tb.exec(tb.nodes[0].netns, ['ip', 'addr']); } finally { tb.destroy(); }
 import { execFileSync, spawn as spawnProcess, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -103,6 +103,35 @@ function sysctl(netns: string, settings: string[]): void {
   execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', ...settings]);
 }
 
+/**
+ * The kernel's ARP and ND tables are one table each for all network namespaces: their
+ * gc_thresh limits (settable only from the initial namespace) count every namespace's
+ * entries together. A bed's nodes each learn every client address they answer, so a few
+ * nodes talking to a client with hundreds of addresses pass the default hard limit of
+ * 1024; then "neighbor table overflow": a node cannot resolve a client and silently
+ * drops its SYN-ACKs (seen as a multi-second "takeover gap" on real nodes). A real node
+ * has a table of its own; give the bed room enough to behave like that. Only raised,
+ * never lowered (other beds may be running).
+ */
+const NEIGH_LIMITS: ReadonlyArray<[string, number]> = [['gc_thresh3', 32768], ['gc_thresh2', 16384]];
+let neighRaised = false;
+export function ensureNeighbourTables(): void {
+  if (neighRaised) return;
+  for (const family of ['ipv4', 'ipv6']) {
+    // a kernel without IPv6 has no ND table to raise
+    if (!existsSync(`/proc/sys/net/${family}/neigh/default`)) continue;
+    for (const [key, want] of NEIGH_LIMITS) {
+      const file = `/proc/sys/net/${family}/neigh/default/${key}`;
+      try {
+        if (Number(readFileSync(file, 'utf8').trim()) < want) writeFileSync(file, `${want}\n`);
+      } catch (err) {
+        throw new Error(`createTestbed: cannot raise ${file} to ${want} (${(err as Error).message}); beds with many client addresses would overflow the kernel's neighbour table`, { cause: err });
+      }
+    }
+  }
+  neighRaised = true;
+}
+
 function existingNetns(): Set<string> {
   const out = ip(['netns', 'list']);
   return new Set(out.split('\n').map((l) => l.split(' ')[0]).filter((s) => s !== ''));
@@ -113,6 +142,7 @@ export function createTestbed(opts: TestbedOptions): Testbed {
   const clientsN = opts.clients ?? 1;
   if (nodesN < 1 || nodesN > 40 || clientsN < 0 || clientsN > 40) throw new Error('createTestbed: 1..40 nodes, 0..40 clients');
   const families = opts.families ?? ['ipv4'];
+  ensureNeighbourTables();
   const v4 = families.includes('ipv4');
   const v6 = families.includes('ipv6');
   if (!v4 && !v6) throw new Error('createTestbed: families needs ipv4, ipv6 or both');

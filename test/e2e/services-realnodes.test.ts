@@ -238,9 +238,11 @@ test('externalTrafficPolicy Local: a pod lands on n3, n3 takes its share; 0 of t
   expect(perNode[2]).toBeGreaterThan(30);
 });
 
-// Last, with the Local Service of the tests above still present: an agent kill then costs
-// 88 of 400 connections and ~3.1 s until served again (0 and ~0.5 s when it ran before any Local
-// Service existed) — the open takeover bug with Local IPs, docs/progress/issue-12-services.md.
+// Last, with the Local Services of the tests above still present. This test once lost 88-120
+// of 400 connections for ~3.1 s: not the farm (the survivors owned every bucket 0.5 s after the
+// kill) but the bed — the kernel's ARP table is shared by all namespaces, three nodes learning
+// 600 client addresses each overflowed its 1024-entry limit, and a node that could not resolve
+// a client dropped its SYN-ACKs. createTestbed now raises the limit (ensureNeighbourTables).
 test('an agent killed: the Service IP keeps serving through the takeover and keeps its address', async () => {
   const ip = await externalIp('shop');
   const victim = rc.nodes[1]!;
@@ -259,9 +261,9 @@ test('an agent killed: the Service IP keeps serving through the takeover and kee
   expect(t.failed).toEqual([]);
   expect(gap.inGap).toBeGreaterThan(0);
   // A sanity bound, not the figure (which is logged, and measured by `bench services`): the
-  // farm's threshold is 500 ms; measured 0.5 s and 2.1 s in two runs on the loaded 2-core
-  // machine (see docs/progress/issue-12-services.md).
-  expect(gap.servedAgainMs).toBeLessThan(5000);
+  // farm's threshold is 500 ms; measured 0.45-0.55 s (the 3.1 s of the neighbour-table
+  // overflow would fail it).
+  expect(gap.servedAgainMs).toBeLessThan(2000);
   expect((await getJson(['get', 'svc', 'shop', '-n', NS])).status.loadBalancer.ingress).toEqual([{ ip, ipMode: 'VIP' }]);
   // the kubelet restarts the agent; the farm is whole again
   await until('3/3 again', allReady, 120_000);
