@@ -1,26 +1,31 @@
 #!/usr/bin/env node
 // Stands in for the vipfarm agent in the operator's tests (the real agent's Kubernetes mode
-// has its own tests): run by the test kubelet from the operator's DaemonSet, with the
-// agent's ServiceAccount token, so every API call here also checks the agent's RBAC.
+// has its own tests): the operator's DaemonSet runs it on real nodes in the project's image
+// (the test puts this file on the host under /run/vipfarm, which the agent pod mounts), with
+// the agent's ServiceAccount token, so every API call here also checks the agent's RBAC.
 // It reads its FarmCluster and Secret, serves /readyz on the farm's metrics port, claims an
 // equal share of the buckets among the farm's agent pods in status.members (server-side
 // apply, field manager vipfarm-agent-<node>), and on SIGTERM leaves a ".cleaned" marker
-// where the real agent would remove its kernel state.
+// where the real agent would remove its kernel state. Its markers go next to this file,
+// named by the FarmCluster's uid (unique per run).
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { Kube } from '../../dist/operator/src/kube.js';
-import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../dist/common/src/farmcluster-types.js';
+import { fileURLToPath } from 'node:url';
+
+// the image's application (Dockerfile: WORKDIR /app)
+const { KubeConfig } = await import('/app/node_modules/@kubernetes/client-node/dist/index.js');
+const { Kube } = await import('/app/dist/operator/src/kube.js');
+const { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } = await import('/app/dist/common/src/farmcluster-types.js');
 
 const farm = process.argv[process.argv.indexOf('--farm') + 1];
 const node = process.env.NODE_NAME;
 const namespace = process.env.POD_NAMESPACE;
-const dir = process.env.FAKE_AGENT_DIR;
+const dir = path.dirname(fileURLToPath(import.meta.url));
 const log = (msg, extra = {}) => process.stderr.write(JSON.stringify({ fake: 'agent', farm, node, msg, ...extra }) + '\n');
 
 const kc = new KubeConfig();
-kc.loadFromCluster(process.env.VIPFARM_SA_ROOT);
+kc.loadFromCluster();
 const kube = new Kube(kc);
 const fcRef = { apiVersion: FARMCLUSTER_API_VERSION, kind: FARMCLUSTER_KIND, namespace, name: farm };
 
@@ -28,7 +33,7 @@ const fc = await kube.get(fcRef);
 if (!fc) throw new Error(`FarmCluster ${namespace}/${farm} not found`);
 const secret = await kube.get({ apiVersion: 'v1', kind: 'Secret', namespace, name: `${farm}-heartbeat` });
 if (!secret?.data?.key) throw new Error('heartbeat key missing');
-writeFileSync(path.join(dir, `${farm}.${node}.key`), secret.data.key);
+writeFileSync(path.join(dir, `${fc.metadata.uid}.${node}.key`), secret.data.key);
 
 let ready = false;
 const server = http.createServer((req, res) => {
@@ -65,7 +70,7 @@ await report().catch((err) => log('report failed', { error: err.message }));
 
 process.on('SIGTERM', () => {
   clearInterval(timer);
-  writeFileSync(path.join(dir, `${farm}.${node}.cleaned`), new Date().toISOString());
+  writeFileSync(path.join(dir, `${fc.metadata.uid}.${node}.cleaned`), new Date().toISOString());
   log('cleaned up');
   server.close();
   process.exit(0);

@@ -1,37 +1,44 @@
-// The operator against a real control plane with the test kubelet: three nodes in network
-// namespaces run the DaemonSet's pods (a stand-in agent, fake-agent.mjs, with the agent's
-// real ServiceAccount and RBAC). Covers reconcile, status aggregation, live spec updates,
-// invalid specs, agent RBAC, restart mid-reconcile, leader election, the finalizer.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// The operator against a real control plane and three real nodes (lab/cluster/realnodes.ts:
+// kubelet + containerd + runc per network-namespace node): the DaemonSet's pods run the
+// project's image with a stand-in agent (fake-agent.mjs, put on the host under the agent's
+// /run/vipfarm mount) and the agent's real ServiceAccount, RBAC, securityContext and probes.
+// The operator itself runs on the host (several replicas, restarts, leader election).
+// Covers reconcile, status aggregation, live spec updates, invalid specs, agent RBAC, restart
+// mid-reconcile, leader election, the finalizer.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startControlPlane, type ControlPlane } from '../../lab/cluster/controlplane.js';
-import { startKubelet, type Kubelet, type KubeletNode } from '../../lab/cluster/kubelet.js';
+import { projectImage } from '../../lab/cluster/project-image.js';
+import { startRealCluster, type RealCluster } from '../../lab/cluster/realnodes.js';
+import { RUN_DIR } from '../../operator/src/desired-objects.js';
 import { applyCrd, farmYaml, kubectlResult, root, sleep, startOperator, until, type OperatorProc } from './helpers.js';
 
-const prefix = `vf${process.pid % 10000}-op`;
-const nodes: KubeletNode[] = [
-  { name: 'n1', ip: '10.252.0.1', netns: `${prefix}-n1`, labels: { 'vipfarm.io/zone': 'a' } },
-  { name: 'n2', ip: '10.252.0.2', netns: `${prefix}-n2`, labels: { 'vipfarm.io/zone': 'a' } },
-  { name: 'n3', ip: '10.252.0.3', netns: `${prefix}-n3`, labels: { 'vipfarm.io/zone': 'b' } },
+const nodes = [
+  { name: 'n1', zone: 'a' },
+  { name: 'n2', zone: 'a' },
+  { name: 'n3', zone: 'b' },
 ];
 const NS = 'farms';
-const FAKE_AGENT = path.join(root, 'test/operator/fake-agent.mjs');
 const out = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-op-test-'));
-const agentDir = path.join(out, 'agents');
+// On the host under the agent pods' hostPath mount: the pods run the script from here and
+// leave their markers next to it (<farm uid>.<node>.key / .cleaned).
+const agentDir = path.join(RUN_DIR, `optest-${process.pid}-${Date.now()}`);
+const FAKE_AGENT = path.join(agentDir, 'fake-agent.mjs');
+const marker = async (farm: string, node: string, what: 'key' | 'cleaned'): Promise<string> =>
+  path.join(agentDir, `${(await fc(farm)).metadata.uid}.${node}.${what}`);
 
-let cp: ControlPlane | undefined;
-let kubelet: Kubelet | undefined;
+let rc: RealCluster | undefined;
+let cp: RealCluster['controlPlane'] | undefined;
+let agentImage = '';
 const operators: OperatorProc[] = [];
-const madeNetns: string[] = [];
 
 function operator(name: string, extra: string[] = [], env: Record<string, string> = {}): OperatorProc {
   const op = startOperator(cp!, path.join(out, `${name}.log`), [
     '--identity', name,
     '--leader-election-namespace', NS,
+    '--agent-image', agentImage,
+    '--image-pull-policy', 'Never',
     '--agent-entrypoint', FAKE_AGENT,
-    '--node-binary', process.execPath,
     '--finalizer-timeout', '60',
     '--member-grace', '2',
     ...extra,
@@ -69,33 +76,25 @@ async function itemsByLabel(kind: string, selector: string): Promise<any[]> {
 }
 
 beforeAll(async () => {
-  execFileSync('mkdir', ['-p', agentDir]);
-  for (const n of nodes) {
-    execFileSync('ip', ['netns', 'add', n.netns!]);
-    madeNetns.push(n.netns!);
-    execFileSync('ip', ['-n', n.netns!, 'link', 'set', 'lo', 'up']);
-    // Probes go to the node's IP, as a kubelet's would to a host-network pod.
-    execFileSync('ip', ['-n', n.netns!, 'addr', 'add', `${n.ip}/32`, 'dev', 'lo']);
-  }
-  cp = await startControlPlane({ nodes: nodes.map(({ name, ip, labels }) => ({ name, ip, labels })) });
+  const image = await projectImage();
+  agentImage = image.ref;
+  mkdirSync(agentDir, { recursive: true });
+  copyFileSync(path.join(root, 'test/operator/fake-agent.mjs'), FAKE_AGENT);
+  rc = await startRealCluster({ nodes: 3 });
+  cp = rc.controlPlane;
+  const imported = await rc.importImage(image.archive);
+  for (const n of nodes) await cp.kubectl(['label', 'node', n.name, `vipfarm.io/zone=${n.zone}`]);
   await applyCrd(cp);
   await cp.kubectl(['create', 'namespace', NS]);
-  kubelet = await startKubelet({ controlPlane: cp, nodes, env: { FAKE_AGENT_DIR: agentDir } });
-}, 240_000);
+  console.log(JSON.stringify({ event: 'operator-test-setup', imageBuildMs: image.buildMs, nodesReadyMs: rc.startupMs, importMs: imported.ms }));
+}, 1_800_000);
 
 afterAll(async () => {
   for (const op of operators) await op.stop('SIGKILL').catch(() => {});
-  await kubelet?.stop().catch(() => {});
-  await cp?.stop().catch(() => {});
-  for (const ns of madeNetns) {
-    try {
-      execFileSync('ip', ['netns', 'del', ns]);
-    } catch {
-      /* already gone */
-    }
-  }
+  await rc?.stop().catch(() => {});
+  rmSync(agentDir, { recursive: true, force: true });
   if (!process.env.VIPFARM_KEEP_LOGS) rmSync(out, { recursive: true, force: true });
-}, 60_000);
+}, 120_000);
 
 describe('operator', () => {
   let a: OperatorProc;
@@ -122,12 +121,13 @@ describe('operator', () => {
     const ds = await getJson(['get', 'daemonset', 'web-agent', '-n', NS, '--show-managed-fields']);
     expect(ds.metadata.managedFields.some((m: any) => m.manager === 'vipfarm-operator' && m.operation === 'Apply')).toBe(true);
     expect(ds.spec.template.spec.hostNetwork).toBe(true);
-    expect(ds.spec.template.spec.containers[0].command).toEqual([process.execPath, FAKE_AGENT, '--kubernetes', '--farm', 'web']);
+    expect(ds.spec.template.spec.containers[0].command).toEqual(['node', FAKE_AGENT, '--kubernetes', '--farm', 'web']);
+    expect(ds.spec.template.spec.containers[0].image).toBe(agentImage);
 
     // Every agent got the same key, the one in the Secret.
     const secret = await getJson(['get', 'secret', 'web-heartbeat', '-n', NS]);
     expect(Buffer.from(secret.data.key, 'base64')).toHaveLength(32);
-    for (const n of nodes) expect(readFileSync(path.join(agentDir, `web.${n.name}.key`), 'utf8')).toBe(secret.data.key);
+    for (const n of nodes) expect(readFileSync(await marker('web', n.name, 'key'), 'utf8')).toBe(secret.data.key);
     // ... and the operator never logged it.
     expect(a.log()).not.toContain(secret.data.key);
 
@@ -230,7 +230,7 @@ describe('operator', () => {
     }
     expect((await itemsByLabel('pods', 'vipfarm.io/farm=db')).length).toBe(3);
     expect((await getJson(['get', 'secret', 'db-heartbeat', '-n', NS])).data.key).toBe(key);
-    expect(readFileSync(path.join(agentDir, 'db.n1.key'), 'utf8')).toBe(key);
+    expect(readFileSync(await marker('db', 'n1', 'key'), 'utf8')).toBe(key);
     // b took over the Lease that op-slow (killed, never released) held.
     expect(b.events('leader_acquired')).toHaveLength(1);
   }, 150_000);
@@ -269,11 +269,12 @@ describe('operator', () => {
     expect(f.status.members.reduce((s: number, m: any) => s + m.buckets, 0)).toBe(256);
     const ev = await getJson(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=db,reason=MemberRemoved']);
     expect(ev.items[0].message).toContain('n3');
-    expect(existsSync(path.join(agentDir, 'db.n3.cleaned'))).toBe(true);
+    expect(existsSync(await marker('db', 'n3', 'cleaned'))).toBe(true);
   }, 90_000);
 
   test('deleting a FarmCluster removes the agents (each cleans up first), then everything it owned', async () => {
     const dbPods = (await itemsByLabel('pods', 'vipfarm.io/farm=db')).map((p) => p.metadata.uid).sort();
+    const cleanedOf = await Promise.all(nodes.map((n) => marker('web', n.name, 'cleaned')));
     expect(dbPods.length).toBeGreaterThan(0);
     await cp!.kubectl(['delete', 'fc', 'web', '-n', NS, '--wait=false']);
     await until('web gone', async () => {
@@ -286,8 +287,8 @@ describe('operator', () => {
     const finalized = events('finalized');
     expect(finalized).toHaveLength(1);
     expect(events('finalize_wait').some((e) => (e.pods as number) > 0)).toBe(true);
-    for (const n of nodes) {
-      const cleaned = Date.parse(readFileSync(path.join(agentDir, `web.${n.name}.cleaned`), 'utf8'));
+    for (const file of cleanedOf) {
+      const cleaned = Date.parse(readFileSync(file, 'utf8'));
       expect(cleaned).toBeLessThanOrEqual(Date.parse(finalized[0].timestamp as string));
     }
     await until('owned objects collected', async () => {
