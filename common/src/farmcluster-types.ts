@@ -109,7 +109,7 @@ export interface FarmClusterSpecChecker {
   name: string;
   /** tcp (connect), http (GET, status and body checked) or exec (exit status 0 is healthy). */
   type: "tcp" | "http" | "exec";
-  /** Host to check (tcp, http); 127.0.0.1 when absent. */
+  /** Host to check (tcp, http): an IPv4 address, an IPv6 address without brackets (::1, fd00::5; the http checker brackets it in its URL) or a host name; 127.0.0.1 when absent. */
   host?: string;
   /** Port to check (tcp, http). */
   port?: number;

@@ -2,7 +2,7 @@ import net from 'node:net';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ExecCheckerConfig, HttpCheckerConfig, TcpCheckerConfig } from '../../../common/src/types.js';
-import { probe } from './probes.js';
+import { hostPort, probe } from './probes.js';
 
 const common = { name: 'c', intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1 };
 function tcpCfg(port: number): TcpCheckerConfig {
@@ -80,5 +80,16 @@ describe('probes', () => {
     const r = await probe(execCfg({ command: ['sleep', '5'], timeoutMs: 200 }));
     expect(r.ok).toBe(false);
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});
+
+describe('hostPort (URLs and messages)', () => {
+  test.each([
+    ['127.0.0.1', 80, '127.0.0.1:80'],
+    ['app.internal', 8080, 'app.internal:8080'],
+    ['::1', 8080, '[::1]:8080'],
+    ['fd00::5', 443, '[fd00::5]:443'],
+  ])('%s port %i -> %s', (host, port, want) => {
+    expect(hostPort(host, port)).toBe(want);
   });
 });

@@ -28,14 +28,20 @@ export function probeTcp(host: string, port: number, timeoutMs: number): Promise
       sock.destroy();
       resolve(r);
     };
-    sock.setTimeout(timeoutMs, () => done({ ok: false, error: `tcp ${host}:${port}: timeout after ${timeoutMs}ms` }));
+    const at = hostPort(host, port);
+    sock.setTimeout(timeoutMs, () => done({ ok: false, error: `tcp ${at}: timeout after ${timeoutMs}ms` }));
     sock.once('connect', () => done({ ok: true }));
-    sock.once('error', (err) => done({ ok: false, error: `tcp ${host}:${port}: ${err.message}` }));
+    sock.once('error', (err) => done({ ok: false, error: `tcp ${at}: ${err.message}` }));
   });
 }
 
+/** host:port as a URL or a message writes it: an IPv6 literal in brackets (RFC 3986) */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export function probeHttp(c: HttpCheckerConfig): Promise<ProbeResult> {
-  const url = `http://${c.host}:${c.port}${c.path}`;
+  const url = `http://${hostPort(c.host, c.port)}${c.path}`;
   const expect = c.expectStatus;
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: c.timeoutMs, headers: { 'user-agent': 'vipfarm-checker' } }, (res) => {

@@ -3,7 +3,7 @@
 import type { CheckerConfig, CheckerType } from '../types.js';
 import { Collector, integer, isRecord, join, list, object, optInteger, show, string, suggestion, syntax } from './collector.js';
 import { DEFAULTS } from './defaults.js';
-import { LIMITS, dnsLabelProblem, hostProblem } from './syntax.js';
+import { LIMITS, canonicalHost, dnsLabelProblem, hostProblem } from './syntax.js';
 
 const COMMON = ['name', 'type', 'intervalMs', 'timeoutMs', 'rise', 'fall'] as const;
 const FIELDS: Record<CheckerType, readonly string[]> = {
@@ -33,7 +33,7 @@ function parseTarget(c: Collector, item: Record<string, unknown>, p: string, typ
   const host = item.host === undefined ? DEFAULTS.checkerHost : syntax(c, item.host, join(p, 'host'), hostProblem);
   if (item.port === undefined) return c.err(join(p, 'port'), `is required for a ${type} checker`);
   const port = integer(c, item.port, join(p, 'port'), 1, LIMITS.portMax);
-  return host === undefined || port === undefined ? undefined : { host, port };
+  return host === undefined || port === undefined ? undefined : { host: canonicalHost(host), port };
 }
 
 function parseHttpPath(c: Collector, v: unknown, p: string): string | undefined {

@@ -168,7 +168,7 @@ describe('parseFarmSpec errors name the field and the problem', () => {
     ['checker path', (s) => (s.checkers = [{ name: 'a', type: 'http', port: 1, path: 'x' }]), 'spec.checkers[0].path', "start with '/'"],
     ['checker status', (s) => (s.checkers = [{ name: 'a', type: 'http', port: 1, expectStatus: 99 }]), 'spec.checkers[0].expectStatus', '100..599'],
     ['checker name', (s) => (s.checkers = [{ name: 'Bad Name', type: 'tcp', port: 1 }]), 'spec.checkers[0].name', 'DNS label'],
-    ['checker host', (s) => (s.checkers = [{ name: 'a', type: 'tcp', port: 1, host: '1.2.3' }]), 'spec.checkers[0].host', 'IPv4 address or a host name'],
+    ['checker host', (s) => (s.checkers = [{ name: 'a', type: 'tcp', port: 1, host: '1.2.3' }]), 'spec.checkers[0].host', 'IPv4 or IPv6 address or a host name'],
     ['weight too big', (s) => (s.weights = { n1: 1001 }), 'spec.weights.n1', '0..1000'],
     ['weight fraction', (s) => (s.weights = { n1: 1.5 }), 'spec.weights.n1', 'integer'],
     ['weight node name', (s) => (s.weights = { N_1: 1 }), 'spec.weights.N_1', 'node name'],

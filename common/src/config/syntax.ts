@@ -219,12 +219,40 @@ export function bucketCountProblem(n: number): string | undefined {
   return undefined;
 }
 
-/** A checker's host: an IPv4 address or a DNS host name. */
+/** Addresses a checker cannot connect to: the node's own services answer on loopback or on
+ *  a routable address, not on these (link-local would need a zone, which is not taken). */
+const NOT_CHECKER_HOST: readonly { net: string; len: number; why: string }[] = [
+  { net: '::', len: 128, why: 'must not be the unspecified address ::' },
+  { net: '::ffff:0:0', len: 96, why: 'must not be an IPv4-mapped address (::ffff:0:0/96): write the IPv4 address itself' },
+  { net: '::', len: 96, why: 'must not be an IPv4-compatible address (::/96, deprecated by RFC 4291)' },
+  { net: 'fe80::', len: 10, why: 'must not be a link-local address (fe80::/10; zones are not taken)' },
+  { net: 'ff00::', len: 8, why: 'must be a unicast address, not multicast (ff00::/8)' },
+];
+
+const HOST_FORM = 'must be an IPv4 or IPv6 address or a host name';
+
+/**
+ * A checker's host: an IPv4 address, an IPv6 address (loopback ::1 or a unicast address,
+ * written without brackets; the http checker brackets it in its URL) or a DNS host name.
+ */
 export function hostProblem(s: string): string | undefined {
+  if (s.includes(':')) {
+    if (s.startsWith('[')) return `must be an IPv6 address without brackets (the checker adds them in URLs), got ${quote(s)}`;
+    const ip = parseIP(s);
+    if (ip === undefined) return `must be ${FORM.ipv6}, got ${quote(s)}`;
+    // ::1 lies in ::/96 too: the loopback address is what a checker of the node's own app uses
+    if (ip.value === 1n) return undefined;
+    return NOT_CHECKER_HOST.find((b) => inBlock(ip, b.net, b.len))?.why.concat(`, got ${s}`);
+  }
   if (parseIPv4(s)) return undefined;
-  if (/^[0-9.]+$/.test(s)) return `must be an IPv4 address or a host name, got ${quote(s)}`;
+  if (/^[0-9.]+$/.test(s)) return `${HOST_FORM}, got ${quote(s)}`;
   if (s.length > 253 || !/^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$/.test(s)) {
-    return `must be an IPv4 address or a host name, got ${quote(s)}`;
+    return `${HOST_FORM}, got ${quote(s)}`;
   }
   return undefined;
+}
+
+/** The host as the checker uses it: IPv6 in canonical text (RFC 5952), anything else as written. */
+export function canonicalHost(s: string): string {
+  return s.includes(':') ? canonicalIP(s) ?? s : s;
 }

@@ -47,6 +47,9 @@ const refusedVIP = (label: string, ip: string, apiServer: string): ValidationCas
 });
 const V6_FORM = 'must be an IPv6 address in hex groups';
 const V6_UNICAST = 'must be a unicast IPv6 address';
+const HOST_FORM = 'host must be an IPv4 or IPv6 address or a host name';
+const V6_HOST_FORM = 'an IPv6 host must be hex groups without brackets';
+const V6_HOST_UNICAST = 'an IPv6 host must be ::1 or a unicast address';
 const BUCKET_MSG = 'bucketCount must be a power of two between 2 and 4096';
 
 export const VALIDATION_CASES: readonly ValidationCase[] = [
@@ -222,6 +225,27 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
     spec: { checkers: [{ name: 'a', type: 'tcp', port: 1, path: '/x' }] },
     refused: { field: 'spec.checkers[0].path', apiServer: 'path, expectStatus and bodyContains are only for http checkers' },
   },
+
+  // checker hosts: IPv4, IPv6 (no brackets; loopback ::1 too) or a host name
+  ...[['127.0.0.1'], ['::1'], ['fd00::5'], ['FD00:0:0::5'], ['2001:db8:0:0:0:0:0:7'], ['app.internal'], ['localhost']].map(([host]) => ({
+    label: `checker-host-${host!.replace(/[^0-9a-zA-Z]+/g, '-').toLowerCase()}`, spec: { checkers: [{ name: 'a', type: 'http', port: 8080, host }] },
+  })),
+  ...([
+    ['v4-short', '1.2.3', HOST_FORM],
+    ['v4-leading-zero', '10.0.0.01', HOST_FORM],
+    ['underscore', 'app_1', HOST_FORM],
+    ['v6-brackets', '[::1]', V6_HOST_FORM],
+    ['v6-zone', 'fe80::1%eth0', V6_HOST_FORM],
+    ['v6-dotted', '::ffff:127.0.0.1', V6_HOST_FORM],
+    ['v6-two-gaps', 'fd00::1::2', V6_HOST_FORM],
+    ['v6-mapped', '::ffff:7f00:1', V6_HOST_FORM],
+    ['v6-unspecified', '::', V6_HOST_UNICAST],
+    ['v6-compatible', '::5', V6_HOST_UNICAST],
+    ['v6-link-local', 'fe80::1', V6_HOST_UNICAST],
+    ['v6-multicast', 'ff02::1', V6_HOST_UNICAST],
+  ] as const).map(([label, host, apiServer]): ValidationCase => ({
+    label: `checker-host-${label}`, spec: { checkers: [{ name: 'a', type: 'tcp', port: 1, host }] }, refused: { field: 'spec.checkers[0].host', apiServer },
+  })),
 
   // --- LoadBalancer address pool (the operator's business)
   {
