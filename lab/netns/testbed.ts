@@ -11,6 +11,7 @@ import { execFileSync, spawn as spawnProcess, type ChildProcess, type SpawnOptio
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IPFamily } from '../../common/src/config/syntax.js';
 
 export interface Host {
   /** n1.., c1.. */
@@ -34,7 +35,7 @@ export interface Testbed {
   prefix: string;
   /** "fd00:0:x" : every IPv6 address of the bed is in fd00:0:x::/64 (on every eth0) */
   prefix6: string;
-  families: readonly Family[];
+  families: readonly IPFamily[];
   bridgeNetns: string;
   /** VIPFARM_RUN_DIR of every spawned process (saved sysctls), removed by destroy() */
   runDir: string;
@@ -50,7 +51,7 @@ export interface Testbed {
   spawn(netns: string, argv: string[], opts?: SpawnOptions): ChildProcess;
   /** adds count extra addresses to a host's eth0, returns them: IPv4 10.x.<10+k>.<1..250>,
    *  IPv6 fd00:0:x:0:<10+k>::<1..250> (nodad, usable at once) */
-  addAddresses(host: Host, count: number, family?: Family): string[];
+  addAddresses(host: Host, count: number, family?: IPFamily): string[];
   /** plugs or unplugs a host's cable (the bridge side of its veth) */
   setLink(host: Host, up: boolean): void;
   destroy(): void;
@@ -73,10 +74,9 @@ export interface TestbedOptions {
    * solicitations or RA processing; the switch does not snoop multicast (it floods ND
    * and MLD, like a switch without MLD snooping). ['ipv6'] alone is an IPv6-only bed.
    */
-  families?: readonly Family[];
+  families?: readonly IPFamily[];
 }
 
-export type Family = 'ipv4' | 'ipv6';
 
 let seq = 0;
 

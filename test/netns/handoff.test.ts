@@ -6,11 +6,12 @@ import { bucketOf } from '../../common/src/jhash.js';
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { contiguousSplit, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
 import { Holder, runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
-import { createTestbed, type Family, type Testbed } from '../../lab/netns/testbed.js';
+import type { IPFamily } from '../../common/src/config/syntax.js';
+import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-describe.each<Family>(['ipv4', 'ipv6'])('bucket movement (%s)', (family) => {
+describe.each<IPFamily>(['ipv4', 'ipv6'])('bucket movement (%s)', (family) => {
   let tb: Testbed;
   let farm: DataplaneFarm;
   let drivers: Driver[] = [];
