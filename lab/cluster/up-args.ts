@@ -1,43 +1,38 @@
 // Command line of up.ts (pure, tested).
-import type { KubeletNode } from './kubelet.js';
 
 export interface UpArgs {
-  nodes: KubeletNode[];
+  /** Real nodes n1..nN (lab/cluster/realnodes.ts), each in a network namespace of a test bed. */
+  nodes: number;
+  /** Client hosts c1..cN on the same bed (for traffic to VIPs). */
+  clients: number;
+  /** Import the project's image (built if needed) into every node. */
+  image: boolean;
   kubeconfigOut?: string;
-  /** Create a test bed (lab/netns/testbed.ts) with this many node hosts and use them. */
-  testbed?: number;
   help: boolean;
 }
 
-export const UP_USAGE = `usage: node dist/lab/cluster/up.js [--node NAME=IP[@NETNS]]... [--testbed N] [--kubeconfig-out PATH]
+export const UP_USAGE = `usage: node dist/lab/cluster/up.js [--nodes N] [--clients N] [--image] [--kubeconfig-out PATH]
 
-Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler (built by
-lab/cluster/build.sh), registers the nodes and runs the test kubelet for them, prints
-the kubeconfig path and stays up until Ctrl-C (SIGINT/SIGTERM), then removes everything.
+Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and N real nodes
+(kubelet + containerd + runc + kube-proxy, each in a network namespace of a test bed;
+binaries built by lab/cluster/build.sh), prints the kubeconfig path and stays up until
+Ctrl-C (SIGINT/SIGTERM), then removes everything.
 
-  --node NAME=IP@NETNS   a node whose pods run in network namespace NETNS (must exist)
-  --node NAME=IP         a node whose pods run in the host namespace
-                         (default: one node "local" with IP 127.0.0.1 in the host namespace)
-  --testbed N            also create a test bed of N namespace hosts (n1..nN on a bridge)
-                         and register them as nodes; removed on exit
+  --nodes N              real nodes n1..nN (default 2, 1..40)
+  --clients N            client hosts c1..cN on the bed (default 1, 0..40)
+  --image                import the project's image (scripts/build-image.sh, cached) into
+                         every node and print its reference, for helm install
   --kubeconfig-out PATH  also copy the admin kubeconfig to PATH
 `;
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-export function parseNode(spec: string): KubeletNode {
-  const m = /^([^=]+)=([^@]+)(?:@(.+))?$/.exec(spec);
-  if (!m) throw new Error(`--node ${spec}: expected NAME=IP or NAME=IP@NETNS`);
-  const [, name, ip, netns] = m;
-  if (!NAME.test(name)) throw new Error(`--node ${spec}: "${name}" is not a valid node name (lowercase letters, digits, '-')`);
-  const oct = IPV4.exec(ip);
-  if (!oct || oct.slice(1).some((o) => Number(o) > 255)) throw new Error(`--node ${spec}: "${ip}" is not an IPv4 address`);
-  return { name, ip, netns: netns ?? null };
+function count(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > 40) throw new Error(`${flag} ${v}: expected ${min}..40`);
+  return n;
 }
 
 export function parseUpArgs(argv: string[]): UpArgs {
-  const out: UpArgs = { nodes: [], help: false };
+  const out: UpArgs = { nodes: 2, clients: 1, image: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -46,22 +41,11 @@ export function parseUpArgs(argv: string[]): UpArgs {
       return v;
     };
     if (a === '-h' || a === '--help') out.help = true;
-    else if (a === '--node') out.nodes.push(parseNode(value()));
+    else if (a === '--nodes') out.nodes = count(a, value(), 1);
+    else if (a === '--clients') out.clients = count(a, value(), 0);
+    else if (a === '--image') out.image = true;
     else if (a === '--kubeconfig-out') out.kubeconfigOut = value();
-    else if (a === '--testbed') {
-      const v = value();
-      const n = Number(v);
-      if (!/^\d+$/.test(v) || n < 1 || n > 40) throw new Error(`--testbed ${v}: expected 1..40`);
-      out.testbed = n;
-    }
     else throw new Error(`unknown argument ${a}\n${UP_USAGE}`);
-  }
-  const names = out.nodes.map((n) => n.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new Error(`--node ${dup} given twice`);
-  if (out.nodes.length === 0) out.nodes.push({ name: 'local', ip: '127.0.0.1', netns: null });
-  if (out.testbed !== undefined && out.nodes.some((n) => /^n\d+$/.test(n.name))) {
-    throw new Error('--testbed names its hosts n1..nN: give --node other names');
   }
   return out;
 }

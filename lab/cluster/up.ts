@@ -1,7 +1,8 @@
-// node dist/lab/cluster/up.js: a local cluster for the demo and for trying kubectl.
+// node dist/lab/cluster/up.js: a local cluster of real nodes for trying kubectl and helm.
 import { copyFileSync } from 'node:fs';
-import { createTestbed, type Testbed } from '../netns/testbed.js';
-import { startCluster } from './cluster.js';
+import path from 'node:path';
+import { projectImage } from './project-image.js';
+import { startRealCluster } from './realnodes.js';
 import { parseUpArgs, UP_USAGE } from './up-args.js';
 
 async function main(): Promise<void> {
@@ -10,37 +11,16 @@ async function main(): Promise<void> {
     process.stdout.write(UP_USAGE);
     return;
   }
-  let tb: Testbed | undefined;
-  let nodes = args.nodes;
-  if (args.testbed !== undefined) {
-    tb = createTestbed({ nodes: args.testbed, clients: 1 });
-    nodes = [...tb.nodes.map((h) => ({ name: h.name, ip: h.ip, netns: h.netns })), ...nodes];
-  }
-  let cluster;
-  try {
-    cluster = await startCluster({ nodes, env: tb ? { VIPFARM_RUN_DIR: tb.runDir } : {} });
-  } catch (err) {
-    tb?.destroy();
-    throw err;
-  }
-  const cp = cluster.controlPlane;
-  let kubeconfig = cp.kubeconfigPath;
-  if (args.kubeconfigOut) {
-    copyFileSync(cp.kubeconfigPath, args.kubeconfigOut);
-    kubeconfig = args.kubeconfigOut;
-  }
-  process.stdout.write(`${JSON.stringify({ event: 'ready', kubeconfig, server: cp.server, nodes, clients: tb?.clients ?? [], logs: cp.dir, kubeletDir: cluster.kubelet.dir })}\n`);
-  process.stdout.write(`export KUBECONFIG=${kubeconfig}\nkubectl: ${cp.binDir}/kubectl\nCtrl-C stops the cluster.\n`);
+  // built before the cluster starts: a build takes minutes, the cluster's clock is running
+  const image = args.image ? await projectImage() : undefined;
+  const rc = await startRealCluster({ nodes: args.nodes, clients: args.clients });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`${signal}: stopping the cluster\n`);
-    cluster.stop().then(
-      () => {
-        tb?.destroy();
-        process.exit(0);
-      },
+    rc.stop().then(
+      () => process.exit(0),
       (err) => {
         console.error(err);
         process.exit(1);
@@ -49,6 +29,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    if (image) await rc.importImage(image.archive);
+  } catch (err) {
+    await rc.stop();
+    throw err;
+  }
+  const cp = rc.controlPlane;
+  let kubeconfig = cp.kubeconfigPath;
+  if (args.kubeconfigOut) {
+    copyFileSync(cp.kubeconfigPath, args.kubeconfigOut);
+    kubeconfig = args.kubeconfigOut;
+  }
+  const nodes = rc.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns }));
+  const clients = rc.testbed.clients.map((c) => ({ name: c.name, ip: c.ip, netns: c.netns }));
+  process.stdout.write(`${JSON.stringify({ event: 'ready', kubeconfig, server: cp.server, nodes, clients, logs: cp.dir, nodesDir: path.dirname(rc.nodes[0]!.dir), image: image?.ref, startupMs: rc.startupMs })}\n`);
+  process.stdout.write(`export KUBECONFIG=${kubeconfig}\nkubectl: ${cp.binDir}/kubectl\n`);
+  if (image) process.stdout.write(`helm install vf helm/vipfarm -n vipfarm-system --create-namespace ${image.script.helm_set ?? ''} --set image.pullPolicy=Never\n`);
+  process.stdout.write('Ctrl-C stops the cluster.\n');
 }
 
 main().catch((err) => {
