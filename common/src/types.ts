@@ -94,6 +94,9 @@ export type CheckerConfig = TcpCheckerConfig | HttpCheckerConfig | ExecCheckerCo
 export interface PeerSpec {
   name: string;
   address: string;
+  /** the node's addresses of the other family (Kubernetes mode, from its pod's
+   *  status.hostIPs): where Directed mode's second chance sends that family's packets */
+  otherAddresses?: string[];
 }
 
 /** Validated, defaulted farm. */

@@ -81,13 +81,22 @@ describe('holderAddresses (where the second chance sends a previous holder\'s pa
     ['IPv6 heartbeats, dual-stack VIPs: the IPv4 address of the same MAC', 'fd00:0:1::2', dual, ['10.0.0.2', 'fd00:0:1::2']],
     ['IPv4 heartbeats, IPv6 VIPs only', '10.0.0.2', v6, ['fd00:0:1::2']],
   ])('%s', (_what, address, families, want) => {
-    expect(holderAddresses(address, mac, neigh, families).sort()).toEqual(want);
+    expect(holderAddresses({ address }, mac, neigh, families).sort()).toEqual(want);
   });
 
   it('gives no other-family address without the peer\'s MAC, or when only a link-local one is known', () => {
-    expect(holderAddresses('10.0.0.2', undefined, neigh, dual)).toEqual(['10.0.0.2']);
-    expect(holderAddresses('10.0.0.2', mac, [{ ip: 'fe80::2', mac }], dual)).toEqual(['10.0.0.2']);
+    expect(holderAddresses({ address: '10.0.0.2' }, undefined, neigh, dual)).toEqual(['10.0.0.2']);
+    expect(holderAddresses({ address: '10.0.0.2' }, mac, [{ ip: 'fe80::2', mac }], dual)).toEqual(['10.0.0.2']);
     // another node's entry is never taken
-    expect(holderAddresses('10.0.0.9', '02:00:00:00:00:09', neigh, v6)).toEqual([]);
+    expect(holderAddresses({ address: '10.0.0.9' }, '02:00:00:00:00:09', neigh, v6)).toEqual([]);
+  });
+
+  it('takes the address the peer is known by (Kubernetes hostIPs) before the neighbour table', () => {
+    const peer = { address: '10.0.0.2', otherAddresses: ['FD00:0:2::2'] };
+    expect(holderAddresses(peer, mac, neigh, dual).sort()).toEqual(['10.0.0.2', 'fd00:0:2::2']);
+    // without any neighbour entry or MAC too: nodes that never talked IPv6 to each other
+    expect(holderAddresses(peer, undefined, [], dual).sort()).toEqual(['10.0.0.2', 'fd00:0:2::2']);
+    // a link-local or other-family entry in the list is no next hop
+    expect(holderAddresses({ address: '10.0.0.2', otherAddresses: ['fe80::2', '10.0.0.7'] }, undefined, [], dual)).toEqual(['10.0.0.2']);
   });
 });

@@ -84,18 +84,23 @@ function forwardTargets(assignment: readonly string[], self: string, owned: Read
 
 /** Where the second chance sends a previous holder's packets, one address per VIP family:
  *  its heartbeat address for that family; for the other family (a dual-stack farm whose
- *  nodes talk one family) a global address the neighbour table has for the peer's MAC.
- *  None resolved: that family's moved connections of its buckets are not passed on. */
-export function holderAddresses(address: string, mac: string | undefined, neigh: readonly { ip: string; mac: string }[], families: ReadonlySet<IPFamily>): string[] {
-  const own = canonicalIP(address) ?? address;
+ *  nodes talk one family) an address the peer is known by (Kubernetes: its hostIPs), else
+ *  a global address the neighbour table has for the peer's MAC. None: that family's moved
+ *  connections of its buckets are not passed on. */
+export function holderAddresses(peer: { address: string; otherAddresses?: readonly string[] }, mac: string | undefined,
+  neigh: readonly { ip: string; mac: string }[], families: ReadonlySet<IPFamily>): string[] {
+  const own = canonicalIP(peer.address) ?? peer.address;
+  const usable = (ip: string, family: IPFamily): boolean => ipFamilyOf(ip) === family && unicastIPProblem(ip, family) === undefined;
   const out: string[] = [];
   for (const family of families) {
     if (ipFamilyOf(own) === family) {
       out.push(own);
       continue;
     }
-    const other = mac === undefined ? undefined : neigh.find((n) => n.mac === mac && ipFamilyOf(n.ip) === family && unicastIPProblem(n.ip, family) === undefined);
-    if (other !== undefined) out.push(other.ip);
+    const known = (peer.otherAddresses ?? []).find((ip) => usable(ip, family));
+    const seen = mac === undefined ? undefined : neigh.find((n) => n.mac === mac && usable(n.ip, family))?.ip;
+    const ip = known ?? seen;
+    if (ip !== undefined) out.push(canonicalIP(ip) ?? ip);
   }
   return out;
 }

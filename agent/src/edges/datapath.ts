@@ -1,7 +1,7 @@
 // The agent's view of the kernel: program the farm, set what this node owns, read
 // counters, remove everything. The native implementation is the only one that touches
 // the kernel; tests of the agent's logic use a recording fake.
-import type { DataplaneFarm } from '../../../common/src/types.js';
+import type { DataplaneFarm, PeerSpec } from '../../../common/src/types.js';
 import type { PacketCounter } from './metrics.js';
 import type { ForwardingPeer } from '../core/forwarding.js';
 
@@ -16,7 +16,7 @@ export interface Placement {
   /** owner per bucket under the current view ('' = nobody ready) */
   assignment: readonly string[];
   self: string;
-  peers: readonly { name: string; address: string }[];
+  peers: readonly PeerSpec[];
   /** every peer's liveness and its claims in its last heartbeat: forward to the current
    *  holder, pass a taken-over bucket's leftovers to its previous one */
   claims: readonly ForwardingPeer[];

@@ -41,6 +41,14 @@ describe('peersFromPods in one address family', () => {
     expect(peersFromPods(pods, family).map((p) => p.address)).toEqual(want);
   });
 
+  test('a dual-stack node\'s addresses of the other family come along (the second chance\'s next hop)', () => {
+    expect(peersFromPods(pods, 'ipv4')).toEqual([
+      { name: 'n1', address: '10.0.0.1', otherAddresses: ['fd00::1'] },
+      { name: 'n2', address: '10.0.0.2', otherAddresses: ['fd00::2'] },
+    ]);
+    expect(peersFromPods(pods, 'ipv6').map((p) => p.otherAddresses)).toEqual([['10.0.0.1'], ['10.0.0.2']]);
+  });
+
   test('no family: each pod\'s primary host IP', () => {
     expect(peersFromPods(pods).map((p) => p.address)).toEqual(['10.0.0.1', 'fd00::2']);
   });

@@ -40,15 +40,19 @@ export function loadKubeConfig(): k8s.KubeConfig {
  * their pod IPs too), else status.hostIP; canonical text. Pure.
  */
 export function peersFromPods(pods: readonly k8s.V1Pod[], family?: IPFamily): PeerSpec[] {
-  const byNode = new Map<string, string>();
+  const byNode = new Map<string, PeerSpec>();
   for (const p of pods) {
     const node = p.spec?.nodeName;
     const listed = [...(p.status?.hostIPs ?? []).map((h) => h.ip), p.status?.hostIP, ...(p.status?.podIPs ?? []).map((h) => h.ip)];
     const ip = listed.map((a) => (a ? canonicalIP(a) : undefined)).find((a) => a !== undefined && (family === undefined || ipFamilyOf(a) === family));
     if (!node || !ip || p.metadata?.deletionTimestamp) continue;
-    byNode.set(node, ip);
+    // the node's own addresses of the other family (not pod IPs: a non-host-network pod's
+    // would be no next hop to the node)
+    const hostIPs = [...(p.status?.hostIPs ?? []).map((h) => h.ip), p.status?.hostIP].map((a) => (a ? canonicalIP(a) : undefined));
+    const other = [...new Set(hostIPs.filter((a): a is string => a !== undefined && ipFamilyOf(a) !== ipFamilyOf(ip)))];
+    byNode.set(node, { name: node, address: ip, ...(other.length > 0 ? { otherAddresses: other } : {}) });
   }
-  return [...byNode].sort(([a], [b]) => a.localeCompare(b)).map(([name, address]) => ({ name, address }));
+  return [...byNode].sort(([a], [b]) => a.localeCompare(b)).map(([, peer]) => peer);
 }
 
 export class KubernetesFarmSource {

@@ -113,7 +113,7 @@ export class NativeDatapath implements Datapath {
       if (mac !== undefined) owners.set(bucket, mac);
     }
     const families = new Set(servedIPs(farm).map(ipFamilyOf));
-    const holders = new Map(others.map((x) => [x.name, holderAddresses(x.address, macs.get(x.name), neigh, families)]));
+    const holders = new Map(others.map((x) => [x.name, holderAddresses(x, macs.get(x.name), neigh, families)]));
     const previous = new Map<number, string[]>();
     for (const [bucket, node] of plan.previous) {
       const ips = holders.get(node);
