@@ -124,6 +124,11 @@ export class AgentFarm {
     return ip;
   }
 
+  private otherAddresses(host: Host): { otherAddresses?: string[] } {
+    const other = this.families.find((f) => f !== this.heartbeatFamily);
+    return other === undefined ? {} : { otherAddresses: [this.addressOf(host, other)] };
+  }
+
   node(name: string): Host {
     const h = this.tb.nodes.find((n) => n.name === name);
     if (!h) throw new Error(`no node ${name}`);
@@ -136,7 +141,8 @@ export class AgentFarm {
     return {
       name: this.name,
       node: { name: node.name, address: this.addressOf(node) },
-      peers: this.tb.nodes.map((n) => ({ name: n.name, address: this.addressOf(n) })),
+      // a dual-stack bed: each peer's address of the other family too (Directed second chance)
+      peers: this.tb.nodes.map((n) => ({ name: n.name, address: this.addressOf(n), ...this.otherAddresses(n) })),
       keyFile: this.keyFile,
       virtualIPs: this.vips,
       interface: node.iface,

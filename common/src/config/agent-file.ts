@@ -26,7 +26,7 @@ function parsePeers(c: Collector, v: unknown, self: { name?: string; address?: s
   const before = c.errors.length;
   items.forEach((item, i) => {
     const p = join('peers', i);
-    const o = object(c, item, p, ['name', 'address']);
+    const o = object(c, item, p, ['name', 'address', 'otherAddresses']);
     if (!o) return;
     const name = string(c, o.name, join(p, 'name'));
     if (name !== undefined) {
@@ -51,7 +51,8 @@ function parsePeers(c: Collector, v: unknown, self: { name?: string; address?: s
         c.err(join(p, 'address'), `${address} is node.address (${self.name}), but this peer is named ${show(name)}`);
       }
     }
-    if (name !== undefined && address !== undefined) out.push({ name, address });
+    const other = otherAddresses(c, o.otherAddresses, join(p, 'otherAddresses'), address);
+    if (name !== undefined && address !== undefined) out.push({ name, address, ...(other && other.length > 0 ? { otherAddresses: other } : {}) });
   });
   return c.errors.length === before ? out : undefined;
 }
@@ -67,6 +68,21 @@ function nodeAddress(c: Collector, v: unknown, path: string, self?: string): str
     return c.err(path, `must be of node.address's family (${ipFamilyOf(self)}), got ${s}`);
   }
   return canonicalIP(s);
+}
+
+/** A dual-stack peer's address of the other family (heartbeats use `address`): Directed
+ *  mode's second chance sends that family's packets of moved connections there. */
+function otherAddresses(c: Collector, v: unknown, path: string, address?: string): string[] | undefined {
+  if (v === undefined) return [];
+  const items = list(c, v, path, true);
+  if (!items) return undefined;
+  if (items.length > 1) return c.err(path, `must hold at most one address (of the family that address is not), got ${items.length}`);
+  const before = c.errors.length;
+  const out = items.map((item, i) => nodeAddress(c, item, join(path, i))).filter((a): a is string => a !== undefined);
+  if (address !== undefined && out[0] !== undefined && ipFamilyOf(out[0]) === ipFamilyOf(address)) {
+    c.err(join(path, 0), `must be of the other family than address (${ipFamilyOf(address)}), got ${out[0]}`);
+  }
+  return c.errors.length === before ? out : undefined;
 }
 
 function parseNode(c: Collector, v: unknown): { name?: string; address?: string; weight?: number } | undefined {

@@ -301,6 +301,18 @@ describe('parseAgentFile', () => {
     expect(dflt.ok && dflt.value.node.weight).toBe(4);
   });
 
+  test('dual-stack peers: otherAddresses holds one address of the other family, canonical', () => {
+    const dual = agentYaml.replace('{ name: n2, address: 10.99.0.12 }', "{ name: n2, address: 10.99.0.12, otherAddresses: ['FD00:0::12'] }");
+    const r = parseAgentFile(dual);
+    if (!r.ok) throw new Error(formatErrors(r.errors));
+    expect(r.value.peers[1]).toEqual({ name: 'n2', address: '10.99.0.12', otherAddresses: ['fd00::12'] });
+    expect(r.value.peers[0]).toEqual({ name: 'n1', address: '10.99.0.11' });
+    expectError(parseAgentFile(dual.replace("['FD00:0::12']", "['10.99.0.13']")), 'peers[1].otherAddresses[0]', 'other family than address (ipv4)');
+    expectError(parseAgentFile(dual.replace("['FD00:0::12']", "['fd00::12', 'fd00::13']")), 'peers[1].otherAddresses', 'at most one');
+    expectError(parseAgentFile(dual.replace("['FD00:0::12']", "['fe80::12']")), 'peers[1].otherAddresses[0]', 'link-local');
+    expectError(parseAgentFile(dual.replace("['FD00:0::12']", "'fd00::12'")), 'peers[1].otherAddresses', 'list');
+  });
+
   test('IPv6 nodes: addresses in canonical text, and one family for the node and its peers', () => {
     const v6 = agentYaml
       .replace('node: { name: n1, address: 10.99.0.11 }', "node: { name: n1, address: 'FD00:0:0::11' }")
