@@ -47,6 +47,11 @@ export interface FarmClusterSpec {
    * Default: "Flooding".
    */
   mode?: "Flooding" | "Directed";
+  /**
+   * Milliseconds between two unasked announcements of the virtual IPs, so that switches and clients whose entries aged out are not left without one (a switch forgets a MAC it has not seen, a client's neighbour entry goes stale). Flooding: a gratuitous ARP (IPv6: an unsolicited Neighbour Advertisement) per VIP with the virtual MAC from every node. Directed: a unicast reply to every requester this node answers for, with its own MAC. 0 turns them off; else 1000..3600000.
+   * Default: 60000.
+   */
+  gratuitousARPIntervalMs?: number;
   /** Load-balanced ports. Every rule applies to every virtual IP; traffic to other ports of the VIPs is dropped by every node, except ICMP echo requests (answered by one node, the owner of the client address's ClientIP bucket) and ICMP errors about established flows. */
   rules: FarmClusterSpecRule[];
   /**

@@ -53,6 +53,10 @@ export interface DataplaneFarm {
   hashSeed: number;
   /** absent: Flooding */
   mode?: FarmMode;
+  /** Milliseconds between unasked announcements of the VIPs (Flooding: gratuitous ARP /
+   *  unsolicited NA with the virtual MAC; Directed: unicast to this node's requesters);
+   *  0 or absent: none. */
+  gratuitousARPIntervalMs?: number;
 }
 
 export type CheckerType = FarmClusterSpecChecker['type'];
@@ -101,6 +105,8 @@ export interface PeerSpec {
 
 /** Validated, defaulted farm. */
 export interface FarmConfig extends DataplaneFarm {
+  /** always set by the parser (default 60000) */
+  gratuitousARPIntervalMs: number;
   heartbeat: { intervalMs: number; failureThresholdMs: number; port: number };
   checkers: CheckerConfig[];
   weights: Record<string, number>;

@@ -26,6 +26,8 @@ export class NativeDatapath implements Datapath {
   private slots: number[] = [];
   /** Directed: what planForwarding remembers between refreshes (previous holders) */
   private forwarding?: ForwardingCarry;
+  /** the periodic announcement and the interval it runs at */
+  private reannounce?: { timer: NodeJS.Timeout; ms: number };
 
   /** All or nothing: if any step is refused, what it changed is put back and the previous
    *  farm keeps serving (the caller keeps its config and may retry). */
@@ -66,6 +68,36 @@ export class NativeDatapath implements Datapath {
       if (prev.interface !== farm.interface) releaseInterface(prev.name, prev.interface);
     }
     this.farm = farm;
+    this.setReannounce(farm.gratuitousARPIntervalMs ?? 0);
+  }
+
+  /**
+   * Switches forget a MAC they have not seen for their FDB aging time and clients let
+   * their neighbour entry go stale: say again, unasked, where the VIPs are (MetalLB #2910).
+   * Flooding: gratuitous ARP / unsolicited NA with the virtual MAC, as at start. Directed:
+   * only to the requesters of this node's slots, by unicast (a broadcast with our own MAC
+   * would pull every client to this node).
+   */
+  private setReannounce(ms: number): void {
+    if (this.reannounce?.ms === ms) return;
+    this.stopReannounce();
+    if (ms <= 0) return;
+    const timer = setInterval(() => {
+      try {
+        if (!this.farm) return;
+        if (directed(this.farm)) this.arp?.announce(this.slots);
+        else this.arp?.sendGratuitous();
+      } catch {
+        // a send the socket refused (link down): the next tick tries again; sendErrors counts it
+      }
+    }, ms);
+    timer.unref();
+    this.reannounce = { timer, ms };
+  }
+
+  private stopReannounce(): void {
+    if (this.reannounce) clearInterval(this.reannounce.timer);
+    this.reannounce = undefined;
   }
 
   /** Best effort: the refusal is what the caller must hear, not a failure to undo. The
@@ -171,6 +203,7 @@ export class NativeDatapath implements Datapath {
     // no bucket stays ours: the peers that took them over are the only ones taking SYNs
     this.nft.setBuckets(farm.name, [], 0);
     this.nft.setOrphans(farm.name, [], 0);
+    this.stopReannounce();
     this.arp?.stop();
     this.arp = undefined;
     this.rules = undefined;
@@ -184,6 +217,7 @@ export class NativeDatapath implements Datapath {
   remove(): void {
     const farm = this.farm;
     if (!farm) return;
+    this.stopReannounce();
     this.arp?.stop();
     this.arp = undefined;
     this.nft.remove(farm.name);

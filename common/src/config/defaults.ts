@@ -15,6 +15,9 @@ export const DEFAULTS = {
   heartbeatPort: 7946,
   metricsPort: 9477,
   defaultWeight: 1,
+  // MetalLB re-announces after switch FDB aging blackholed VIPs (its #2910); 60 s is well
+  // inside the usual 300 s aging and ARP stale times, and costs one frame per VIP a minute.
+  gratuitousARPIntervalMs: 60_000,
   checkerIntervalMs: 1000,
   checkerTimeoutMs: 500,
   rise: 2,

@@ -402,6 +402,28 @@ describe('spec.mode', () => {
   });
 });
 
+describe('spec.gratuitousARPIntervalMs', () => {
+  const base = { virtualIPs: ['10.0.0.100'], interface: 'eth0', rules: [{ port: 80 }] };
+  it('defaults to 60 s; 0 is off; the same key in the agent file', () => {
+    const a = parseFarmSpec(base, { name: 'web' });
+    const off = parseFarmSpec({ ...base, gratuitousARPIntervalMs: 0 }, { name: 'web' });
+    const file = parseAgentFile(`${agentYaml}gratuitousARPIntervalMs: 1500\n`);
+    expect(a.ok && a.value.gratuitousARPIntervalMs).toBe(60_000);
+    expect(off.ok && off.value.gratuitousARPIntervalMs).toBe(0);
+    expect(file.ok && file.value.farm.gratuitousARPIntervalMs).toBe(1500);
+  });
+  it.each([
+    [500, /0 \(off\) or between 1000 and 3600000, got 500/],
+    [3_600_001, /0..3600000/],
+    [1.5, /must be an integer/],
+    ['60s', /must be an integer/],
+  ])('refuses %p naming the field', (ms, message) => {
+    const r = parseFarmSpec({ ...base, gratuitousARPIntervalMs: ms }, { name: 'web' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors).toEqual([expect.objectContaining({ field: 'spec.gratuitousARPIntervalMs', message: expect.stringMatching(message) })]);
+  });
+});
+
 describe('parseServiceAddresses (status.services)', () => {
   const rules = [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }];
   test('Cluster entries carry no node list; Local ones their eligible nodes, sorted and unique', () => {

@@ -15,7 +15,7 @@ import { LIMITS, bucketCountProblem, farmNameProblem, ifnameProblem, nodeNamePro
 const SPEC_FIELDS: Record<keyof FarmClusterSpec, true> = {
   virtualIPs: true, interface: true, virtualMAC: true, rules: true, bucketCount: true, hashSeed: true,
   heartbeat: true, checkers: true, weights: true, defaultWeight: true, nodeSelector: true, tolerations: true, agent: true,
-  addresses: true, servicesWithoutClass: true, mode: true,
+  addresses: true, servicesWithoutClass: true, mode: true, gratuitousARPIntervalMs: true,
 };
 export const FARM_SPEC_FIELDS = Object.keys(SPEC_FIELDS) as readonly (keyof FarmClusterSpec)[];
 // Only a FarmCluster hands out LoadBalancer addresses: the operator allocates them.
@@ -208,6 +208,7 @@ export function farmInto(
   if (o.mode !== undefined) {
     mode = FARM_MODES.includes(o.mode as FarmMode) ? (o.mode as FarmMode) : c.err(at('mode'), `must be Flooding or Directed, got ${show(o.mode)}`);
   }
+  const gratuitousARPIntervalMs = parseAnnounceInterval(c, o.gratuitousARPIntervalMs, at('gratuitousARPIntervalMs'));
   if (c.errors.length !== before || nameProblem) return undefined;
   return {
     name: opts.name,
@@ -224,7 +225,16 @@ export function farmInto(
     metricsPort: metricsPort!,
     loadBalancer: loadBalancer!,
     mode: mode!,
+    gratuitousARPIntervalMs: gratuitousARPIntervalMs!,
   };
+}
+
+function parseAnnounceInterval(c: Collector, v: unknown, path: string): number | undefined {
+  if (v === undefined) return DEFAULTS.gratuitousARPIntervalMs;
+  const n = integer(c, v, path, 0, LIMITS.announceIntervalMaxMs);
+  // below a second it would be a flood of its own, not a refresh
+  if (n === undefined || n === 0 || n >= LIMITS.announceIntervalMinMs) return n;
+  return c.err(path, `must be 0 (off) or between ${LIMITS.announceIntervalMinMs} and ${LIMITS.announceIntervalMaxMs}, got ${n}`);
 }
 
 function parseLoadBalancer(c: Collector, o: Record<string, unknown>, path: string, virtualIPs: string[]): FarmConfig['loadBalancer'] | undefined {

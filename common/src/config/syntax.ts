@@ -17,6 +17,9 @@ export const LIMITS = {
   checkerIntervalMinMs: 100,
   checkerIntervalMaxMs: 3_600_000,
   riseFallMax: 100,
+  /** gratuitousARPIntervalMs when not 0 (off) */
+  announceIntervalMinMs: 1000,
+  announceIntervalMaxMs: 3_600_000,
 } as const;
 
 function quote(s: string): string {

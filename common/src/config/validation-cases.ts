@@ -96,6 +96,13 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
   { label: 'weights', spec: { weights: { 'node-1.example': 0 } } },
   { label: 'mode-directed', spec: { mode: 'Directed' } },
   { label: 'mode-flooding', spec: { mode: 'Flooding' } },
+  { label: 'garp-off', spec: { gratuitousARPIntervalMs: 0 } },
+  { label: 'garp-min', spec: { gratuitousARPIntervalMs: 1000 } },
+  { label: 'garp-max', spec: { gratuitousARPIntervalMs: 3_600_000 } },
+  ...[999, 1, -1, 3_600_001].map((ms): ValidationCase => ({
+    label: `garp-refused-${ms}`, spec: { gratuitousARPIntervalMs: ms },
+    refused: { field: 'spec.gratuitousARPIntervalMs', apiServer: 'gratuitousARPIntervalMs must be 0 (off) or between 1000 and 3600000' },
+  })),
   { label: 'mode-lowercase', spec: { mode: 'directed' }, refused: { field: 'spec.mode', apiServer: 'Unsupported value' } },
   { label: 'pool', spec: { addresses: ['10.99.1.0/28', '10.99.0.200-10.99.0.210'], servicesWithoutClass: true } },
   { label: 'pool6', spec: { virtualIPs: ['2001:db8::100'], addresses: ['2001:db8:1::/120', '2001:db8::200-2001:DB8::2ff', 'fd00::5'] } },
