@@ -17,7 +17,6 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +30,7 @@
 #include "nft_batch.h"
 #include "nl_socket.h"
 #include "os_error.h"
+#include "packet_socket.h"
 
 namespace vipfarm {
 
@@ -336,18 +336,6 @@ constexpr uint32_t kForwardId = 11, kNodesId = 12;
 constexpr const char* kForwardMap = "forward";
 constexpr const char* kNodesSet = "nodes";
 
-void readIfMac(const std::string& iface, const std::string& op, uint8_t mac[6]) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throwErrno(op + ": socket for SIOCGIFHWADDR");
-  struct ifreq ifr {};
-  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
-  int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
-  int err = errno;
-  ::close(fd);
-  if (rc < 0) throw OsError(op + ": read MAC address of " + iface, err);
-  std::memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-}
-
 SetPtr makeMacKeyedSet(const std::string& table, const char* name, uint32_t id, bool isMap, uint32_t bucketCount) {
   SetPtr s(checked(nftnl_set_alloc()));
   nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
@@ -383,7 +371,7 @@ SetPtr makeMacKeyedSet(const std::string& table, const char* name, uint32_t id, 
 void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::string& table) {
   std::string op = "apply " + inetTableName(spec.name);
   uint8_t ownMac[6];
-  readIfMac(spec.iface, op, ownMac);
+  readIfaceMac(spec.iface, op, ownMac);
   auto forward = makeMacKeyedSet(table, kForwardMap, kForwardId, true, spec.buckets);
   auto nodes = makeMacKeyedSet(table, kNodesSet, kNodesId, false, spec.buckets);
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_NETDEV, NLM_F_CREATE, forward.get(), "add map forward");

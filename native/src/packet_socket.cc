@@ -27,6 +27,19 @@ void UniqueFd::reset() {
   fd_ = -1;
 }
 
+void readIfaceMac(const std::string& iface, const std::string& op, uint8_t mac[6], int fd) {
+  UniqueFd own;
+  if (fd < 0) {
+    own = UniqueFd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (own.get() < 0) throwErrno(op + ": socket for SIOCGIFHWADDR");
+    fd = own.get();
+  }
+  struct ifreq ifr {};
+  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) throwErrno(op + ": read MAC address of " + iface);
+  std::memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+}
+
 PacketSocket::PacketSocket(const std::string& iface, uint16_t ethertype, const std::string& op,
                            const std::vector<sock_filter>& filter) {
   ifindex_ = static_cast<int>(if_nametoindex(iface.c_str()));
@@ -34,10 +47,7 @@ PacketSocket::PacketSocket(const std::string& iface, uint16_t ethertype, const s
   // protocol 0: nothing is queued until bind() names the EtherType, after the filter
   fd_ = UniqueFd(socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd_.get() < 0) throwErrno(op + ": packet socket");
-  struct ifreq ifr {};
-  std::strncpy(ifr.ifr_name, iface.c_str(), IFNAMSIZ - 1);
-  if (ioctl(fd_.get(), SIOCGIFHWADDR, &ifr) < 0) throwErrno(op + ": read MAC address");
-  std::memcpy(mac_, ifr.ifr_hwaddr.sa_data, 6);
+  readIfaceMac(iface, op, mac_, fd_.get());
   if (!filter.empty()) {
     struct sock_fprog prog {};
     prog.len = static_cast<unsigned short>(filter.size());

@@ -29,6 +29,10 @@ class UniqueFd {
   int fd_;
 };
 
+/** the interface's own MAC (SIOCGIFHWADDR) into mac; fd: any socket, or -1 for a
+ *  short-lived one of its own. Throws OsError naming op and the interface. */
+void readIfaceMac(const std::string& iface, const std::string& op, uint8_t mac[6], int fd = -1);
+
 class PacketSocket {
  public:
   /** op names the user in errors ("ARP responder on eth0"); filter: a classic BPF program
