@@ -31,6 +31,10 @@ export interface BackendOptions {
   port?: number;
   /** only on these nodes (kubernetes.io/hostname); default anywhere, spread evenly */
   nodes?: string[];
+  /** keep serving this long after the pod is deleted (a preStop sleep, as drain-aware
+   *  apps do), so that its node's endpoint leaves the EndpointSlices before the server
+   *  stops; default 0: the server exits at once on SIGTERM */
+  drainSeconds?: number;
 }
 
 /** The Deployment (JSON text for `kubectl apply -f -`); pods labelled app=<name>. */
@@ -56,7 +60,7 @@ export function backendDeployment(o: BackendOptions): string {
         spec: {
           ...(affinity ? { affinity } : {}),
           topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: labels } }],
-          terminationGracePeriodSeconds: 1,
+          terminationGracePeriodSeconds: 1 + (o.drainSeconds ?? 0),
           containers: [{
             name: 'server',
             image: o.image,
@@ -68,6 +72,7 @@ export function backendDeployment(o: BackendOptions): string {
             ],
             ports: [{ containerPort: port, protocol: 'TCP' }],
             readinessProbe: { tcpSocket: { port }, periodSeconds: 1 },
+            ...(o.drainSeconds ? { lifecycle: { preStop: { exec: { command: ['sleep', String(o.drainSeconds)] } } } } : {}),
           }],
         },
       },

@@ -213,7 +213,7 @@ test('externalTrafficPolicy Local: a pod lands on n3, n3 takes its share; 0 of t
   const opened = await holder.opened();
   expect(opened.filter((c) => c.error !== null || c.node === null)).toEqual([]);
   // one more pod of the Service, on n3 only (a Deployment of its own: no existing pod is touched)
-  await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'local', namespace: NS, image: image.ref, replicas: 1, nodes: ['n3'] }).replace('"name":"local","namespace"', '"name":"local-n3","namespace"'));
+  await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'local', namespace: NS, image: image.ref, replicas: 1, nodes: ['n3'], drainSeconds: 3 }).replace('"name":"local","namespace"', '"name":"local-n3","namespace"'));
   const t0 = Date.now();
   await until('status.services lists n1, n2 and n3', async () => JSON.stringify(await localNodes(ip)) === '["n1","n2","n3"]', 60_000);
   const listedMs = Date.now() - t0;
@@ -236,6 +236,39 @@ test('externalTrafficPolicy Local: a pod lands on n3, n3 takes its share; 0 of t
   expect(t.failed).toEqual([]);
   expect(t.wrongClient).toBe(0);
   expect(perNode[2]).toBeGreaterThan(30);
+});
+
+test('externalTrafficPolicy Local: the pod leaves n3, n3 gives its share back; no new connection fails, the others\' established ones live on', async () => {
+  const ip = await externalIp('local');
+  const pods = await podNames('local');
+  const holder = Holder.start(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, count: 30, pingMs: 100, sources: sources.slice(330, 360) });
+  const opened = await holder.opened();
+  expect(opened.filter((c) => c.error !== null || c.node === null)).toEqual([]);
+  // new connections at a steady rate across the move, each with 5 s to get an answer
+  const run = runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 400, intervalMs: 10, sources, timeoutMs: 5000 });
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = Date.now();
+  // The pod drains for 3 s (preStop): its endpoint turns not-ready at once, the farm moves
+  // n3's buckets to n1 and n2 while kube-proxy on n3 still reaches the draining pod.
+  await kubectl(['delete', 'deployment', 'local-n3', '-n', NS, '--wait=false']);
+  await until('status.services lists n1 and n2 only', async () => JSON.stringify(await localNodes(ip)) === '["n1","n2"]', 30_000);
+  const listedMs = Date.now() - t0;
+  const sets = await until('n3 owns none of the IP\'s buckets, n1 and n2 all of them', async () => {
+    const s = await Promise.all(rc.nodes.map((n) => ownedSet(n, ip)));
+    return s[2]!.length === 0 && s[0]!.length + s[1]!.length === 64 ? s : undefined;
+  }, 30_000);
+  const releasedMs = Date.now() - t0;
+  const t = tally((await run).results);
+  const summary = await holder.stop();
+  // connections whose pod ran on n3 end with it; every other one must live on
+  const n3Pods = new Set([...pods].filter(([, node]) => node === 'n3').map(([name]) => name));
+  const others = summary.filter((c) => !n3Pods.has(parseGreeting(c.node)?.pod ?? ''));
+  const broken = others.filter((c) => c.error !== null || c.wrongNode > 0 || c.echoed < c.sent - 2);
+  console.log(JSON.stringify({ event: 'service-local-leave', listedMs, releasedMs, bucketsPerNode: sets.map((s) => s.length), failed: t.failed.length, held: summary.length, heldElsewhere: others.length, broken: broken.length }));
+  expect(t.failed).toEqual([]);
+  expect(t.wrongClient).toBe(0);
+  expect(others.length).toBeGreaterThan(0);
+  expect(broken).toEqual([]);
 });
 
 // Last, with the Local Services of the tests above still present. This test once lost 88-120
