@@ -24,6 +24,8 @@ const execFileP = promisify(execFile);
 export interface KubeletNode extends NodeSpec {
   /** Network namespace the node's pods run in; null = the host namespace. */
   netns: string | null;
+  /** a dual-stack node's address of the other family: the pods' second status.hostIPs entry */
+  otherIP?: string;
 }
 
 export interface KubeletOptions {
@@ -486,7 +488,7 @@ class PodRuntime {
     return {
       phase,
       hostIP: this.node.ip,
-      hostIPs: [{ ip: this.node.ip }],
+      hostIPs: [{ ip: this.node.ip }, ...(this.node.otherIP ? [{ ip: this.node.otherIP }] : [])],
       podIP: this.node.ip,
       podIPs: [{ ip: this.node.ip }],
       startTime: this.startTime,
