@@ -159,3 +159,63 @@ describe('Agent (fake kernel and network)', () => {
     }
   });
 });
+
+describe('Agent: the network self-test in its status entry', () => {
+  /** two agents on a fake network: UDP always arrives; frames to the virtual MAC (L2) only when `flooding` */
+  function pair(flooding: boolean, extra: Record<string, unknown> = {}): { agents: Agent[]; stop: () => Promise<void> } {
+    const f = farm({ heartbeat: { intervalMs: 50, failureThresholdMs: 200 }, ...extra });
+    const nodes = [{ name: 'n1', address: '10.9.0.1' }, { name: 'n2', address: '10.9.0.2' }];
+    const inbox: ((buf: Buffer, from: string, path: 'udp' | 'l2') => void)[] = [];
+    const agents = nodes.map((self, i) => {
+      const noop = (): void => {};
+      const datapath: Datapath = {
+        program: noop, setOwnership: noop, setServiceOwnership: noop, counters: () => [], missing: () => [], remove: noop, detach: noop, present: () => false,
+      };
+      const transport: HeartbeatTransport = {
+        start: async (on) => void (inbox[i] = on),
+        send: (buf) => {
+          const other = inbox[1 - i];
+          other?.(buf, self.address, 'udp');
+          if (flooding) other?.(buf, `02:00:00:00:00:0${i + 1}`, 'l2');
+          return 1;
+        },
+        // a stopped agent hears nothing more (the peer's goodbye would arm its loop again)
+        stop: async () => void delete inbox[i],
+      };
+      const log = createLogger('test');
+      log.silent = true;
+      return new Agent({
+        farm: f, self: { ...self, weight: 1 }, peers: nodes, key: KEY, datapath, transport, metrics: new AgentMetrics('unit', self.name), log,
+        established: () => 0, probe: async () => ({ ok: true }),
+      });
+    });
+    return { agents, stop: async () => void (await Promise.all(agents.map((a) => a.stop()))) };
+  }
+
+  test('no frames to the virtual MAC: floods false naming the peer; with them: true', async () => {
+    for (const flooding of [false, true]) {
+      const p = pair(flooding);
+      await Promise.all(p.agents.map((a) => a.start()));
+      try {
+        expect(p.agents[0].status().networkFloods).toBeUndefined(); // not judged before the window
+        await until(() => p.agents.every((a) => a.status().networkFloods !== undefined), 8000);
+        expect(p.agents.map((a) => a.status().networkFloods)).toEqual(
+          flooding ? [{ floods: true, unseenFrom: [] }, { floods: true, unseenFrom: [] }] : [{ floods: false, unseenFrom: ['n2'] }, { floods: false, unseenFrom: ['n1'] }],
+        );
+      } finally {
+        await p.stop();
+      }
+    }
+  });
+
+  test('Directed mode reports nothing (it does not need flooding)', async () => {
+    const p = pair(false, { mode: 'Directed' });
+    await Promise.all(p.agents.map((a) => a.start()));
+    try {
+      await new Promise((res) => setTimeout(res, 1800));
+      expect(p.agents.map((a) => a.status().networkFloods)).toEqual([undefined, undefined]);
+    } finally {
+      await p.stop();
+    }
+  });
+});

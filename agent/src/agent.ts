@@ -89,7 +89,8 @@ export class Agent {
   /** per peer, local time it was last heard on each heartbeat path (which path is cut) */
   private readonly heardOn = new Map<string, PathTimes>();
   /** the network self-test's last verdict and the peers not heard (undefined: not judged yet) */
-  private floods?: string;
+  /** the self-test's last verdict (Flooding mode), reported in status */
+  private floods?: { floods: boolean; unseenFrom: string[] };
   private readonly pathsUp = new Map<string, string>();
 
   constructor(private readonly deps: AgentDeps) {
@@ -260,6 +261,7 @@ export class Agent {
       peersReady: counts.ready + (selfState === 'ready' ? 1 : 0),
       checkers: Object.entries(this.checkers.snapshot()).map(([name, s]) => ({ name, healthy: s.healthy, ...(s.lastError ? { lastError: s.lastError } : {}) })),
       lastHeartbeat: new Date(this.now()).toISOString(),
+      ...(this.floods ? { networkFloods: { floods: this.floods.floods, unseenFrom: [...this.floods.unseenFrom] } } : {}),
     };
   }
 
@@ -431,12 +433,16 @@ export class Agent {
    *  whether the switch delivers the clients' frames for the VIP here. (Directed mode sends
    *  them to broadcast, which proves nothing about the virtual MAC, and needs no flooding.) */
   private selfTest(now: number): void {
-    if (this.farm.mode === 'Directed') return;
+    if (this.farm.mode === 'Directed') {
+      // reconfigured from Flooding: the old verdict says nothing any more
+      if (this.floods) this.deps.metrics.networkFloods.set(-1);
+      this.floods = undefined;
+      return;
+    }
     const alive = new Set([...this.state.view.peers.values()].filter((p) => p.alive).map((p) => p.name));
     const r = checkFlooding(this.heardOn, alive, now, Math.max(1000, 3 * this.farm.heartbeat.failureThresholdMs));
-    const verdict = r.floods === undefined ? undefined : `${r.floods} ${r.unseen.join(',')}`;
-    if (r.floods === undefined || verdict === this.floods) return;
-    this.floods = verdict;
+    if (r.floods === undefined || (r.floods === this.floods?.floods && r.unseen.join(',') === this.floods.unseenFrom.join(','))) return;
+    this.floods = { floods: r.floods, unseenFrom: r.unseen };
     this.deps.metrics.networkFloods.set(r.floods ? 1 : 0);
     if (r.floods) {
       this.log.info('frames to the virtual MAC reach this node', { event: 'network_floods', floods: true });

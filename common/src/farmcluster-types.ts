@@ -238,6 +238,8 @@ export interface FarmClusterStatusMember {
   appliedGeneration?: number;
   /** Set while this node refuses the current spec; it keeps serving appliedGeneration and retries a kernel refusal with backoff. Gone once a spec is applied. */
   configRefused?: FarmClusterStatusMemberConfigRefused;
+  /** Flooding mode's network self-test on this node: whether the peers' frames to the virtual MAC (their L2 heartbeats) arrive here. Absent before it can judge (a peer must be heard for a while) and in Directed mode. The operator renders the farm's NetworkFloods condition from these. */
+  networkFloods?: FarmClusterStatusMemberNetworkFloods;
   /** State of the node's application checkers. */
   checkers?: FarmClusterStatusMemberChecker[];
 }
@@ -262,6 +264,14 @@ export interface FarmClusterStatusMemberConfigRefused {
   message: string;
   /** First refusal of this spec. */
   since?: string;
+}
+
+/** Flooding mode's network self-test on this node: whether the peers' frames to the virtual MAC (their L2 heartbeats) arrive here. Absent before it can judge (a peer must be heard for a while) and in Directed mode. The operator renders the farm's NetworkFloods condition from these. */
+export interface FarmClusterStatusMemberNetworkFloods {
+  /** True when the frames of every live peer arrive; false when some do not (the switch does not flood the virtual MAC to this node). */
+  floods: boolean;
+  /** The live peers whose frames to the virtual MAC did not arrive, sorted. */
+  unseenFrom?: string[];
 }
 
 export interface FarmClusterStatusService {

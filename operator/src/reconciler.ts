@@ -254,6 +254,7 @@ export class Reconciler {
       pods,
       members: fc.status?.members ?? [],
       previous,
+      mode: fc.spec.mode,
       now: this.now().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     });
     const ready = next.conditions.find((c) => c.type === 'Ready')!;

@@ -1,5 +1,5 @@
 import type { FarmClusterStatusMember } from '../../common/src/farmcluster-types.js';
-import { aggregateStatus, readyMembers, staleMembers, statusChanged, type AggregateInput } from './status.js';
+import { aggregateStatus, networkFloodsCondition, readyMembers, staleMembers, statusChanged, type AggregateInput } from './status.js';
 
 const NOW = '2026-11-25T12:00:00Z';
 const EARLIER = '2026-11-25T11:00:00Z';
@@ -123,6 +123,46 @@ describe('aggregateStatus', () => {
     const flipped = aggregateStatus(input({ previous, pods: [{ node: 'n1', ready: false }, { node: 'n2', ready: true }, { node: 'n3', ready: true }] }));
     expect(flipped.conditions.find((c) => c.type === 'Ready')!.lastTransitionTime).toBe(NOW);
     expect(flipped.conditions.find((c) => c.type === 'Progressing')!.lastTransitionTime).toBe(NOW);
+  });
+});
+
+describe('networkFloodsCondition', () => {
+  const floods = (f: boolean, unseenFrom: string[] = []): Partial<FarmClusterStatusMember> => ({ networkFloods: { floods: f, unseenFrom } });
+  test('every node judged and saw every peer: True, naming them', () => {
+    const c = networkFloodsCondition(input({ members: [member('n2', 85, floods(true)), member('n1', 86, floods(true)), member('n3', 85, floods(true))] }));
+    expect(c).toMatchObject({ type: 'NetworkFloods', status: 'True', reason: 'VirtualMACFlooded', message: 'frames to the virtual MAC reach n1, n2, n3', observedGeneration: 2 });
+  });
+  test('one node missing frames: False, naming the node and whose frames it missed', () => {
+    const c = networkFloodsCondition(input({ members: [member('n1', 86, floods(true)), member('n2', 85, floods(false, ['n1', 'n3'])), member('n3', 85, floods(false, ['n1']))] }));
+    expect(c).toMatchObject({ status: 'False', reason: 'VirtualMACNotFlooded' });
+    expect(c.message).toContain('do not reach n2 (no frames from n1, n3); n3 (no frames from n1)');
+    expect(c.message).toContain('use mode: Directed');
+    expect(c.message).not.toMatch(/n1 \(/);
+  });
+  test('False wins over nodes not judged yet; True says which are still pending', () => {
+    expect(networkFloodsCondition(input({ members: [member('n1', 86), member('n2', 85, floods(false, ['n3'])), member('n3', 85)] })).status).toBe('False');
+    const c = networkFloodsCondition(input({ members: [member('n1', 86, floods(true)), member('n2', 85), member('n3', 85)] }));
+    expect(c).toMatchObject({ status: 'True', message: 'frames to the virtual MAC reach n1; not judged yet: n2, n3' });
+  });
+  test('nobody judged: Unknown NotJudged', () => {
+    expect(networkFloodsCondition(input())).toMatchObject({ status: 'Unknown', reason: 'NotJudged' });
+  });
+  test('Directed mode: Unknown, whatever stale verdicts the members carry', () => {
+    const c = networkFloodsCondition(input({ mode: 'Directed', members: [member('n1', 86, floods(false, ['n2']))] }));
+    expect(c).toMatchObject({ status: 'Unknown', reason: 'DirectedMode' });
+  });
+  test('a member without an agent pod (left the farm) does not count', () => {
+    const c = networkFloodsCondition(input({ pods: [{ node: 'n1', ready: true }], members: [member('n1', 86, floods(true)), member('n9', 1, floods(false, ['n1']))] }));
+    expect(c).toMatchObject({ status: 'True', message: 'frames to the virtual MAC reach n1' });
+  });
+  test('aggregateStatus renders it next to Ready, also for an invalid spec (Unknown)', () => {
+    expect(byType(aggregateStatus(input({ members: [member('n1', 86, floods(false, ['n2'])), member('n2', 85), member('n3', 85)] }))).NetworkFloods.status).toBe('False');
+    expect(byType(aggregateStatus(input({ specErrors: 'spec.x: bad' }))).NetworkFloods).toMatchObject({ status: 'Unknown', reason: 'InvalidSpec' });
+  });
+  test('lastTransitionTime moves when the verdict flips', () => {
+    const prev = [{ type: 'NetworkFloods', status: 'True' as const, reason: 'VirtualMACFlooded', message: '', lastTransitionTime: EARLIER }];
+    expect(networkFloodsCondition(input({ previous: prev, members: [member('n1', 86, floods(true))] })).lastTransitionTime).toBe(EARLIER);
+    expect(networkFloodsCondition(input({ previous: prev, members: [member('n1', 86, floods(false, ['n2']))] })).lastTransitionTime).toBe(NOW);
   });
 });
 

@@ -1,6 +1,7 @@
 // Aggregates what the agents report (status.members), what the DaemonSet controller reports
 // and which agent pods are ready into the farm's conditions and summary. Pure.
 import type { FarmClusterStatusCondition, FarmClusterStatusMember } from '../../common/src/farmcluster-types.js';
+import type { FarmMode } from '../../common/src/types.js';
 
 export interface DaemonSetView {
   generation: number;
@@ -25,6 +26,8 @@ export interface AggregateInput {
   pods: AgentPodView[];
   members: FarmClusterStatusMember[];
   previous: FarmClusterStatusCondition[];
+  /** spec.mode (absent: Flooding); only Flooding farms need, and test, flooding */
+  mode?: FarmMode;
   /** RFC 3339, for conditions that change now */
   now: string;
 }
@@ -38,7 +41,7 @@ export interface OperatorStatus {
   conditions: FarmClusterStatusCondition[];
 }
 
-type CondStatus = 'True' | 'False';
+type CondStatus = 'True' | 'False' | 'Unknown';
 
 /** A member counts only while its pod is ready on that node: a killed agent cannot clear its own entry. */
 export function readyMembers(members: FarmClusterStatusMember[], pods: AgentPodView[]): FarmClusterStatusMember[] {
@@ -78,6 +81,7 @@ export function aggregateStatus(i: AggregateInput): OperatorStatus {
         cond('Ready', 'False', 'InvalidSpec', msg, i),
         cond('Progressing', 'False', 'InvalidSpec', 'waiting for a valid spec', i),
         cond('Degraded', 'True', 'InvalidSpec', msg, i),
+        cond('NetworkFloods', 'Unknown', 'InvalidSpec', 'waiting for a valid spec', i),
       ],
     };
   }
@@ -110,7 +114,31 @@ export function aggregateStatus(i: AggregateInput): OperatorStatus {
   // Degraded only once nothing is expected to change by itself.
   if (problem && !rollout) conditions.push(cond('Degraded', 'True', problem.reason, problem.message, i));
   else conditions.push(cond('Degraded', 'False', 'AsExpected', rollout ? 'rollout in progress' : 'all nodes ready', i));
+  conditions.push(networkFloodsCondition(i));
   return { ...base, conditions };
+}
+
+/**
+ * NetworkFloods from the agents' self-tests (Flooding mode): False as soon as one node
+ * misses a peer's frames to the virtual MAC (clients' frames for the VIP miss it too),
+ * True when every node that judged saw them all, Unknown before any judged and in
+ * Directed mode, which does not need flooding. Members without an agent pod are ignored.
+ */
+export function networkFloodsCondition(i: AggregateInput): FarmClusterStatusCondition {
+  if (i.mode === 'Directed') return cond('NetworkFloods', 'Unknown', 'DirectedMode', 'Directed mode does not use the virtual MAC; flooding is not needed and not tested', i);
+  const podNodes = new Set(i.pods.map((p) => p.node));
+  const members = i.members.filter((m) => podNodes.has(m.node)).sort((a, b) => a.node.localeCompare(b.node));
+  const judged = members.filter((m) => m.networkFloods !== undefined);
+  const pending = members.filter((m) => m.networkFloods === undefined).map((m) => m.node);
+  const missing = judged.filter((m) => m.networkFloods!.floods === false);
+  if (missing.length > 0) {
+    const which = missing.map((m) => `${m.node} (no frames from ${(m.networkFloods!.unseenFrom ?? []).join(', ') || 'some peers'})`);
+    return cond('NetworkFloods', 'False', 'VirtualMACNotFlooded',
+      `frames to the virtual MAC do not reach ${which.join('; ')}: the switch does not flood it, clients' frames for the VIPs miss these nodes; use mode: Directed`, i);
+  }
+  if (judged.length === 0) return cond('NetworkFloods', 'Unknown', 'NotJudged', 'no node has judged yet (each needs its peers heard for a few seconds; a single node cannot judge)', i);
+  const rest = pending.length > 0 ? `; not judged yet: ${pending.join(', ')}` : '';
+  return cond('NetworkFloods', 'True', 'VirtualMACFlooded', `frames to the virtual MAC reach ${judged.map((m) => m.node).join(', ')}${rest}`, i);
 }
 
 /** True when writing `next` would change what `current` shows (timestamps aside). */

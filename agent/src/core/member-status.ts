@@ -3,7 +3,7 @@
 // something a human or the operator acts on has changed, so 100 ms heartbeats never
 // become 100 ms API writes.
 import type { MemberState } from '../../../common/src/types.js';
-import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND } from '../../../common/src/farmcluster-types.js';
+import { FARMCLUSTER_API_VERSION, FARMCLUSTER_KIND, type FarmClusterStatusMemberNetworkFloods } from '../../../common/src/farmcluster-types.js';
 
 export interface MemberStatus {
   node: string;
@@ -22,6 +22,8 @@ export interface MemberStatus {
   appliedGeneration?: number;
   /** the current spec, refused by this node: it keeps serving appliedGeneration */
   configRefused?: { generation: number; reason: string; message: string; since: string };
+  /** Flooding mode's self-test (./flood-check.ts); absent before it judges and in Directed mode */
+  networkFloods?: Required<FarmClusterStatusMemberNetworkFloods>;
 }
 
 /** Compact ranges of sorted or unsorted bucket numbers. */
