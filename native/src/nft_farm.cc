@@ -379,24 +379,38 @@ void queueForwardingRules(NftBatch& batch, const FarmSpec& spec, const std::stri
 
   uint32_t ifindex = if_nametoindex(spec.iface.c_str());
   uint16_t ether = ARPHRD_ETHER;
+  // `match` selects the packets after the VIP; `hash` is the rule whose bucket they go by
+  auto forwardRule = [&](const IpAddress& vip, const FarmRule& hash, const std::function<void(RuleBuilder&)>& match, const std::string& what) {
+    RuleBuilder b(table, NFPROTO_NETDEV, kIngress);
+    const IpFamily& family = vip.family();
+    uint16_t ethertype = htons(family.ethertype);
+    b.meta(NFT_META_IIFTYPE, NFT_REG_1).cmp(NFT_CMP_EQ, &ether, 2);
+    b.meta(NFT_META_PROTOCOL, NFT_REG_1).cmp(NFT_CMP_EQ, &ethertype, 2);
+    b.payload(NFT_PAYLOAD_NETWORK_HEADER, family.daddrOffset, vip.len(), NFT_REG_1).cmp(NFT_CMP_EQ, vip.bytes(), vip.len());
+    match(b);
+    b.payload(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1).lookupNot(kNodesSet, kNodesId);
+    bucketHash(b, hash, spec, family);
+    b.mapLookup(kForwardMap, kForwardId, NFT_REG_2).payloadWrite(NFT_PAYLOAD_LL_HEADER, 0, 6, NFT_REG_2);
+    b.immediate(ownMac, 6, NFT_REG_3).payloadWrite(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_3);
+    b.counter().immediate(&ifindex, 4, NFT_REG_1).fwd(NFT_REG_1);
+    b.comment(what);
+    batch.add(NFT_MSG_NEWRULE, NFPROTO_NETDEV, NLM_F_CREATE | NLM_F_APPEND, b.get(), "add " + what);
+  };
   for (const auto& [vip, rule] : vipRulePairs(spec)) {
-    {
-      RuleBuilder b(table, NFPROTO_NETDEV, kIngress);
-      const IpFamily& family = vip.family();
-      uint16_t ethertype = htons(family.ethertype);
-      b.meta(NFT_META_IIFTYPE, NFT_REG_1).cmp(NFT_CMP_EQ, &ether, 2);
-      b.meta(NFT_META_PROTOCOL, NFT_REG_1).cmp(NFT_CMP_EQ, &ethertype, 2);
-      b.payload(NFT_PAYLOAD_NETWORK_HEADER, family.daddrOffset, vip.len(), NFT_REG_1).cmp(NFT_CMP_EQ, vip.bytes(), vip.len());
-      matchPort(b, rule);
-      b.payload(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1).lookupNot(kNodesSet, kNodesId);
-      bucketHash(b, rule, spec, family);
-      b.mapLookup(kForwardMap, kForwardId, NFT_REG_2).payloadWrite(NFT_PAYLOAD_LL_HEADER, 0, 6, NFT_REG_2);
-      b.immediate(ownMac, 6, NFT_REG_3).payloadWrite(NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_3);
-      b.counter().immediate(&ifindex, 4, NFT_REG_1).fwd(NFT_REG_1);
-      b.comment(ruleComment(vip, rule, "forward"));
-      batch.add(NFT_MSG_NEWRULE, NFPROTO_NETDEV, NLM_F_CREATE | NLM_F_APPEND, b.get(),
-                "add forward rule " + vip.str() + " " + protoName(rule.proto) + "/" + std::to_string(rule.port));
-    }
+    forwardRule(vip, rule, [&](RuleBuilder& b) { matchPort(b, rule); }, ruleComment(vip, rule, "forward"));
+  }
+  // Echo requests go to the owner of the client's ClientIP bucket, the one node whose
+  // inet echo rule answers them (queueVipCatchAll): ping VIP gets one reply here too.
+  const FarmRule byClientIp{0, Proto::Tcp, Affinity::ClientIP};
+  std::vector<IpAddress> seen;
+  for (const auto& [vip, rule] : vipRulePairs(spec)) {
+    if (std::find(seen.begin(), seen.end(), vip) != seen.end()) continue;
+    seen.push_back(vip);
+    const IpFamily& family = vip.family();
+    forwardRule(vip, byClientIp, [&](RuleBuilder& b) {
+      b.meta(NFT_META_L4PROTO, NFT_REG_1).cmp(NFT_CMP_EQ, &family.icmpProto, 1);
+      b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1).cmp(NFT_CMP_EQ, &family.echoRequest, 1);
+    }, "vipfarm " + vip.str() + " echo forward");
   }
 }
 

@@ -5,13 +5,17 @@
 // ingress, the frames of buckets other nodes own. Every connection must land on the node
 // bucketOf() predicts, whichever node received it.
 import { arpSlotOf, arpSlotsOf } from '../../common/src/arp-slot.js';
+import { join } from 'node:path';
 import { bucketOf } from '../../common/src/jhash.js';
 import type { DataplaneFarm } from '../../common/src/types.js';
+import { distRoot } from '../../lab/agent/farm.js';
 import { contiguousSplit, ownerIndex, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
 import { Driver, runClient, startEcho } from '../../lab/netns/procs.js';
 import { createTestbed, type Host, type Testbed } from '../../lab/netns/testbed.js';
 
 const LEASE = 600_000;
+// the test beds have no ping binary
+const ICMP_ECHO = join(distRoot, '..', 'lab/netns/helpers/icmp-echo.py');
 
 /** what every live node's agent programs: its buckets, forwarding to the others, its ARP slots */
 async function program(tb: Testbed, drivers: Driver[], farm: DataplaneFarm, live: number[]): Promise<number[][]> {
@@ -47,6 +51,19 @@ async function startDirected(tb: Testbed, farm: DataplaneFarm): Promise<Driver[]
 function neighMac(tb: Testbed, host: Host, ip: string): string | undefined {
   const neigh = JSON.parse(tb.exec(host.netns, ['ip', '-j', 'neigh', 'show', ip])) as { lladdr?: string }[];
   return neigh[0]?.lladdr;
+}
+
+/** echo requests the node's inet table accepted (it owns the client's ClientIP bucket) */
+function echoAnswered(tb: Testbed, node: Host, farm: DataplaneFarm): number {
+  const out = JSON.parse(tb.exec(node.netns, ['nft', '-j', 'list', 'table', 'inet', `vipfarm_${farm.name}`])) as {
+    nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[];
+  };
+  let total = 0;
+  for (const item of out.nftables) {
+    if (item.rule?.comment?.endsWith(' echo owned') !== true) continue;
+    for (const e of item.rule.expr) total += e.counter?.packets ?? 0;
+  }
+  return total;
 }
 
 /** packets the forward rule of node's netdev table sent on to another node */
@@ -141,6 +158,21 @@ describe.each([
       if (i !== receiver) expect(f).toBe(0); // forwarded frames are never forwarded again
     });
   }, 60_000);
+
+  test('ping VIP sent to node 0 is answered once, by the owner of the client\'s ClientIP bucket, forwarded when that is another node', async () => {
+    const vip = farm.virtualIPs[0];
+    const owners = tb.clients.map((c) => ownerIndex(split, bucketOf(c.ip, undefined, 'ClientIP', farm.bucketCount, farm.hashSeed)));
+    expect(owners.some((o) => o !== 0)).toBe(true); // some echo must cross the forward rule
+    for (const [k, c] of tb.clients.entries()) {
+      tb.exec(c.netns, ['ip', 'neigh', 'replace', vip, 'lladdr', tb.nodes[0].mac, 'dev', 'eth0', 'nud', 'permanent']);
+      const before = tb.nodes.map((n) => echoAnswered(tb, n, farm));
+      const r = JSON.parse(tb.exec(c.netns, ['python3', ICMP_ECHO, c.ip, vip, '3', '1'])) as { replies: Record<string, number> };
+      expect(r.replies).toEqual({ 0: 1, 1: 1, 2: 1 }); // one reply per request: no node lost or doubled it
+      const answered = tb.nodes.map((n, i) => echoAnswered(tb, n, farm) - before[i]);
+      expect(answered).toEqual(tb.nodes.map((_, i) => (i === owners[k] ? 3 : 0)));
+      tb.exec(c.netns, ['ip', 'neigh', 'del', vip, 'dev', 'eth0']);
+    }
+  });
 
   test('each client resolves the VIP to the node its slot names; cutting that node re-points it at once', async () => {
     const d = drivers as Driver[];
