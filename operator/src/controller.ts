@@ -86,7 +86,7 @@ export class Controller {
       const slices = this.informer(kc, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: ns });
       const queue = new WorkQueue(
         () =>
-          sync.sync(this.farms.list() as FarmCluster[], services.list() as ServiceObject[], slices.list() as EndpointSliceObject[]).then(
+          sync.sync(this.farms.list() as FarmCluster[], services.list() as ServiceObject[], slices.list() as EndpointSliceObject[], this.nodeAddresses()).then(
             (): Outcome => ({ kind: 'done' }),
             (err: Error): Outcome => {
               this.metrics.errors.inc({ kind: 'service_status' });
@@ -112,6 +112,22 @@ export class Controller {
       this.slices = slices;
       this.serviceQueue = queue;
     }
+  }
+
+  /** Syncs the Services again (kube-proxy's health on a node changed). */
+  resyncServices(): void {
+    if (this.synced) this.serviceQueue?.add(SERVICES_KEY);
+  }
+
+  /** node -> address, from the agent pods (host network: their hostIP is the node's) */
+  private nodeAddresses(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const p of this.pods.list() as PodLike[]) {
+      const node = p.spec?.nodeName;
+      const ip = p.status?.hostIP;
+      if (node && ip) out.set(node, ip);
+    }
+    return out;
   }
 
   caches(): Caches {

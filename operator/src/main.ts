@@ -12,6 +12,7 @@ import { Kube } from './kube.js';
 import { LeaderElector, type Lease } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { startProxyHealth, type ProxyHealth } from './kube-proxy-health.js';
 import { ServiceSync } from './service-sync.js';
 
 async function main(): Promise<number> {
@@ -37,6 +38,7 @@ async function main(): Promise<number> {
   const metrics = new OperatorMetrics();
   const events = new KubeEventRecorder((e) => kube.create(e), o.identity, log);
   let controller: Controller | undefined;
+  let proxyHealth: ProxyHealth | undefined;
   const reconciler = new Reconciler({
     kube,
     caches: { daemonSet: (ns, n) => controller?.caches().daemonSet(ns, n), agentPods: (ns, f) => controller?.caches().agentPods(ns, f) ?? [] },
@@ -62,7 +64,8 @@ async function main(): Promise<number> {
 
   const lead = async (): Promise<void> => {
     metrics.leader.set(1);
-    const services = new ServiceSync(kube, events, log);
+    proxyHealth = startProxyHealth({ onChange: () => controller?.resyncServices() });
+    const services = new ServiceSync(kube, events, log, proxyHealth);
     controller = new Controller(kc, kube, reconciler, { namespace: o.namespace, concurrency: o.concurrency, services }, metrics, log);
     try {
       await controller.start();
@@ -116,6 +119,7 @@ async function main(): Promise<number> {
 
   await done;
   shuttingDown = true;
+  proxyHealth?.stop();
   await controller?.stop();
   await elector?.stop();
   await server.close();

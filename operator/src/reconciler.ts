@@ -29,7 +29,7 @@ import type { Outcome } from './workqueue.js';
 export interface PodLike {
   metadata?: { name?: string; deletionTimestamp?: string };
   spec?: { nodeName?: string };
-  status?: { conditions?: { type: string; status: string }[] };
+  status?: { conditions?: { type: string; status: string }[]; hostIP?: string };
 }
 
 export interface DaemonSetLike {

@@ -9,6 +9,7 @@ import { FIELD_MANAGER } from '../../common/src/farm-objects.js';
 import type { Logger } from '../../common/src/log.js';
 import type { EventRecorder } from './events.js';
 import type { Kube } from './kube.js';
+import type { ProxyHealth, ProxyHealthTarget } from './kube-proxy-health.js';
 import { allocate, farmServiceAddresses, type Decision, type FarmPool, type ServiceAddress, type ServiceView } from './service-allocator.js';
 
 /** The fields of a core/v1 Service read here. */
@@ -31,6 +32,7 @@ export interface ServiceObject {
     externalTrafficPolicy?: string;
     ipFamilies?: string[];
     ipFamilyPolicy?: string;
+    healthCheckNodePort?: number;
     ports?: { port: number; protocol?: string }[];
   };
   status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string }[] } };
@@ -59,6 +61,39 @@ export function readyEndpointNodes(slices: readonly EndpointSliceObject[]): Map<
     out.set(key, nodes);
   }
   return new Map([...out].map(([k, v]) => [k, [...v].sort()]));
+}
+
+/**
+ * The endpoint nodes of each Local Service that kube-proxy already serves it on: a node is
+ * kept once its kube-proxy answered 200 on the Service's healthCheckNodePort (see
+ * kube-proxy-health.ts), dropped while it answers otherwise or was not asked yet. Services
+ * without a healthCheckNodePort (not Local, or a cluster that allocates none) keep the
+ * EndpointSlices' list. `targets` lists the probes the lists depend on.
+ */
+export function kubeProxyReadyNodes(
+  readyNodes: ReadonlyMap<string, readonly string[]>,
+  services: readonly ServiceObject[],
+  nodeAddresses: ReadonlyMap<string, string>,
+  ready: (service: string, node: string) => boolean | undefined,
+): { nodes: Map<string, string[]>; targets: ProxyHealthTarget[] } {
+  const nodes = new Map<string, string[]>([...readyNodes].map(([k, v]) => [k, [...v]]));
+  const targets: ProxyHealthTarget[] = [];
+  for (const svc of services) {
+    const port = svc.spec?.healthCheckNodePort;
+    if (svc.spec?.externalTrafficPolicy !== 'Local' || !port) continue;
+    const key = `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
+    const here = readyNodes.get(key);
+    if (!here) continue;
+    const kept: string[] = [];
+    for (const node of here) {
+      const address = nodeAddresses.get(node);
+      if (!address) continue;
+      targets.push({ service: key, node, address, port });
+      if (ready(key, node) === true) kept.push(node);
+    }
+    nodes.set(key, kept);
+  }
+  return { nodes, targets };
 }
 
 /**
@@ -123,6 +158,8 @@ export class ServiceSync {
     private readonly kube: Pick<Kube, 'apply'>,
     private readonly events: EventRecorder,
     private readonly log: Logger,
+    /** kube-proxy's per-Service health on each node; absent: the EndpointSlices alone decide */
+    private readonly proxyHealth?: ProxyHealth,
   ) {}
 
   /** What each farm ("namespace/name") serves for Services after the last sync. */
@@ -130,10 +167,17 @@ export class ServiceSync {
     return this.addresses.get(farm) ?? [];
   }
 
-  async sync(farms: readonly FarmCluster[], services: readonly ServiceObject[], slices: readonly EndpointSliceObject[] = []): Promise<void> {
+  /** `nodeAddresses`: node name -> address kube-proxy's health checks are probed on */
+  async sync(farms: readonly FarmCluster[], services: readonly ServiceObject[], slices: readonly EndpointSliceObject[] = [], nodeAddresses: ReadonlyMap<string, string> = new Map()): Promise<void> {
     const pools = farmPools(farms, this.lastValid);
     const decisions = allocate(pools, services.map(serviceView));
-    const readyNodes = readyEndpointNodes(slices);
+    let readyNodes = readyEndpointNodes(slices);
+    if (this.proxyHealth) {
+      const health = this.proxyHealth;
+      const k = kubeProxyReadyNodes(readyNodes, services, nodeAddresses, (svc, node) => health.ready(svc, node));
+      health.setTargets(k.targets);
+      readyNodes = k.nodes;
+    }
     const errors: string[] = [];
     // The farms first: an address is served before a Service announces it, and no longer
     // served before the announcement is withdrawn.
