@@ -15,7 +15,8 @@ describe('startProxyHealth', () => {
   test('a new target is probed at once; each change of answer calls onChange once', async () => {
     const answers = new Map([['n1', true], ['n2', false]]);
     let changes = 0;
-    const h = startProxyHealth({ onChange: () => changes++, intervalMs: 20, probe: async (x) => answers.get(x.node)! });
+    const seen: string[] = [];
+    const h = startProxyHealth({ onChange: (x, ok) => { changes++; seen.push(`${x.node}=${ok}`); }, intervalMs: 20, probe: async (x) => answers.get(x.node)! });
     try {
       expect(h.ready('shop/local', 'n1')).toBeUndefined();
       h.setTargets([t('n1'), t('n2')]);
@@ -26,6 +27,7 @@ describe('startProxyHealth', () => {
       answers.set('n2', true);
       await waitFor(() => h.ready('shop/local', 'n2') === true);
       expect(changes).toBe(3);
+      expect(seen.sort()).toEqual(['n1=true', 'n2=false', 'n2=true']);
     } finally {
       h.stop();
     }

@@ -27,7 +27,7 @@ export interface ProxyHealth {
 
 export interface ProxyHealthOptions {
   /** called when an answer changed (the Services are synced again) */
-  onChange: () => void;
+  onChange: (target: ProxyHealthTarget, ready: boolean) => void;
   intervalMs?: number;
   timeoutMs?: number;
   /** one probe; default an HTTP GET of http://address:port/ */
@@ -68,7 +68,7 @@ export function startProxyHealth(opts: ProxyHealthOptions): ProxyHealth {
       if (stopped || !current || current.address !== t.address || current.port !== t.port) return;
       if (answers.get(key) !== ok) {
         answers.set(key, ok);
-        opts.onChange();
+        opts.onChange(t, ok);
       }
     });
   };

@@ -64,7 +64,12 @@ async function main(): Promise<number> {
 
   const lead = async (): Promise<void> => {
     metrics.leader.set(1);
-    proxyHealth = startProxyHealth({ onChange: () => controller?.resyncServices() });
+    proxyHealth = startProxyHealth({
+      onChange: (t, ready) => {
+        log.info('kube-proxy health changed', { event: 'kube_proxy_health', service: t.service, node: t.node, address: `${t.address}:${t.port}`, ready });
+        controller?.resyncServices();
+      },
+    });
     const services = new ServiceSync(kube, events, log, proxyHealth);
     controller = new Controller(kc, kube, reconciler, { namespace: o.namespace, concurrency: o.concurrency, services }, metrics, log);
     try {

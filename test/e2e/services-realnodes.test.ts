@@ -13,7 +13,7 @@ import { startRealCluster, type RealCluster, type RealNode } from '../../lab/clu
 import { Holder, runClient, type Attempt } from '../../lab/netns/procs.js';
 import { serviceSets } from '../../native/src/index.js';
 import { farmYaml, until } from '../operator/helpers.js';
-import { agentPid, installChart, packetsOf, stagePackets, takeoverGap } from '../../lab/cluster/real-helm.js';
+import { agentPid, installChart, packetsOf, RELEASE_NS, stagePackets, takeoverGap } from '../../lab/cluster/real-helm.js';
 
 jest.setTimeout(300_000);
 
@@ -183,6 +183,11 @@ test('externalTrafficPolicy Local with pods on n1 and n2: n3 owns none of the IP
   // No wait for kube-proxy here on purpose: the operator lists a node only once kube-proxy
   // there answers on the Service's healthCheckNodePort (without that, CI once saw 292 of 300
   // refused: the farm owned the buckets before kube-proxy had the local endpoint).
+  // ... and it did ask kube-proxy on n1 and n2 (the operator logs each answer that changed)
+  const operatorLog = await kubectl(['logs', '-n', RELEASE_NS, '-l', 'app.kubernetes.io/name=vipfarm-operator', '--tail=-1']);
+  const asked = operatorLog.split('\n').filter((l) => l.includes('"kube_proxy_health"') && l.includes(`"${NS}/local"`) && l.includes('"ready":true'));
+  expect(asked.some((l) => l.includes('"node":"n1"'))).toBe(true);
+  expect(asked.some((l) => l.includes('"node":"n2"'))).toBe(true);
   const before = await owned(ip);
   const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 300, concurrency: 20, sources });
   const perNode = (await owned(ip)).map((v, i) => v - before[i]!);
