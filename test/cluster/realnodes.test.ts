@@ -52,7 +52,7 @@ describe('the configuration files (pure)', () => {
     const y = kubeletYaml({ name: 'n1', cgroupRoot: '/vf-n1', cert: 'c', key: 'k', caCert: 'ca', socket: '/s', podLogs: '/logs' });
     expect(y).toMatch(/^failCgroupV1: false$/m);
     expect(y).toMatch(/^cgroupRoot: \/vf-n1$/m);
-    expect(y).toMatch(/^podLogsDirectory: \/logs$/m);
+    expect(y).toMatch(/^podLogsDir: \/logs$/m);
     const c = JSON.parse(cniConflist('10.244.2.0/24', '/ipam'));
     expect(c.plugins[0].ipam.ranges).toEqual([[{ subnet: '10.244.2.0/24' }]]);
   });
