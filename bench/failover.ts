@@ -130,7 +130,7 @@ function timeRow(ts: Takeover[], label: string, pick: (t: Takeover) => number): 
   return `| ${label} | ${ms(median(xs))} | ${ms(percentile(xs, 99))} | ${ms(Math.max(...xs))} |`;
 }
 
-function phaseRows(ts: Takeover[], v6: Takeover[]): string[] {
+function phaseRows(ts: Takeover[], v6: Takeover[], directed: Takeover[]): string[] {
   const row = (label: string, pick: (t: Takeover) => number): string => timeRow(ts, label, pick);
   return [
     '| phase | p50 | p99 | max |',
@@ -144,17 +144,24 @@ function phaseRows(ts: Takeover[], v6: Takeover[]): string[] {
     // the same cycles on an IPv6-only farm (heartbeats over udp6, ND instead of ARP, ip6 rules)
     timeRow(v6, `**IPv6-only farm, ${v6.length} cycles: kill → all its buckets served**`, (t) => t.totalMs),
     timeRow(v6, 'IPv6-only: kill → declared dead (detection)', (t) => t.detectMs),
+    // Directed mode on a switch that does not flood unknown unicast: ARP answered with a
+    // node's own MAC, non-owned buckets forwarded at L2 to their owner
+    timeRow(directed, `**Directed mode (non-flooding switch), ${directed.length} cycles: kill → all its buckets served**`, (t) => t.totalMs),
+    timeRow(directed, 'Directed: kill → declared dead (detection)', (t) => t.detectMs),
   ];
 }
 
-/** The kill cycles on a farm of 3 agents of `families`, started and destroyed here. */
-async function takeoversOn(opts: ConstructorParameters<typeof AgentFarm>[0], cycles: number): Promise<Takeover[]> {
+/** The kill cycles (and, if asked, the planned rebalance) on a farm started and destroyed here. */
+async function takeoversOn(opts: ConstructorParameters<typeof AgentFarm>[0], cycles: number, rebalance = false): Promise<{ takeovers: Takeover[]; planned?: number }> {
   const farm = new AgentFarm(opts);
   try {
     await farm.startAll();
     await farm.waitReady();
     await sleep(500);
-    return await killCycles(farm, cycles);
+    const takeovers = await killCycles(farm, cycles);
+    if (!rebalance) return { takeovers };
+    progress('planned rebalance with 60 long-lived connections');
+    return { takeovers, planned: await plannedRebalance(farm) };
   } finally {
     await farm.destroy();
   }
@@ -163,6 +170,7 @@ async function takeoversOn(opts: ConstructorParameters<typeof AgentFarm>[0], cyc
 export async function run(): Promise<Record<string, unknown>> {
   const cycles = Number(process.env.BENCH_CYCLES ?? 20);
   const cycles6 = Number(process.env.BENCH_CYCLES6 ?? Math.max(1, Math.round(cycles / 2)));
+  const cyclesDirected = Number(process.env.BENCH_CYCLES_DIRECTED ?? Math.max(1, Math.round(cycles / 2)));
   const soakSec = Number(process.env.BENCH_SOAK_SEC ?? 300);
   // BENCH_INTERVAL_MS / BENCH_THRESHOLD_MS: another heartbeat setting, for a comparison
   const intervalMs = Number(process.env.BENCH_INTERVAL_MS ?? DEFAULTS.intervalMs);
@@ -183,8 +191,11 @@ export async function run(): Promise<Record<string, unknown>> {
     const soaked = await soak(farm, soakSec);
     await farm.destroy();
     progress(`IPv6-only farm: ${cycles6} kill cycles`);
-    const takeovers6 = await takeoversOn({ ...farmOpts, families: ['ipv6'], name: 'six' }, cycles6);
+    const takeovers6 = (await takeoversOn({ ...farmOpts, families: ['ipv6'], name: 'six' }, cycles6)).takeovers;
     const times6 = takeovers6.map((t) => t.totalMs);
+    progress(`Directed mode on a non-flooding switch: ${cyclesDirected} kill cycles`);
+    const directed = await takeoversOn({ ...farmOpts, floodUnknownUnicast: false, extra: { mode: 'Directed' }, name: 'dir' }, cyclesDirected, true);
+    const timesDirected = directed.takeovers.map((t) => t.totalMs);
     const result = {
       cycles,
       interval_ms: intervalMs,
@@ -200,6 +211,11 @@ export async function run(): Promise<Record<string, unknown>> {
       ipv6_p50_ms: median(times6),
       ipv6_p99_ms: percentile(times6, 99),
       ipv6_max_ms: Math.max(...times6),
+      directed_cycles: cyclesDirected,
+      directed_p50_ms: median(timesDirected),
+      directed_p99_ms: percentile(timesDirected, 99),
+      directed_max_ms: Math.max(...timesDirected),
+      directed_planned_broken: directed.planned,
       planned_broken: planned,
       planned_total: 60,
       false_failovers: soaked.deaths,
@@ -216,12 +232,13 @@ export async function run(): Promise<Record<string, unknown>> {
       'The phases come from the survivors\' `failover` log events (detectMs, agreeMs, programMs; the same split is the',
       '`vipfarm_failover_phase_seconds` histogram), for the survivor that finished last.',
       '',
-      ...phaseRows(takeovers, takeovers6),
+      ...phaseRows(takeovers, takeovers6, directed.takeovers),
       '',
       '| measure | value |',
       '| --- | --- |',
       `| cycles | ${cycles} |`,
       `| long-lived connections broken by a planned rebalance (node to weight 0 and back) | ${planned} of 60 |`,
+      `| the same in Directed mode (non-flooding switch) | ${directed.planned} of 60 |`,
       `| false failovers in ${soakSec} s with both cores busy (peers declared dead) | ${soaked.deaths} |`,
       `| agent loop stalls in that time (a loop late by over half the threshold) | ${soaked.stalls} |`,
     ].join('\n'));
