@@ -11,11 +11,12 @@
 //   const rc = await startRealCluster({ nodes: 3, clients: 1 });
 //   try { await rc.importImage('/path/image.tar'); ... } finally { await rc.stop(); }
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { RUN_DIR } from '../../operator/src/desired-objects.js';
 import { createTestbed, type Host, type Testbed } from '../netns/testbed.js';
 import { findNodeBinDir, repoRoot } from './binaries.js';
 import { kubeconfigYaml, SERVICE_CIDR, startControlPlane, type ControlPlane } from './controlplane.js';
@@ -297,6 +298,28 @@ function killAll(pids: number[]): void {
   }
 }
 
+/**
+ * The agents keep a node's original sysctls in the host's /run/vipfarm (their hostPath),
+ * named by the node's network-namespace inode. Agents killed with their node never remove
+ * them; the namespace (and so what they describe) goes with the bed, so they go too.
+ */
+function removeSavedSysctls(netns: string): void {
+  let ino: number;
+  try {
+    ino = statSync(`/run/netns/${netns}`).ino;
+  } catch {
+    return;
+  }
+  const suffix = `-netns${ino}.json`;
+  let names: string[];
+  try {
+    names = readdirSync(RUN_DIR);
+  } catch {
+    return;
+  }
+  for (const f of names) if (f.startsWith('sysctl-') && f.endsWith(suffix)) rmSync(path.join(RUN_DIR, f), { force: true });
+}
+
 const tcpOpen = (host: string, port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const s = net.connect(port, host);
@@ -371,6 +394,7 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
       rmCgroupTree(r);
       if (existsSync(r)) left.push(`cgroup ${r}`);
     }
+    removeSavedSysctls(n.host.netns);
     return left;
   };
   // Synchronous, so the process 'exit' hook can run it too: by then procs.ts has SIGKILLed
