@@ -88,6 +88,30 @@ describe('decideOwnership', () => {
     expect(decideOwnership(input({ view, now: 1000 + T + 1 + 100, orphanHoldMs: 50 })).orphans).toEqual([]);
   });
 
+  test('orphans only on the side that still hears at least as many nodes as it lost lately', () => {
+    // peers' held buckets split into disjoint thirds/fifths so each one's orphans are visible
+    const share = (i: number, n: number): number[] => [...Array(B).keys()].filter((b) => b % n === i);
+    const cases: Array<{ name: string; alive: string[]; dead: string[]; orphans: boolean }> = [
+      { name: '3 nodes, one peer lost (we are the two)', alive: ['b'], dead: ['c'], orphans: true },
+      { name: '3 nodes, both peers lost (we are the one cut off)', alive: [], dead: ['b', 'c'], orphans: false },
+      { name: '2 nodes, the peer lost (a tie keeps them)', alive: [], dead: ['b'], orphans: true },
+      { name: '5 nodes, we are the two of a 2/3 split', alive: ['b'], dead: ['c', 'd', 'e'], orphans: false },
+      { name: '5 nodes, we are the three of a 2/3 split', alive: ['b', 'c'], dead: ['d', 'e'], orphans: true },
+      { name: '4 nodes, a 2/2 split', alive: ['b'], dead: ['c', 'd'], orphans: true },
+    ];
+    for (const c of cases) {
+      const names = [...c.alive, ...c.dead];
+      let view = viewWith('a', names.map((node, i) => ({ node, held: share(i + 1, names.length + 1) })), 1000);
+      // the dead stop at 1000; the living keep talking
+      for (const node of c.alive) view = applyHeartbeat(view, hb(node, { seq: 2, held: share(names.indexOf(node) + 1, names.length + 1) }), 1000 + T).view;
+      view = tick(view, 1000 + T + 1, T).view;
+      const d = decideOwnership(input({ view, now: 1000 + T + 2 }));
+      const deadHeld = c.dead.flatMap((node) => share(names.indexOf(node) + 1, names.length + 1)).filter((b) => d.owned.includes(b)).sort((x, y) => x - y);
+      expect({ case: c.name, orphans: d.orphans.filter((b) => deadHeld.includes(b)).length > 0 }).toEqual({ case: c.name, orphans: c.orphans });
+      if (!c.orphans) expect({ case: c.name, orphans: d.orphans }).toEqual({ case: c.name, orphans: [] });
+    }
+  });
+
   test('standby, draining and down peers weigh 0, so I take their share once released', () => {
     for (const state of ['standby', 'draining', 'down'] as const) {
       const view = viewWith('a', [{ node: 'b', state }]);

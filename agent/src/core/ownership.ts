@@ -48,7 +48,7 @@
 //   holds, so every moved bucket changes hands once.
 import type { MemberState } from '../../../common/src/types.js';
 import { assignBuckets, currentOwners, hashString, type Member } from './assignment.js';
-import type { View } from './membership.js';
+import type { PeerRecord, View } from './membership.js';
 
 export const DEFAULT_ORPHAN_HOLD_MS = 10_000;
 
@@ -262,10 +262,22 @@ function peerClaims(view: View, bucketCount: number, now: number, orphanHoldMs: 
   // Typed arrays, not per-bucket lists: this runs after every heartbeat that changed the view.
   const claims = new Uint16Array(bucketCount);
   const orphaned = new Uint8Array(bucketCount);
+  const lately = (p: PeerRecord): boolean => p.heard && p.diedAt !== undefined && now - p.diedAt < orphanHoldMs;
+  // A node that lost more peers lately than it still hears (itself included) is more
+  // likely the one cut off than the survivor of their deaths: their connections may
+  // well be alive on the other side, and when the network heals an orphan set here
+  // would reset every one whose packets reach us before we hear their nodes again.
+  let live = 1;
+  let lost = 0;
+  for (const p of view.peers.values()) {
+    if (p.alive) live++;
+    else if (lately(p)) lost++;
+  }
+  const minority = lost > live;
   for (const p of view.peers.values()) {
     if (p.alive) {
       for (const b of p.held) if (b >= 0 && b < bucketCount) claims[b]!++;
-    } else if (p.heard && p.diedAt !== undefined && now - p.diedAt < orphanHoldMs && p.kernel !== 'probing' && p.kernel !== 'answers') {
+    } else if (!minority && lately(p) && p.kernel !== 'probing' && p.kernel !== 'answers') {
       // orphans only for a node whose kernel is gone (or not probed): a live kernel still
       // serves the connections, and an orphan set here would reset them
       for (const b of p.held) if (b >= 0 && b < bucketCount) orphaned[b] = 1;
