@@ -12,6 +12,7 @@ import { createPki, type Pki } from './pki.js';
 import { freePorts } from './ports.js';
 import { startProc, type Proc } from './procs.js';
 import { registerNodes, type NodeSpec, type RegisteredNodes } from './nodes.js';
+import type { IPFamily } from '../../common/src/config/syntax.js';
 
 const execFileP = promisify(execFile);
 
@@ -28,6 +29,9 @@ export const CONTROLLERS = [
 ];
 
 export const SERVICE_CIDR = '10.0.0.0/24';
+/** The Service range of each family, and its first address (the `kubernetes` Service's). */
+export const SERVICE_CIDRS: Readonly<Record<IPFamily, string>> = { ipv4: SERVICE_CIDR, ipv6: 'fd00:10:96::/112' };
+export const KUBERNETES_SERVICE_IPS: Readonly<Record<IPFamily, string>> = { ipv4: '10.0.0.1', ipv6: 'fd00:10:96::1' };
 
 export interface ControlPlaneOptions {
   /** Node objects to register (and keep Ready) once the API is up. */
@@ -48,6 +52,12 @@ export interface ControlPlaneOptions {
   extraControllers?: string[];
   /** More kube-controller-manager flags (e.g. --node-monitor-grace-period). */
   controllerManagerArgs?: string[];
+  /**
+   * The cluster's address families, primary first (default ['ipv4']): a Service range per
+   * family (SERVICE_CIDRS); the `kubernetes` Service is of the primary one, so
+   * advertiseAddress must be of that family too.
+   */
+  families?: readonly IPFamily[];
 }
 
 export interface ControlPlane {
@@ -177,7 +187,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   process.on('exit', removeDirOnExit);
 
   try {
-    const pki = createPki(dir, ['127.0.0.1', '10.0.0.1', ...(opts.advertiseAddress ? [opts.advertiseAddress] : [])]);
+    const families = opts.families ?? ['ipv4'];
+    const pki = createPki(dir, ['127.0.0.1', ...families.map((f) => KUBERNETES_SERVICE_IPS[f]), ...(opts.advertiseAddress ? [opts.advertiseAddress] : [])]);
     const [etcdPort, peerPort, apiPort] = await freePorts(3);
     const bin = (n: string): string => path.join(binDir, n);
     const log = (n: string): string => path.join(dir, `${n}.log`);
@@ -211,7 +222,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`,
       `--client-ca-file=${pki.caCert}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${families.map((f) => SERVICE_CIDRS[f]).join(',')}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
       '--authorization-mode=RBAC', '--allow-privileged=true',

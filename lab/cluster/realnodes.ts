@@ -1,10 +1,11 @@
 // A cluster of real nodes on the data-plane test bed: every test-bed node (a network
 // namespace) runs containerd 2.x + runc, a real kubelet and a real kube-proxy (nftables),
 // against the control plane of controlplane.ts. Pods get pod IPs from a CNI bridge +
-// host-local range per node (10.244.<i>.0/24), routed between the nodes over the test bed;
-// in-cluster clients reach the API server through the `kubernetes` Service (10.0.0.1:443)
-// as on any cluster: kube-proxy sends it to the apiserver's advertised address, a relay in
-// the test bed's bridge namespace. The apiserver reaches the kubelets (logs, exec) through an
+// host-local range per node and family (10.244.<i>.0/24, fd00:10:244:<i>::/64), routed
+// between the nodes over the test bed; in-cluster clients reach the API server through the
+// `kubernetes` Service (10.0.0.1:443, or fd00:10:96::1 when IPv6 is the primary family) as
+// on any cluster: kube-proxy sends it to the apiserver's advertised address, a relay in the
+// test bed's bridge namespace. IPv4 (the default), dual-stack or IPv6-only: `families`. The apiserver reaches the kubelets (logs, exec) through an
 // HTTP CONNECT proxy in the same namespace. The recipe and the pitfalls of this VM (no
 // CAP_SYS_RESOURCE, cgroup v1, nsenter instead of `ip netns exec`) are in README.md.
 //
@@ -16,18 +17,29 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import type { IPFamily } from '../../common/src/config/syntax.js';
 import { RUN_DIR } from '../../operator/src/desired-objects.js';
 import { createTestbed, type Host, type Testbed } from '../netns/testbed.js';
 import { findNodeBinDir, repoRoot } from './binaries.js';
-import { kubeconfigYaml, SERVICE_CIDR, startControlPlane, type ControlPlane } from './controlplane.js';
+import { KUBERNETES_SERVICE_IPS, kubeconfigYaml, SERVICE_CIDRS, startControlPlane, type ControlPlane } from './controlplane.js';
 import { issue } from './pki.js';
 import { startProc, type Proc } from './procs.js';
 
 const execFileP = promisify(execFile);
 
-/** Pod addresses of the whole cluster; node i (1-based) gets 10.244.<i>.0/24. */
-export const CLUSTER_POD_CIDR = '10.244.0.0/16';
-export const podCidrOf = (index: number): string => `10.244.${index}.0/24`;
+/** Pod addresses of the whole cluster per family; node i (1-based) gets podCidrOf(i, family). */
+export const CLUSTER_POD_CIDRS: Readonly<Record<IPFamily, string>> = { ipv4: '10.244.0.0/16', ipv6: 'fd00:10:244::/56' };
+export const CLUSTER_POD_CIDR = CLUSTER_POD_CIDRS.ipv4;
+/** 10.244.<i>.0/24, fd00:10:244:<i>::/64 (i < 100: its digits read as hex stay in the /56) */
+export const podCidrOf = (index: number, family: IPFamily = 'ipv4'): string => (family === 'ipv4' ? `10.244.${index}.0/24` : `fd00:10:244:${index}::/64`);
+/** A host's address of a family on the bed (its main one on a single-family bed). */
+export const hostAddress = (host: Pick<Host, 'ip' | 'ip6'>, family: IPFamily): string => {
+  const a = family === 'ipv6' ? host.ip6 : host.ip;
+  if (a === undefined || (family === 'ipv4' && a.includes(':'))) throw new Error(`real nodes: the bed has no ${family} address for ${host.ip}`);
+  return a;
+};
+/** An address in a URL (IPv6 in brackets). */
+const urlHost = (a: string): string => (a.includes(':') ? `[${a}]` : a);
 /** The images every node has from the start (built by build.sh). */
 export const PAUSE_IMAGE = 'localhost/vipfarm-lab/pause:1';
 export const BUSYBOX_IMAGE = 'localhost/vipfarm-lab/busybox:1';
@@ -38,16 +50,30 @@ const CGROUP_HIERARCHIES = '/sys/fs/cgroup';
 export interface RealClusterOptions {
   nodes: number;
   clients?: number;
+  /**
+   * The cluster's address families, primary first (default ['ipv4']): the bed's, each
+   * node's --node-ip (so its InternalIPs and its hostNetwork pods' hostIPs), the pod ranges,
+   * the Service ranges and kube-proxy's. ['ipv4', 'ipv6'] is dual-stack, ['ipv6'] IPv6-only.
+   */
+  families?: readonly IPFamily[];
+  /** The bed's switch floods unknown unicast (default true; false for Directed-mode tests, testbed.ts). */
+  floodUnknownUnicast?: boolean;
   /** Seconds to wait for the control plane and for each node to be Ready. */
   readyTimeoutSec?: number;
 }
 
 export interface RealNode {
   name: string;
+  /** Its primary address (InternalIP), of families[0] */
   ip: string;
+  /** Its address of each family, in the cluster's order (--node-ip) */
+  ips: string[];
   netns: string;
   host: Host;
+  /** Its pod range of the primary family */
   podCidr: string;
+  /** Its pod range of each family, in the cluster's order */
+  podCidrs: string[];
   /** The node's folder: containerd root/state, kubelet root dir, pod logs, CNI data, logs. */
   dir: string;
   containerdSocket: string;
@@ -66,10 +92,13 @@ export interface ImportResult {
 
 export interface RealCluster {
   testbed: Testbed;
+  families: readonly IPFamily[];
   controlPlane: ControlPlane;
   nodes: RealNode[];
-  /** The apiserver's address on the test bed (the `kubernetes` Service's endpoint). */
+  /** The apiserver's address on the test bed (the `kubernetes` Service's endpoint), of the primary family. */
   apiAddress: string;
+  /** The `kubernetes` Service's address (the first of the primary family's Service range). */
+  kubernetesServiceIP: string;
   /** Milliseconds from the first containerd start until every node was Ready and proxying. */
   startupMs: number;
   /** Imports an image archive (docker-archive or OCI tar) into every node's containerd. */
@@ -120,8 +149,9 @@ state = ${q(path.join(d.dir, 'containerd/state'))}
 `;
 }
 
-/** The node's CNI network: a bridge (gateway for its pods) and host-local addresses (pure). */
-export function cniConflist(podCidr: string, ipamDir: string): string {
+/** The node's CNI network: a bridge (gateway for its pods) and host-local addresses, one range per family (pure). */
+export function cniConflist(podCidrs: string | readonly string[], ipamDir: string): string {
+  const cidrs = typeof podCidrs === 'string' ? [podCidrs] : podCidrs;
   return JSON.stringify({
     cniVersion: '1.0.0',
     name: 'vipfarm-lab',
@@ -131,13 +161,20 @@ export function cniConflist(podCidr: string, ipamDir: string): string {
       isGateway: true,
       ipMasq: false,
       hairpinMode: true,
-      ipam: { type: 'host-local', ranges: [[{ subnet: podCidr }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: ipamDir },
+      ipam: {
+        type: 'host-local',
+        ranges: cidrs.map((subnet) => [{ subnet }]),
+        routes: cidrs.map((c) => ({ dst: c.includes(':') ? '::/0' : '0.0.0.0/0' })),
+        dataDir: ipamDir,
+      },
     }],
   });
 }
 
 /** KubeletConfiguration for one node (pure). */
-export function kubeletYaml(d: { name: string; cgroupRoot: string; cert: string; key: string; caCert: string; socket: string; podLogs: string }): string {
+export function kubeletYaml(d: { name: string; cgroupRoot: string; cert: string; key: string; caCert: string; socket: string; podLogs: string; families?: readonly IPFamily[] }): string {
+  // '::' takes IPv4 too; a namespace without IPv6 has no '::' to bind
+  const address = (d.families ?? ['ipv4']).includes('ipv6') ? "'::'" : '0.0.0.0';
   return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # cgroup v1 here; containerd 2.4 still supports it
@@ -146,7 +183,7 @@ cgroupDriver: cgroupfs
 # kubelets sharing /kubepods would remove each other's pods: one root per node
 cgroupRoot: ${d.cgroupRoot}
 failSwapOn: false
-address: 0.0.0.0
+address: ${address}
 port: 10250
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -171,13 +208,14 @@ nodeStatusUpdateFrequency: 2s
 }
 
 /** KubeProxyConfiguration for one node (pure). */
-export function kubeProxyYaml(d: { name: string; kubeconfig: string }): string {
+export function kubeProxyYaml(d: { name: string; kubeconfig: string; families?: readonly IPFamily[] }): string {
+  const clusterCidr = (d.families ?? ['ipv4']).map((f) => CLUSTER_POD_CIDRS[f]).join(',');
   return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: ${d.kubeconfig}}
 hostnameOverride: ${d.name}
 mode: nftables
-clusterCIDR: ${CLUSTER_POD_CIDR}
+clusterCIDR: ${clusterCidr}
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 # the conntrack table size is the host's (not per namespace): leave it alone
@@ -336,10 +374,15 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
   const binDir = findNodeBinDir();
   const bin = (n: string): string => path.join(binDir, n);
   const timeoutMs = (opts.readyTimeoutSec ?? 120) * 1000;
-  const tb = createTestbed({ nodes: opts.nodes, clients: opts.clients ?? 1 });
+  const families = opts.families ?? ['ipv4'];
+  if (families.length === 0 || new Set(families).size !== families.length) throw new Error(`real nodes: families ${JSON.stringify(families)}: one or two distinct families`);
+  const primary = families[0];
+  const tb = createTestbed({ nodes: opts.nodes, clients: opts.clients ?? 1, families, floodUnknownUnicast: opts.floodUnknownUnicast });
   // Short: unix socket paths must stay under 108 bytes.
   const base = mkdtempSync(`/tmp/vfn${tb.runId}-`);
-  const apiAddress = `${tb.prefix}.0.254`;
+  // of the primary family: the `kubernetes` Service (primary family) has it as its endpoint
+  const apiAddress = primary === 'ipv4' ? `${tb.prefix}.0.254` : `${tb.prefix6}::254`;
+  const kubernetesServiceIP = KUBERNETES_SERVICE_IPS[primary];
   const procs: Proc[] = [];
   const nodeProcs = new Map<string, { containerd?: Proc; kubelet?: Proc; kubeProxy?: Proc }>();
   let cp: ControlPlane | undefined;
@@ -350,9 +393,11 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
     return {
       host,
       name: host.name,
-      ip: host.ip,
+      ip: hostAddress(host, primary),
+      ips: families.map((f) => hostAddress(host, f)),
       netns: host.netns,
-      podCidr: podCidrOf(i + 1),
+      podCidr: podCidrOf(i + 1, primary),
+      podCidrs: families.map((f) => podCidrOf(i + 1, f)),
       dir,
       socket: path.join(dir, 'containerd.sock'),
       cgroupRoot: `/vipfarm-${tb.runId}-${host.name}`,
@@ -437,15 +482,21 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
   try {
     // The apiserver's address on the bed, and routes to every node's pods (replies of the
     // apiserver relay to pods, pods of one node to another's).
-    run('ip', ['-n', tb.bridgeNetns, 'addr', 'add', `${apiAddress}/16`, 'dev', 'br0']);
+    if (primary === 'ipv6') {
+      // the bed keeps its switch out of IPv6 (its ports stay so); br0 gets the apiserver's address
+      run(...nsenter(tb.bridgeNetns, 'sysctl', ['-qw', ...['accept_dad=0', 'accept_ra=0', 'router_solicitations=0', 'disable_ipv6=0'].map((k) => `net.ipv6.conf.br0.${k}`)]));
+      run('ip', ['-n', tb.bridgeNetns, 'addr', 'add', `${apiAddress}/64`, 'dev', 'br0', 'nodad']);
+    } else run('ip', ['-n', tb.bridgeNetns, 'addr', 'add', `${apiAddress}/16`, 'dev', 'br0']);
     for (const n of nodesInfo) run('ip', ['-n', tb.bridgeNetns, 'route', 'add', n.podCidr, 'via', n.ip]);
     for (const n of nodesInfo) {
-      const routes = nodesInfo.filter((o) => o !== n).map((o) => `route add ${o.podCidr} via ${o.ip} dev eth0`);
+      const routes = nodesInfo.filter((o) => o !== n).flatMap((o) => o.podCidrs.map((c, k) => `route add ${c} via ${o.ips[k]} dev eth0`));
       // A Service address needs a route before kube-proxy's DNAT (in the output hook, after
-      // routing) can apply; a real node has its default route. The bridge answers nothing else.
-      routes.push(`route add ${SERVICE_CIDR} via ${apiAddress} dev eth0`);
+      // routing) can apply; a real node has its default route. The bridge answers nothing else
+      // (the other family's range: on-link, nothing behind it either).
+      routes.push(...families.map((f) => `route add ${SERVICE_CIDRS[f]} ${f === primary ? `via ${apiAddress}` : ''} dev eth0`));
       run('ip', ['-n', n.netns, '-batch', '-'], routes.join('\n') + '\n');
-      run(...nsenter(n.netns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']));
+      const forwarding = families.map((f) => (f === 'ipv4' ? 'net.ipv4.ip_forward=1' : 'net.ipv6.conf.all.forwarding=1'));
+      run(...nsenter(n.netns, 'sysctl', ['-qw', ...forwarding]));
     }
 
     const egressSocket = path.join(base, 'egress.sock');
@@ -457,6 +508,7 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
       // NotReady 10 s after the last status (the kubelets post every 2 s), not 50 s: tests wait for it.
       controllerManagerArgs: ['--node-monitor-grace-period=10s', '--node-monitor-period=2s'],
       readyTimeoutSec: opts.readyTimeoutSec,
+      families,
     });
     const relayJs = path.join(repoRoot(), 'dist/lab/cluster/relay.js');
     const hostRelay = startProc('relay-host', process.execPath, [relayJs, `forward=unix:${apiSocket}=tcp:127.0.0.1:${cp.port}`], path.join(base, 'relay-host.log'));
@@ -465,13 +517,13 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
       `forward=tcp:${apiAddress}:${cp.port}=unix:${apiSocket}`, `connect=unix:${egressSocket}`]), path.join(base, 'relay-bridge.log'));
     procs.push(bridgeRelay);
     const nodeKubeconfig = path.join(base, 'node.kubeconfig');
-    writeFileSync(nodeKubeconfig, kubeconfigYaml(`https://${apiAddress}:${cp.port}`, cp.pki));
+    writeFileSync(nodeKubeconfig, kubeconfigYaml(`https://${urlHost(apiAddress)}:${cp.port}`, cp.pki));
 
     const started = Date.now();
     const startKubeletOf = (n: (typeof nodesInfo)[number]): Proc =>
       startProc(`kubelet-${n.name}`, ...nsenter(n.netns, bin('kubelet'), [
         `--config=${path.join(n.dir, 'kubelet.yaml')}`, `--kubeconfig=${nodeKubeconfig}`, `--root-dir=${path.join(n.dir, 'kubelet')}`,
-        `--hostname-override=${n.name}`, `--node-ip=${n.ip}`, '--v=1',
+        `--hostname-override=${n.name}`, `--node-ip=${n.ips.join(',')}`, '--v=1',
       ]), path.join(n.dir, 'kubelet.log'));
 
     await Promise.all(nodesInfo.map(async (n) => {
@@ -485,10 +537,10 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
         if (existsSync(parent)) writeFileSync(path.join(CGROUP_HIERARCHIES, 'cpuset', n.cgroupRoot.slice(1), f), readFileSync(parent));
       }
       writeFileSync(path.join(n.dir, 'containerd.toml'), containerdToml({ dir: n.dir, socket: n.socket, runcRoot: path.join(n.dir, 'runc'), cniConfDir: path.join(n.dir, 'cni/net.d') }));
-      writeFileSync(path.join(n.dir, 'cni/net.d/10-vipfarm-lab.conflist'), cniConflist(n.podCidr, path.join(n.dir, 'cni/ipam')));
-      const cert = issue(n.dir, 'kubelet', { commonName: n.name, dnsNames: [n.name], ips: [n.ip], usage: 'server' }, cp!.pki.caCert, cp!.pki.caKey);
-      writeFileSync(path.join(n.dir, 'kubelet.yaml'), kubeletYaml({ name: n.name, cgroupRoot: n.cgroupRoot, cert: cert.cert, key: cert.key, caCert: cp!.pki.caCert, socket: n.socket, podLogs: path.join(n.dir, 'pod-logs') }));
-      writeFileSync(path.join(n.dir, 'kube-proxy.yaml'), kubeProxyYaml({ name: n.name, kubeconfig: nodeKubeconfig }));
+      writeFileSync(path.join(n.dir, 'cni/net.d/10-vipfarm-lab.conflist'), cniConflist(n.podCidrs, path.join(n.dir, 'cni/ipam')));
+      const cert = issue(n.dir, 'kubelet', { commonName: n.name, dnsNames: [n.name], ips: n.ips, usage: 'server' }, cp!.pki.caCert, cp!.pki.caKey);
+      writeFileSync(path.join(n.dir, 'kubelet.yaml'), kubeletYaml({ name: n.name, cgroupRoot: n.cgroupRoot, cert: cert.cert, key: cert.key, caCert: cp!.pki.caCert, socket: n.socket, podLogs: path.join(n.dir, 'pod-logs'), families }));
+      writeFileSync(path.join(n.dir, 'kube-proxy.yaml'), kubeProxyYaml({ name: n.name, kubeconfig: nodeKubeconfig, families }));
 
       const ps: { containerd?: Proc; kubelet?: Proc; kubeProxy?: Proc } = {};
       nodeProcs.set(n.name, ps);
@@ -520,12 +572,12 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
       ]), path.join(n.dir, 'kube-proxy.log'));
     }
     // Proxying once the `kubernetes` Service answers from every node.
-    await waitUntil('the kubernetes Service (10.0.0.1:443) from every node', async () => {
+    await waitUntil(`the kubernetes Service (${kubernetesServiceIP}:443) from every node`, async () => {
       for (const n of nodesInfo) {
         const kp = nodeProcs.get(n.name)!.kubeProxy!;
         if (kp.exitCode !== null) throw new Error(`kube-proxy of ${n.name} exited (${kp.exitCode}):\n${logTail(path.join(n.dir, 'kube-proxy.log'))}`);
         try {
-          await execFileP('nsenter', [`--net=/run/netns/${n.netns}`, 'timeout', '2', 'bash', '-c', 'exec 3<>/dev/tcp/10.0.0.1/443']);
+          await execFileP('nsenter', [`--net=/run/netns/${n.netns}`, 'timeout', '2', 'bash', '-c', `exec 3<>/dev/tcp/${kubernetesServiceIP}/443`]);
         } catch {
           return false;
         }
@@ -537,9 +589,11 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
     const nodes: RealNode[] = nodesInfo.map((n) => ({
       name: n.name,
       ip: n.ip,
+      ips: n.ips,
       netns: n.netns,
       host: n.host,
       podCidr: n.podCidr,
+      podCidrs: n.podCidrs,
       dir: n.dir,
       containerdSocket: n.socket,
       pids: () => {
@@ -558,9 +612,11 @@ export async function startRealCluster(opts: RealClusterOptions): Promise<RealCl
 
     return {
       testbed: tb,
+      families,
       controlPlane: cp,
       nodes,
       apiAddress,
+      kubernetesServiceIP,
       startupMs,
       importImage: async (archive) => {
         const s = Date.now();

@@ -3,7 +3,7 @@
 //   forward=LISTEN=TARGET   accept on LISTEN, pipe each connection to TARGET
 //   connect=LISTEN          an HTTP CONNECT proxy (the apiserver's egress to the kubelets):
 //                           dials the host:port each request names, from this namespace
-// Addresses: tcp:HOST:PORT or unix:PATH. Prints "relay ready" once every listener is up.
+// Addresses: tcp:HOST:PORT (an IPv6 HOST in brackets or not) or unix:PATH. Prints "relay ready" once every listener is up.
 // Usage: node relay.js SPEC...
 import net from 'node:net';
 import { rmSync } from 'node:fs';
@@ -13,14 +13,15 @@ type Addr = { unix: string } | { host: string; port: number };
 export function parseAddr(s: string): Addr {
   if (s.startsWith('unix:') && s.length > 5) return { unix: s.slice(5) };
   const m = /^tcp:(.+):(\d+)$/.exec(s);
-  if (m && Number(m[2]) > 0 && Number(m[2]) < 65536) return { host: m[1], port: Number(m[2]) };
+  if (m && Number(m[2]) > 0 && Number(m[2]) < 65536) return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
   throw new Error(`relay: bad address ${JSON.stringify(s)} (tcp:HOST:PORT or unix:PATH)`);
 }
 
 /** The target of an HTTP CONNECT request head, or null when it is not one. */
 export function connectTarget(head: string): { host: string; port: number } | null {
-  const m = /^CONNECT ([^\s:]+):(\d+) HTTP\/1\.[01]\r\n/.exec(head);
-  return m ? { host: m[1], port: Number(m[2]) } : null;
+  // the apiserver writes an IPv6 kubelet address in brackets: CONNECT [fd00::11]:10250
+  const m = /^CONNECT (?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d+) HTTP\/1\.[01]\r\n/.exec(head);
+  return m ? { host: m[1] ?? m[2], port: Number(m[3]) } : null;
 }
 
 function dial(a: Addr): net.Socket {

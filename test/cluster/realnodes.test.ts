@@ -1,9 +1,11 @@
 // Real nodes on the test bed (lab/cluster/realnodes.ts): kubelet + containerd + runc +
-// kube-proxy in each network namespace, one shared cluster for the whole file.
+// kube-proxy in each network namespace, one shared cluster for the whole file. It is an
+// IPv6-only cluster (nodes, pods, Services, the apiserver's address: IPv6 only); IPv4 and
+// dual-stack clusters are what the e2e files run on (realnodes-farm: dual-stack).
 import { jest } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { BUSYBOX_IMAGE, cniConflist, containerdToml, kubeletYaml, mountsUnder, startRealCluster, type RealCluster } from '../../lab/cluster/realnodes.js';
+import { BUSYBOX_IMAGE, cniConflist, containerdToml, hostAddress, kubeletYaml, kubeProxyYaml, mountsUnder, podCidrOf, startRealCluster, type RealCluster } from '../../lab/cluster/realnodes.js';
 
 jest.setTimeout(180_000);
 
@@ -31,8 +33,8 @@ async function podIp(name: string): Promise<string> {
 
 beforeAll(async () => {
   socketsBefore = shimSockets();
-  rc = await startRealCluster({ nodes: 2, clients: 1 });
-  console.log(JSON.stringify({ event: 'real-cluster-up', nodes: 2, nodesReadyAndProxyingMs: rc.startupMs }));
+  rc = await startRealCluster({ nodes: 2, clients: 1, families: ['ipv6'] });
+  console.log(JSON.stringify({ event: 'real-cluster-up', nodes: 2, families: rc.families, nodesReadyAndProxyingMs: rc.startupMs }));
 }, 240_000);
 
 afterAll(async () => {
@@ -55,6 +57,26 @@ describe('the configuration files (pure)', () => {
     expect(y).toMatch(/^podLogsDir: \/logs$/m);
     const c = JSON.parse(cniConflist('10.244.2.0/24', '/ipam'));
     expect(c.plugins[0].ipam.ranges).toEqual([[{ subnet: '10.244.2.0/24' }]]);
+    expect(c.plugins[0].ipam.routes).toEqual([{ dst: '0.0.0.0/0' }]);
+  });
+  test('families: IPv4 by default; dual-stack and IPv6-only pod ranges, kubelet address, kube-proxy cluster CIDRs', () => {
+    expect([podCidrOf(3), podCidrOf(3, 'ipv6'), podCidrOf(12, 'ipv6')]).toEqual(['10.244.3.0/24', 'fd00:10:244:3::/64', 'fd00:10:244:12::/64']);
+    const dual = JSON.parse(cniConflist([podCidrOf(2), podCidrOf(2, 'ipv6')], '/ipam')).plugins[0].ipam;
+    expect(dual.ranges).toEqual([[{ subnet: '10.244.2.0/24' }], [{ subnet: 'fd00:10:244:2::/64' }]]);
+    expect(dual.routes).toEqual([{ dst: '0.0.0.0/0' }, { dst: '::/0' }]);
+    expect(JSON.parse(cniConflist([podCidrOf(2, 'ipv6')], '/ipam')).plugins[0].ipam.routes).toEqual([{ dst: '::/0' }]);
+    const kubelet = (families?: ('ipv4' | 'ipv6')[]): string => kubeletYaml({ name: 'n1', cgroupRoot: '/r', cert: 'c', key: 'k', caCert: 'ca', socket: '/s', podLogs: '/l', families });
+    expect(kubelet()).toMatch(/^address: 0\.0\.0\.0$/m);
+    expect(kubelet(['ipv4', 'ipv6'])).toMatch(/^address: '::'$/m);
+    expect(kubelet(['ipv6'])).toMatch(/^address: '::'$/m);
+    const proxy = (families?: ('ipv4' | 'ipv6')[]): string => kubeProxyYaml({ name: 'n1', kubeconfig: '/k', families });
+    expect(proxy()).toMatch(/^clusterCIDR: 10\.244\.0\.0\/16$/m);
+    expect(proxy(['ipv4', 'ipv6'])).toMatch(/^clusterCIDR: 10\.244\.0\.0\/16,fd00:10:244::\/56$/m);
+    expect(proxy(['ipv6'])).toMatch(/^clusterCIDR: fd00:10:244::\/56$/m);
+    expect(hostAddress({ ip: '10.1.0.11', ip6: 'fd00:0:1::11' }, 'ipv6')).toBe('fd00:0:1::11');
+    expect(hostAddress({ ip: '10.1.0.11', ip6: 'fd00:0:1::11' }, 'ipv4')).toBe('10.1.0.11');
+    expect(() => hostAddress({ ip: 'fd00:0:1::11', ip6: 'fd00:0:1::11' }, 'ipv4')).toThrow(/no ipv4 address/);
+    expect(() => hostAddress({ ip: '10.1.0.11' }, 'ipv6')).toThrow(/no ipv6 address/);
   });
   test('mountsUnder: deepest first, only below the folder, octal escapes decoded', () => {
     const info = [
@@ -68,13 +90,14 @@ describe('the configuration files (pure)', () => {
 });
 
 describe('a cluster of real nodes', () => {
-  test('every node is registered by its kubelet, Ready, with containerd as its runtime', async () => {
+  test('every node is registered by its kubelet, Ready, with containerd as its runtime and only its IPv6 address', async () => {
     const nodes = JSON.parse(await kubectl(['get', 'nodes', '-o', 'json'])).items;
     expect(nodes.map((n: any) => n.metadata.name).sort()).toEqual(['n1', 'n2']);
     for (const n of nodes) {
       expect(n.status.nodeInfo.kubeletVersion).toBe('v1.36.3');
       expect(n.status.nodeInfo.containerRuntimeVersion).toBe('containerd://2.4.2');
-      expect(n.status.addresses).toContainEqual({ type: 'InternalIP', address: rc.nodes.find((r) => r.name === n.metadata.name)!.ip });
+      const host = rc.nodes.find((r) => r.name === n.metadata.name)!.host;
+      expect(n.status.addresses.filter((a: any) => a.type === 'InternalIP')).toEqual([{ type: 'InternalIP', address: hostAddress(host, 'ipv6') }]);
       expect(n.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
     }
   });
@@ -84,18 +107,19 @@ describe('a cluster of real nodes', () => {
     await kubectl(['apply', '-f', '-'], podYaml('client', 'n1', 'exec sleep 3600'));
     const webIp = await podIp('web');
     const clientIp = await podIp('client');
-    expect(webIp).toMatch(/^10\.244\.2\.\d+$/);
-    expect(clientIp).toMatch(/^10\.244\.1\.\d+$/);
-    expect(await kubectl(['exec', 'client', '--', 'timeout', '5', 'wget', '-q', '-O', '-', `http://${webIp}:8080/`])).toBe('hello-from-n2\n');
+    expect(webIp).toMatch(/^fd00:10:244:2::[0-9a-f]+$/);
+    expect(clientIp).toMatch(/^fd00:10:244:1::[0-9a-f]+$/);
+    expect(await kubectl(['exec', 'client', '--', 'timeout', '5', 'wget', '-q', '-O', '-', `http://[${webIp}]:8080/`])).toBe('hello-from-n2\n');
     await kubectl(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' },
       spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
     }));
     const clusterIp = (await kubectl(['get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    expect(clusterIp).toMatch(/^fd00:10:96::/);
     // kube-proxy programs the Service once its EndpointSlice exists.
     let got = '';
     for (let i = 0; i < 60 && got !== 'hello-from-n2\n'; i++) {
-      got = await kubectl(['exec', 'client', '--', 'timeout', '3', 'wget', '-q', '-O', '-', `http://${clusterIp}/`]).catch(() => '');
+      got = await kubectl(['exec', 'client', '--', 'timeout', '3', 'wget', '-q', '-O', '-', `http://[${clusterIp}]/`]).catch(() => '');
       if (got !== 'hello-from-n2\n') await new Promise((r) => setTimeout(r, 500));
     }
     expect(got).toBe('hello-from-n2\n');
@@ -105,13 +129,14 @@ describe('a cluster of real nodes', () => {
   });
 
   test('in-cluster clients reach the API server through the kubernetes Service, with their service-account token', async () => {
-    // busybox has no TLS client: a connect to 10.0.0.1:443 and the mounted credentials.
+    // busybox has no TLS client: a connect to [fd00:10:96::1]:443 and the mounted credentials.
+    expect(rc.kubernetesServiceIP).toBe('fd00:10:96::1');
     const out = await kubectl(['exec', 'client', '--', 'sh', '-c',
       'nc -w 3 "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT" </dev/null && echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT open"; ls /var/run/secrets/kubernetes.io/serviceaccount']);
-    expect(out).toContain('10.0.0.1:443 open');
+    expect(out).toContain('fd00:10:96::1:443 open');
     expect(out).toMatch(/ca\.crt[\s\S]*namespace[\s\S]*token/);
     // The same path answers TLS with the apiserver's certificate (checked from the node with openssl).
-    const tls = await rc.nsExec(rc.nodes[1], ['timeout', '5', 'openssl', 's_client', '-connect', '10.0.0.1:443', '-CAfile', rc.controlPlane.pki.caCert, '-servername', 'kubernetes.default.svc'])
+    const tls = await rc.nsExec(rc.nodes[1], ['timeout', '5', 'openssl', 's_client', '-connect', '[fd00:10:96::1]:443', '-CAfile', rc.controlPlane.pki.caCert, '-servername', 'kubernetes.default.svc'])
       .catch((e: { stdout?: string }) => e.stdout ?? '');
     expect(tls).toMatch(/Verify return code: 0 \(ok\)/);
   });
