@@ -119,6 +119,18 @@ test('a FarmCluster: agents from the image on 3 nodes, Ready by their probes, tr
   const by = await spread();
   expect(by.failed).toBeUndefined();
   for (const n of ['n1', 'n2', 'n3']) expect(by[n]).toBeGreaterThan(20);
+  // the agents' network self-test, through their status entries to the operator's condition:
+  // the test bed's bridge floods the virtual MAC
+  const judged = await until('every node judged the network', async () => {
+    const st = await farmStatus();
+    return (st.members ?? []).length === 3 && st.members.every((m: any) => m.networkFloods) ? st : undefined;
+  }, 30_000);
+  expect(judged.members.map((m: any) => m.networkFloods.floods)).toEqual([true, true, true]);
+  const floods = await until('NetworkFloods condition for 3 nodes', async () => {
+    const c = (await farmStatus()).conditions?.find((x: any) => x.type === 'NetworkFloods');
+    return c && !/not judged/.test(c.message) ? c : undefined;
+  }, 30_000);
+  expect({ status: floods.status, reason: floods.reason }).toEqual({ status: 'True', reason: 'VirtualMACFlooded' });
   // kubectl logs: the agent's structured log; exec: the container's capabilities and read-only root
   const p0 = pods[0].metadata.name;
   // retried: at a load of 26 one read came back empty
