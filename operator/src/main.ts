@@ -31,8 +31,6 @@ async function main(): Promise<number> {
 
   const kc = new KubeConfig();
   if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  // The test kubelet puts the ServiceAccount files under a prefix instead of a mount.
-  else if (process.env.VIPFARM_SA_ROOT) kc.loadFromCluster(process.env.VIPFARM_SA_ROOT);
   else kc.loadFromDefault();
   const kube = new Kube(kc);
   const metrics = new OperatorMetrics();

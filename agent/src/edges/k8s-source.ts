@@ -25,10 +25,10 @@ export interface FarmSourceHandlers {
   onPeers(peers: PeerSpec[]): void;
 }
 
-/** In a pod: the service account files; a test kubelet may put them under a prefix. */
+/** In a pod: the service account's mounted files; elsewhere KUBECONFIG or ~/.kube/config. */
 export function loadKubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster(process.env.VIPFARM_SA_ROOT ?? '');
+  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }
