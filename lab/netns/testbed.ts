@@ -54,6 +54,8 @@ export interface Testbed {
   addAddresses(host: Host, count: number, family?: IPFamily): string[];
   /** plugs or unplugs a host's cable (the bridge side of its veth) */
   setLink(host: Host, up: boolean): void;
+  /** turns the switch's flooding of unknown unicast on or off on every port (floodUnknownUnicast) */
+  setFlooding(flood: boolean): void;
   destroy(): void;
 }
 
@@ -187,6 +189,8 @@ export function createTestbed(opts: TestbedOptions): Testbed {
   };
   process.on('exit', destroy);
 
+  const setPortFlooding = (port: string, flood: boolean): void =>
+    void execFileSync('bridge', ['-n', bridgeNetns, 'link', 'set', 'dev', port, 'flood', flood ? 'on' : 'off', 'learning', 'on']);
   const makeHost = (name: string, n: number): Host => {
     const netns = `vf${runId}-${name}`;
     ip(['netns', 'add', netns]);
@@ -195,7 +199,7 @@ export function createTestbed(opts: TestbedOptions): Testbed {
     sysctl(netns, v6 ? IPV6_QUIET : IPV6_OFF);
     ip(['-n', bridgeNetns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
     ip(['-n', bridgeNetns, 'link', 'set', name, 'master', 'br0', 'up']);
-    if (opts.floodUnknownUnicast === false) execFileSync('bridge', ['-n', bridgeNetns, 'link', 'set', 'dev', name, 'flood', 'off', 'learning', 'on']);
+    if (opts.floodUnknownUnicast === false) setPortFlooding(name, false);
     const ip4 = `${prefix}.0.${n}`;
     const ip6 = `${prefix6}::${n}`;
     const addrs = [...(v4 ? [`addr add ${ip4}/16 dev eth0`] : []), ...(v6 ? [`addr add ${ip6}/64 dev eth0 nodad`] : [])];
@@ -257,6 +261,9 @@ export function createTestbed(opts: TestbedOptions): Testbed {
       },
       setLink(host, up) {
         ip(['-n', bridgeNetns, 'link', 'set', host.bridgePort, up ? 'up' : 'down']);
+      },
+      setFlooding(flood) {
+        for (const h of [...nodes, ...clients]) setPortFlooding(h.bridgePort, flood);
       },
       destroy,
     };

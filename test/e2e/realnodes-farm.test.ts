@@ -3,6 +3,8 @@
 // network, reaching the API server through the kubernetes Service), a FarmCluster whose
 // agent DaemonSet runs from the image with its real securityContext (NET_ADMIN + NET_RAW,
 // read-only root, its host mounts) and real probes, serving a VIP to a test-bed client.
+// The cluster is dual-stack (IPv4 primary): after the IPv4 farm's tests, two farms with an
+// IPv6 and an IPv4 VIP (Flooding, and Directed on a switch that floods no unknown unicast).
 // One cluster for the whole file (setup is most of its time): the tests run in order on the
 // same farm, each leaving it whole (3/3, the spec it found) for the next.
 import { jest } from '@jest/globals';
@@ -30,8 +32,8 @@ let image: ProjectImage;
 let installed = '';
 const kubectl = (args: string[], input?: string): Promise<string> => rc.controlPlane.kubectl(args, input);
 const getJson = async (args: string[]): Promise<any> => JSON.parse(await kubectl([...args, '-o', 'json']));
-const farmStatus = async (): Promise<any> => (await getJson(['get', 'farmcluster', FARM, '-n', NS])).status ?? {};
-const agentPods = async (): Promise<any[]> => (await getJson(['get', 'pods', '-n', NS, '-l', `vipfarm.io/farm=${FARM}`])).items;
+const farmStatus = async (farm = FARM): Promise<any> => (await getJson(['get', 'farmcluster', farm, '-n', NS])).status ?? {};
+const agentPods = async (farm = FARM): Promise<any[]> => (await getJson(['get', 'pods', '-n', NS, '-l', `vipfarm.io/farm=${farm}`])).items;
 const spread = async (count = 200): Promise<Record<string, number>> => {
   const tb = rc.testbed;
   const r = await runClient(tb, tb.clients[0], { vip: tb.vip(0), port: 8080, protocol: 'tcp', count, concurrency: 8 });
@@ -55,8 +57,8 @@ const applySpec = async (s: Record<string, unknown>): Promise<number> => {
   await kubectl(['apply', '-f', '-'], farmYaml(FARM, NS, s));
   return (await getJson(['get', 'farmcluster', FARM, '-n', NS])).metadata.generation;
 };
-const allReady = async (): Promise<boolean> => {
-  const s = await farmStatus();
+const allReady = async (farm = FARM): Promise<boolean> => {
+  const s = await farmStatus(farm);
   const buckets = (s.members ?? []).reduce((a: number, m: any) => a + (m.buckets ?? 0), 0);
   return s.readyNodes === 3 && buckets === 64;
 };
@@ -65,12 +67,13 @@ beforeAll(async () => {
   const t0 = Date.now();
   image = await projectImage();
   const tImage = Date.now();
-  rc = await startRealCluster({ nodes: 3, clients: 1 });
+  rc = await startRealCluster({ nodes: 3, clients: 1, families: ['ipv4', 'ipv6'] });
   const tCluster = Date.now();
   const imported = await rc.importImage(image.archive);
   console.log(JSON.stringify({ event: 'e2e-real-setup', imageBuildMs: image.buildMs, imageReadyMs: tImage - t0, clusterMs: tCluster - tImage, nodesReadyMs: rc.startupMs, importMs: imported.ms }));
   installed = await installChart(rc.controlPlane, { release: 'vf', namespace: RELEASE_NS, image: image.ref, values: { operator: { replicas: 1, logLevel: 'debug' } } });
-  for (const h of rc.testbed.nodes) await startEcho(rc.testbed, h, '0.0.0.0', [8080, 8081]);
+  // '::' serves both families
+  for (const h of rc.testbed.nodes) await startEcho(rc.testbed, h, '::', [8080, 8081]);
   await kubectl(['create', 'namespace', NS]);
 }, 1_800_000);
 
@@ -83,6 +86,8 @@ test('the operator runs from the image on the pod network and reaches the API se
   expect(pods).toHaveLength(1);
   expect(pods[0].spec.hostNetwork).toBeFalsy();
   expect(pods[0].status.podIP).toMatch(/^10\.244\./);
+  // the dual-stack pod network: an address of each family
+  expect(pods[0].status.podIPs.map((p: any) => p.ip)).toEqual([expect.stringMatching(/^10\.244\./), expect.stringMatching(/^fd00:10:244:/)]);
   expect(pods[0].status.containerStatuses[0].image).toContain(image.ref.split('/').pop());
   // it holds its Lease: it talks to the API server
   const lease = await until('operator holds the Lease', async () => (await getJson(['get', 'lease', 'vf-vipfarm', '-n', RELEASE_NS]).catch(() => ({ spec: {} }))).spec.holderIdentity, 60_000);
@@ -421,6 +426,100 @@ test('deleting the FarmCluster removes the agents and their kernel state', async
   // owned objects go with their owner (the garbage collector deletes them shortly after)
   await until('owned objects collected', async () =>
     (await kubectl(['get', 'daemonsets,secrets,roles,rolebindings,serviceaccounts,configmaps', '-n', NS, '-l', `vipfarm.io/farm=${FARM}`, '-o', 'name'])).trim() === '', 60_000);
+});
+
+// IPv6 (issue 13) on the same dual-stack cluster. The agents heartbeat over IPv4 (the
+// cluster's primary family, their pods' status.hostIP); the kubelets list each node's IPv6
+// address in status.hostIPs too, which Directed mode's IPv6 second chance needs.
+const farm6Spec = (flooding: boolean, vips: [string, string], weights?: Record<string, number>): Record<string, unknown> => ({
+  virtualIPs: vips,
+  interface: 'eth0',
+  ...(flooding ? {} : { mode: 'Directed' }),
+  rules: [{ port: 8080, protocol: 'tcp', affinity: 'ClientIPAndPort' }],
+  bucketCount: 64,
+  heartbeat: { intervalMs: 100, failureThresholdMs: 2000 },
+  ...(weights ? { weights } : {}),
+});
+/**
+ * The setup of both IPv6 farms: the switch's flooding (Directed mode is for switches that do
+ * not flood), the farm with its IPv6 and IPv4 VIP, Ready 3/3 with every bucket. Each farm has
+ * VIPs of its own: the client's neighbour cache still maps the Flooding farm's VIPs to the
+ * virtual MAC, which a switch that does not flood delivers nowhere.
+ */
+async function dualStackFarm(farm: string, flooding: boolean, vips: [string, string]): Promise<any> {
+  rc.testbed.setFlooding(flooding);
+  await kubectl(['apply', '-f', '-'], farmYaml(farm, NS, farm6Spec(flooding, vips)));
+  return until(`${farm} Ready 3/3`, async () => {
+    const s = await farmStatus(farm);
+    const ready = s.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True';
+    return (await allReady(farm)) && ready ? s : undefined;
+  }, 180_000);
+}
+/** Deletes the farm (its agents gone: the next farm's take the same ports) and floods again. */
+async function removeFarm(farm: string): Promise<void> {
+  rc.testbed.setFlooding(true);
+  await kubectl(['delete', 'farmcluster', farm, '-n', NS, '--ignore-not-found', '--wait=true', '--timeout=120s']);
+  await until(`${farm}'s agents gone`, async () => (await agentPods(farm)).length === 0, 90_000);
+}
+
+test('dual-stack: a FarmCluster with an IPv6 VIP (written non-canonically) and an IPv4 VIP converges and serves both from every node', async () => {
+  const tb = rc.testbed;
+  try {
+    // a non-canonical text on purpose: the farm serves the address, whatever its text
+    const st = await dualStackFarm('web6', true, [tb.vip6(0).replace('::', ':0:0::').toUpperCase(), tb.vip(0)]);
+    expect(st.members.map((m: any) => m.node).sort()).toEqual(['n1', 'n2', 'n3']);
+    for (const h of tb.nodes) expect(tb.exec(h.netns, ['ip', '-6', 'addr', 'show', 'dev', 'lo'])).toContain(`${tb.vip6(0)}/128`);
+    for (const vip of [tb.vip6(0), tb.vip(0)]) {
+      const r = await runClient(tb, tb.clients[0], { vip, port: 8080, protocol: 'tcp', count: 300, concurrency: 16 });
+      const by: Record<string, number> = {};
+      for (const a of r.results) by[a.node ?? 'failed'] = (by[a.node ?? 'failed'] ?? 0) + 1;
+      console.log(JSON.stringify({ event: 'e2e-dual-stack-spread', vip, by }));
+      expect(by.failed).toBeUndefined();
+      for (const n of ['n1', 'n2', 'n3']) expect(by[n]).toBeGreaterThan(50);
+    }
+  } finally {
+    await removeFarm('web6');
+  }
+});
+
+test('Directed dual-stack on a switch that floods no unknown unicast: 30 of 30 long-lived IPv6 connections kept through a weight change, passed on by the ip6 rules', async () => {
+  const tb = rc.testbed;
+  const farm = 'web6d';
+  const vips: [string, string] = [tb.vip6(5), tb.vip(5)];
+  /** packets the ip6 second-chance rules of every node passed on */
+  const passed6 = (): number => tb.nodes.reduce((sum, h) => {
+    let text = '';
+    try {
+      text = tb.exec(h.netns, ['nft', 'list', 'table', 'ip6', `vipfarm_${farm}_prev`]);
+    } catch {
+      // not there (yet)
+    }
+    return sum + [...text.matchAll(/counter packets (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  }, 0);
+  const bucketsOf = (s: any, node: string): number => (s.members ?? []).filter((m: any) => m.node === node).reduce((a: number, m: any) => a + (m.buckets ?? 0), 0);
+  try {
+    await dualStackFarm(farm, false, vips);
+    // the agents know each peer's IPv6 address from its pod (the kubelet's status.hostIPs)
+    for (const p of await agentPods(farm)) expect(p.status.hostIPs.map((h: any) => h.ip)).toEqual(rc.nodes.find((n) => n.name === p.spec.nodeName)!.ips);
+    const holder = Holder.start(tb, tb.clients[0], { vip: vips[0], port: 8080, count: 30, pingMs: 50 });
+    expect((await holder.opened()).filter((c) => c.node === null)).toEqual([]);
+    const before = passed6();
+    await kubectl(['apply', '-f', '-'], farmYaml(farm, NS, farm6Spec(false, vips, { n1: 3 })));
+    await until('n1 holds most buckets', async () => {
+      const s = await farmStatus(farm);
+      return bucketsOf(s, 'n1') > 32 && (await allReady(farm)) ? s : undefined;
+    }, 60_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const summary = await holder.stop();
+    const broken = summary.filter((c) => c.error !== null || c.echoed < c.sent - 2 || c.wrongNode > 0);
+    const passed = passed6() - before;
+    console.log(JSON.stringify({ event: 'e2e-directed-dual', kept: summary.length - broken.length, of: summary.length, passed }));
+    expect(summary).toHaveLength(30);
+    expect(broken).toEqual([]);
+    expect(passed).toBeGreaterThan(0);
+  } finally {
+    await removeFarm(farm);
+  }
 });
 
 test('helm uninstall leaves nothing but the CRD', async () => {
