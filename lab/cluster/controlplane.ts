@@ -11,7 +11,6 @@ import { findBinDir } from './binaries.js';
 import { createPki, type Pki } from './pki.js';
 import { freePorts } from './ports.js';
 import { startProc, type Proc } from './procs.js';
-import { registerNodes, type NodeSpec, type RegisteredNodes } from './nodes.js';
 import type { IPFamily } from '../../common/src/config/syntax.js';
 
 const execFileP = promisify(execFile);
@@ -34,8 +33,6 @@ export const SERVICE_CIDRS: Readonly<Record<IPFamily, string>> = { ipv4: SERVICE
 export const KUBERNETES_SERVICE_IPS: Readonly<Record<IPFamily, string>> = { ipv4: '10.0.0.1', ipv6: 'fd00:10:96::1' };
 
 export interface ControlPlaneOptions {
-  /** Node objects to register (and keep Ready) once the API is up. */
-  nodes?: NodeSpec[];
   /** Seconds to wait for readiness (the first start on a loaded machine is slow). */
   readyTimeoutSec?: number;
   /** Keep the temp dir (logs) after stop(), for debugging. */
@@ -70,7 +67,6 @@ export interface ControlPlane {
   dir: string;
   pki: Pki;
   kubeConfig: k8s.KubeConfig;
-  nodes?: RegisteredNodes;
   /** Process ids of etcd and the Kubernetes components, by name. */
   pids: Record<string, number>;
   /** Runs kubectl against this control plane; rejects with its stderr on failure. */
@@ -169,14 +165,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const binDir = findBinDir();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vipfarm-cp-'));
   const procs: Proc[] = [];
-  let nodes: RegisteredNodes | undefined;
   let stopped = false;
   const keepDir = opts.keepDir ?? process.env.VIPFARM_KEEP_CP === '1';
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
     process.off('exit', removeDirOnExit);
-    nodes?.stop();
     // Reverse order: clients of the apiserver first, etcd last.
     for (const p of [...procs].reverse()) await p.stop(5000);
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
@@ -226,8 +220,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
       '--authorization-mode=RBAC', '--allow-privileged=true',
-      // kubectl logs: the test kubelet's log endpoint is at each node's InternalDNS (localhost).
-      '--kubelet-preferred-address-types=InternalDNS,InternalIP,Hostname',
+      // kubectl logs/exec: to a kubelet's InternalIP (through the egress proxy, realnodes.ts)
+      '--kubelet-preferred-address-types=InternalIP,Hostname',
       `--kubelet-certificate-authority=${pki.caCert}`,
       `--kubelet-client-certificate=${pki.adminCert}`, `--kubelet-client-key=${pki.adminKey}`,
       // Without an address the nodes reach, the kubernetes Service has no useful endpoint.
@@ -265,8 +259,6 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       }
     }, timeoutMs, procs, dir);
 
-    if (opts.nodes && opts.nodes.length > 0) nodes = await registerNodes(kubeConfig, opts.nodes);
-
     const kubectl = async (args: string[], input?: string): Promise<string> => {
       const run = execFileP(bin('kubectl'), [`--kubeconfig=${kubeconfigPath}`, ...args], { encoding: 'utf8' });
       run.child.stdin?.end(input ?? '');
@@ -279,7 +271,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     };
 
     const pids = Object.fromEntries(procs.map((p) => [p.name, p.pid]));
-    return { kubeconfigPath, server, port: apiPort, binDir, dir, pki, kubeConfig, nodes, pids, kubectl, stop };
+    return { kubeconfigPath, server, port: apiPort, binDir, dir, pki, kubeConfig, pids, kubectl, stop };
   } catch (err) {
     await stop();
     throw err;
