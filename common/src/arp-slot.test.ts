@@ -1,4 +1,4 @@
-import { ARP_SLOTS, arpSlotOf, arpSlotsOf } from './arp-slot.js';
+import { ARP_SLOTS, arpSlotOf, arpSlotsOf, reannouncement } from './arp-slot.js';
 
 describe('arpSlotOf', () => {
   it('is Knuth multiplicative hashing of the host-order address, top 8 bits', () => {
@@ -36,5 +36,31 @@ describe('arpSlotsOf', () => {
   });
   it('gives nothing to a node that is not ready', () => {
     expect(arpSlotsOf('n4', ['n1', 'n2'])).toEqual([]);
+  });
+});
+
+describe('reannouncement (Directed: who re-points requesters when a node leaves)', () => {
+  it('nothing when no node left the ready set (start, a join, the same set)', () => {
+    expect(reannouncement('n1', [], ['n1', 'n2'])).toEqual({ left: false, broadcast: false });
+    expect(reannouncement('n1', ['n1', 'n2'], ['n1', 'n2', 'n3'])).toEqual({ left: false, broadcast: false });
+    expect(reannouncement('n1', ['n1', 'n2'], ['n2', 'n1'])).toEqual({ left: false, broadcast: false });
+  });
+  it('a node gone: every survivor re-announces, exactly one of them broadcasts', () => {
+    for (const gone of ['n1', 'n2', 'n3']) {
+      const after = ['n1', 'n2', 'n3'].filter((n) => n !== gone);
+      const r = after.map((n) => reannouncement(n, ['n1', 'n2', 'n3'], after));
+      expect(r.every((x) => x.left)).toBe(true);
+      expect(r.filter((x) => x.broadcast)).toHaveLength(1);
+    }
+  });
+  it('the broadcaster answers the lowest slot of the first node gone', () => {
+    // n2 of [n1,n2,n3] has slots 1,4,7..; among [n1,n3] slot 1 is n3's (odd)
+    expect(reannouncement('n3', ['n1', 'n2', 'n3'], ['n1', 'n3'])).toEqual({ left: true, broadcast: true });
+    expect(reannouncement('n1', ['n1', 'n2', 'n3'], ['n1', 'n3'])).toEqual({ left: true, broadcast: false });
+    // two gone at once: n2 (sorted first) decides; n4 survives alone
+    expect(reannouncement('n4', ['n1', 'n2', 'n3', 'n4'], ['n4'])).toEqual({ left: true, broadcast: true });
+  });
+  it('a node that is not ready itself announces nothing', () => {
+    expect(reannouncement('n3', ['n1', 'n2', 'n3'], ['n1'])).toEqual({ left: false, broadcast: false });
   });
 });

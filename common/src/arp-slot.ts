@@ -30,3 +30,16 @@ export function arpSlotsOf(node: string, readyNodes: readonly string[]): number[
   if (i < 0) return [];
   return Array.from({ length: ARP_SLOTS }, (_, s) => s).filter((s) => s % sorted.length === i);
 }
+
+/**
+ * Pure: what this node announces when the ready set changes from `before` to `after`.
+ * left: a node that answered some requesters is gone. broadcast: this node is the one
+ * survivor that names itself to every requester (the one answering the lowest slot of
+ * the first node gone, a choice every survivor makes alike from the same view).
+ */
+export function reannouncement(self: string, before: readonly string[], after: readonly string[]): { left: boolean; broadcast: boolean } {
+  const gone = before.filter((n) => !after.includes(n)).sort();
+  if (gone.length === 0 || !after.includes(self)) return { left: false, broadcast: false };
+  const lowest = Math.min(...arpSlotsOf(gone[0]!, before));
+  return { left: true, broadcast: arpSlotsOf(self, after).includes(lowest) };
+}

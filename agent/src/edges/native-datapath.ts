@@ -6,7 +6,7 @@ import { ArpResponder, bindVips, neighbours, NftDataplane, releaseInterface, unb
 import { canonicalIP, ipFamilyOf, IP_BITS } from '../../../common/src/config/syntax.js';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { arpSlotsOf } from '../../../common/src/arp-slot.js';
+import { arpSlotsOf, reannouncement } from '../../../common/src/arp-slot.js';
 import type { Datapath, KernelLoss, Placement } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
 import { holderAddresses, planForwarding, type ForwardingCarry } from '../core/forwarding.js';
@@ -22,8 +22,9 @@ export class NativeDatapath implements Datapath {
   private arp?: ArpResponder;
   /** rule counts right after the last apply: what missing() compares the kernel with */
   private rules?: { inet: number; netdev: number };
-  /** Directed: the ARP slots this node answers now */
+  /** Directed: the ARP slots this node answers now, and the ready nodes they were split over */
   private slots: number[] = [];
+  private ready: string[] = [];
   /** Directed: what planForwarding remembers between refreshes (previous holders) */
   private forwarding?: ForwardingCarry;
   /** the periodic announcement and the interval it runs at */
@@ -154,22 +155,41 @@ export class NativeDatapath implements Datapath {
     this.nft.setBucketsAndForwarding(farm.name, owned, leaseMs, { owners, nodeMacs: [ownMac(farm.interface), ...macs.values()], previous });
     this.forwarding = plan.carry;
     const ready = [...new Set(p.assignment.filter((n) => n !== ''))];
+    const move = reannouncement(p.self, this.ready, ready);
+    this.ready = ready;
     const slots = arpSlotsOf(p.self, ready);
     if (slots.join(',') === this.slots.join(',')) return;
     const gained = slots.filter((s) => !this.slots.includes(s));
     this.slots = slots;
     this.arp?.setAnswerSlots(slots);
-    if (gained.length > 0) {
-      this.arp?.announce(gained);
-      // Linux ignores an ARP reply within locktime (1 s) of the entry's last update: say it again
-      const arp = this.arp;
+    // A node left: requesters only it knew (it saw their unicast re-validations, nobody
+    // else did) would keep its MAC. One survivor names itself to everyone by broadcast
+    // (Linux takes a gratuitous ARP / unsolicited NA with override for an existing entry
+    // even with arp_accept=0); every survivor then pulls its known requesters back to
+    // itself by unicast, after the locktime, twice to cover the survivors' skew.
+    if (move.broadcast) {
+      try {
+        this.arp?.sendGratuitous();
+      } catch {
+        // refused (link down): the unicast announcements below still reach the known requesters
+      }
+    }
+    const again = move.left ? slots : gained;
+    if (gained.length > 0) this.arp?.announce(gained);
+    if (again.length === 0) return;
+    // Linux ignores an ARP reply within locktime (1 s) of the entry's last update: say it again
+    const arp = this.arp;
+    const repeats = move.left ? [1100, 2200] : [1100];
+    for (const ms of repeats) {
       setTimeout(() => {
         try {
-          if (this.arp === arp && this.slots === slots) arp?.announce(gained);
+          // a node joining meanwhile takes some slots: announce only those still ours
+          const still = again.filter((x) => this.slots.includes(x));
+          if (this.arp === arp && still.length > 0) arp?.announce(still);
         } catch {
           // stopped meanwhile: nothing left to announce for
         }
-      }, 1100).unref();
+      }, ms).unref();
     }
   }
 
@@ -226,6 +246,7 @@ export class NativeDatapath implements Datapath {
     this.farm = undefined;
     this.forwarding = undefined;
     this.slots = [];
+    this.ready = [];
   }
 }
 
