@@ -118,8 +118,9 @@ describe.each([
   let split: number[][];
 
   beforeAll(async () => {
-    tb = createTestbed({ nodes: 3, clients: 4, floodUnknownUnicast: flood });
-    farm = { ...testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }]), mode: 'Directed' };
+    // dual-stack: the IPv6 VIP (second) is there for the echo test; the rest uses the IPv4 one
+    tb = createTestbed({ nodes: 3, clients: 4, floodUnknownUnicast: flood, families: ['ipv4', 'ipv6'] });
+    farm = { ...testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], 256, ['ipv4', 'ipv6']), mode: 'Directed' };
     drivers = await startDirected(tb, farm);
     split = await program(tb, drivers, farm, [0, 1, 2]);
     await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs[0], [80])));
@@ -159,14 +160,15 @@ describe.each([
     });
   }, 60_000);
 
-  test('ping VIP sent to node 0 is answered once, by the owner of the client\'s ClientIP bucket, forwarded when that is another node', async () => {
-    const vip = farm.virtualIPs[0];
-    const owners = tb.clients.map((c) => ownerIndex(split, bucketOf(c.ip, undefined, 'ClientIP', farm.bucketCount, farm.hashSeed)));
+  test.each(['ipv4', 'ipv6'] as const)('ping VIP (%s) sent to node 0 is answered once, by the owner of the client\'s ClientIP bucket, forwarded when that is another node', async (family) => {
+    const vip = farm.virtualIPs[family === 'ipv4' ? 0 : 1];
+    const src = (c: Host): string => (family === 'ipv4' ? c.ip : c.ip6!);
+    const owners = tb.clients.map((c) => ownerIndex(split, bucketOf(src(c), undefined, 'ClientIP', farm.bucketCount, farm.hashSeed)));
     expect(owners.some((o) => o !== 0)).toBe(true); // some echo must cross the forward rule
     for (const [k, c] of tb.clients.entries()) {
       tb.exec(c.netns, ['ip', 'neigh', 'replace', vip, 'lladdr', tb.nodes[0].mac, 'dev', 'eth0', 'nud', 'permanent']);
       const before = tb.nodes.map((n) => echoAnswered(tb, n, farm));
-      const r = JSON.parse(tb.exec(c.netns, ['python3', ICMP_ECHO, c.ip, vip, '3', '1'])) as { replies: Record<string, number> };
+      const r = JSON.parse(tb.exec(c.netns, ['python3', ICMP_ECHO, src(c), vip, '3', '1'])) as { replies: Record<string, number> };
       expect(r.replies).toEqual({ 0: 1, 1: 1, 2: 1 }); // one reply per request: no node lost or doubled it
       const answered = tb.nodes.map((n, i) => echoAnswered(tb, n, farm) - before[i]);
       expect(answered).toEqual(tb.nodes.map((_, i) => (i === owners[k] ? 3 : 0)));
