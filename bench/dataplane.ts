@@ -8,7 +8,8 @@
 //  3. softirq CPU per SYN of a paced SYN flood from many (spoofed) sources: a bucket the
 //     node owns, a foreign bucket (dropped before conntrack, chain raw), a foreign bucket
 //     as before that chain (dropped after conntrack), no filter; each minus a baseline of
-//     frames dropped at the node's ingress (what the sender, veth and bridge cost).
+//     frames dropped at the node's ingress (what the sender, veth and bridge cost);
+//  4. Directed mode: connections/s and latency through a forwarding node vs direct (forwarding.ts).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { contiguousSplit, startFarm, stopFarm, testFarm } from '../lab/netns/far
 import { Driver, runClient, startEcho } from '../lab/netns/procs.js';
 import { createTestbed } from '../lab/netns/testbed.js';
 import { writeSection } from './report.js';
+import { forwardingCost } from './forwarding.js';
 
 export const MOVES = [1, 32, 256];
 const BUCKETS = 1024;
@@ -245,9 +247,10 @@ export async function run(): Promise<Record<string, unknown>> {
         `Load average while measuring: ${loadavg().map((x) => x.toFixed(2)).join(', ')}.`,
       ].join('\n'),
     );
-    return result;
   } finally {
     tb.destroy();
     rmSync(tmp, { recursive: true, force: true });
   }
+  // 4. Directed mode's forwarding, on a bed of its own
+  return { ...result, ...(await forwardingCost()) };
 }
