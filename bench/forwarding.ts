@@ -12,7 +12,7 @@ import { median, percentile } from './dataplane.js';
 import { writeSection } from './report.js';
 
 const BUCKETS = 256;
-const ROUNDS = Number(process.env.BENCH_FWD_ROUNDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_FWD_ROUNDS ?? 20);
 const CONNS = 1000;
 const LEASE = 600_000;
 
