@@ -18,6 +18,7 @@ import { AgentFarm, APP_PORT, distRoot } from '../lab/agent/farm.js';
 import type { Host } from '../lab/netns/testbed.js';
 import type { TrafficOptions } from '../lab/agent/helpers/traffic.js';
 import { median, percentile } from './dataplane.js';
+import { TAKEOVER_PROBE } from './failover.js';
 import { writeSection } from './report.js';
 import { DEFAULTS } from '../common/src/config/index.js';
 
@@ -250,7 +251,7 @@ async function cycles(farm: AgentFarm, c: Contender, n: number, client: Client):
   const out: CycleResult[] = [];
   for (let i = 0; i < n; i++) {
     const { host, buckets } = await c.victim(i);
-    const probe = farm.armedProbe({ buckets, maxMs: 10_000, attemptTimeoutMs: 30, roundMs: 10, maxInFlight: 3 });
+    const probe = farm.armedProbe({ buckets, maxMs: 10_000, ...TAKEOVER_PROBE });
     await probe.armed;
     farm.tb.setLink(host, false);
     const t0 = Date.now();

@@ -85,6 +85,8 @@ export class Agent {
   private lastProgramMs = 0;
   private kernelWatch?: NodeJS.Timeout;
   private pendingTick?: NodeJS.Immediate;
+  /** the pending loop is the timer's (it renews the leases and sends a heartbeat) */
+  private pendingPeriodic = false;
   private programmed = false;
   /** per peer, local time it was last heard on each heartbeat path (which path is cut) */
   private readonly heardOn = new Map<string, PathTimes>();
@@ -119,7 +121,7 @@ export class Agent {
     this.deps.datapath.setOwnership([], [], this.state.config.leaseMs);
     await this.deps.transport.start((buf, from, path) => this.onDatagram(buf, from, path));
     this.checkers.start();
-    this.timer = setInterval(() => this.loop(true), this.farm.heartbeat.intervalMs);
+    this.timer = setInterval(() => this.scheduleLoop(true), this.farm.heartbeat.intervalMs);
     this.kernelWatch = setInterval(() => this.checkKernel(), KERNEL_CHECK_MS);
     this.log.info('agent started', {
       event: 'started', incarnation: this.state.incarnation, nonce: this.state.nonce, vips: this.farm.virtualIPs, interface: this.farm.interface,
@@ -147,7 +149,7 @@ export class Agent {
     this.state = core.setCheckersHealthy(this.state, this.checkers.healthy());
     this.checkers.start();
     clearInterval(this.timer);
-    this.timer = setInterval(() => this.loop(true), farm.heartbeat.intervalMs);
+    this.timer = setInterval(() => this.scheduleLoop(true), farm.heartbeat.intervalMs);
     this.log.info('farm reconfigured', { event: 'reconfigured', vips: farm.virtualIPs, rules: farm.rules, buckets: farm.bucketCount, weight: self.weight });
     this.loop();
   }
@@ -349,11 +351,20 @@ export class Agent {
     this.loop(true);
   }
 
-  private scheduleLoop(): void {
+  /**
+   * Runs a loop from setImmediate: after the datagrams already waiting in the sockets have
+   * been read (Node runs timers, then I/O, then immediates). The timer's own loop goes
+   * this way too (`periodic`): run straight from the timer, a loop that wakes up late
+   * judged the peers' silence before reading the heartbeats that queued up meanwhile.
+   */
+  private scheduleLoop(periodic = false): void {
+    this.pendingPeriodic ||= periodic;
     if (this.pendingTick) return;
     this.pendingTick = setImmediate(() => {
+      const p = this.pendingPeriodic;
       this.pendingTick = undefined;
-      this.loop();
+      this.pendingPeriodic = false;
+      this.loop(p);
     });
   }
 
@@ -498,7 +509,7 @@ export class Agent {
       if (i.kind === 'membership') this.reportMembership(i.event);
       else if (i.kind === 'stall') {
         this.deps.metrics.stalls.inc();
-        this.log.warn('agent loop stalled', { event: 'stall', stalledMs: i.stalledMs, buckets: i.buckets });
+        this.log.warn('agent loop stalled', { event: 'stall', stalledMs: i.stalledMs, buckets: i.buckets, leaseRanOut: i.leaseRanOut });
       } else if (i.kind === 'buckets') {
         this.log.info('buckets changed', {
           event: 'buckets', owned: i.owned, acquired: bucketRanges(i.acquired), released: bucketRanges(i.released),

@@ -140,10 +140,10 @@ export interface FarmClusterSpecChecker {
 export interface FarmClusterSpecHeartbeat {
   /**
    * Milliseconds between two heartbeats of an agent, 20..60000.
-   * Default: 50.
+   * Default: 40.
    */
   intervalMs?: number;
-  /** Silence in milliseconds after which a peer is declared dead and its buckets are taken over; must exceed 2 * intervalMs. The larger of 200 and 4 * intervalMs when absent (200 ms by default; 40/120 takes over sooner on quiet machines, see docs/operations.md). */
+  /** Silence in milliseconds after which a peer is declared dead and its buckets are taken over; must exceed 2 * intervalMs. The larger of 120 and 3 * intervalMs when absent (120 ms by default, 3 heartbeats as VRRP's 3 adverts; a peer whose heartbeats came late or were lost lately gets up to twice that, see docs/operations.md). */
   failureThresholdMs?: number;
   /**
    * UDP port of the heartbeats on the farm interface.

@@ -166,6 +166,11 @@ const FARM = 'sim';
 const KEY = Buffer.from('simulation-key-simulation-key-32');
 /** agent.ts's silence timer fires this long after the instant (setTimeout rounds to ms) */
 const WATCH_LATE_MS = 1;
+/** After a stall, datagrams that queued up are read this long after the resumption, and
+ *  the loops the timers asked for run after them (agent.ts runs every loop from
+ *  setImmediate, after Node's I/O phase). */
+const READ_AFTER_RESUME_MS = 0.001;
+const LOOP_AFTER_RESUME_MS = 0.002;
 
 export class Simulation {
   readonly bucketCount: number;
@@ -547,7 +552,7 @@ export class Simulation {
     const a = this.agent(name);
     if (!a.up || a.life !== life) return;
     if (this.now < a.pausedUntil) {
-      this.queue.push(a.pausedUntil, { kind: 'tick', agent: name, life });
+      this.queue.push(a.pausedUntil + LOOP_AFTER_RESUME_MS, { kind: 'tick', agent: name, life });
       return;
     }
     this.loop(a, true);
@@ -558,7 +563,7 @@ export class Simulation {
   private queueLoop(a: SimAgent): void {
     if (a.loopQueued) return;
     a.loopQueued = true;
-    this.queue.push(Math.max(this.now, a.pausedUntil), { kind: 'loop', agent: a.name, life: a.life });
+    this.queue.push(this.now < a.pausedUntil ? a.pausedUntil + LOOP_AFTER_RESUME_MS : this.now, { kind: 'loop', agent: a.name, life: a.life });
   }
 
   private onQueuedLoop(name: string, life: number): void {
@@ -583,8 +588,8 @@ export class Simulation {
     if (!a.up || a.life !== life || this.now !== a.watchAt) return;
     a.watchAt = Infinity;
     if (this.now < a.pausedUntil) {
-      a.watchAt = a.pausedUntil;
-      this.queue.push(a.pausedUntil, { kind: 'watch', agent: name, life });
+      a.watchAt = a.pausedUntil + LOOP_AFTER_RESUME_MS;
+      this.queue.push(a.watchAt, { kind: 'watch', agent: name, life });
       return;
     }
     if (core.silenceDue(a.core!, this.now)) this.queueLoop(a);
@@ -609,8 +614,8 @@ export class Simulation {
     const a = this.agent(to);
     if (!a.up) return;
     if (this.now < a.pausedUntil) {
-      // read after the timer that fires on resumption, as Node's event loop does
-      this.queue.push(a.pausedUntil + 0.001, { kind: 'deliver', to, from, msg: raw });
+      // read before the loops the timers that fire on resumption ask for
+      this.queue.push(a.pausedUntil + READ_AFTER_RESUME_MS, { kind: 'deliver', to, from, msg: raw });
       return;
     }
     const r = Buffer.isBuffer(raw) ? core.receiveDatagram(a.core!, raw, KEY, from, this.now) : core.receiveHeartbeat(a.core!, raw, from, this.now);

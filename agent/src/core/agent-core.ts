@@ -87,6 +87,9 @@ export interface CoreState {
   /** the last periodic loop (the one that sends a heartbeat): the kernel leases run from
    *  it, and loops in between program what is left of them (0 before the first) */
   readonly leaseFrom: number;
+  /** the end of our last stall that outlasted the kernel lease (or came before the first
+   *  lease, or with no lease at all): ownership settles after it before acquiring */
+  readonly resumedAt?: number;
   /** what the last heartbeat sent said (a loop between timer ticks sends only news) */
   readonly lastSent?: { state: MemberState; weight: number; viewDigest: number; held: readonly number[]; echoVersion: number };
   /** peers declared dead whose buckets are not all served again yet */
@@ -98,7 +101,14 @@ export interface CoreState {
 /** What to log, count or tell users; the runtime decides how. */
 export type CoreIntent =
   | { kind: 'membership'; event: MembershipEvent }
-  | { kind: 'stall'; stalledMs: number; buckets: number }
+  | {
+      kind: 'stall';
+      stalledMs: number;
+      /** held after the stall (0 when the lease ran out) */
+      buckets: number;
+      /** the kernel lease ran out meanwhile: our buckets were dropped and peers take them */
+      leaseRanOut: boolean;
+    }
   | { kind: 'buckets'; owned: number; acquired: number[]; released: number[]; orphans: number[]; waiting: number }
   | { kind: 'service-buckets'; ip: string; owned: number; acquired: number[]; released: number[]; waiting: number }
   | { kind: 'state'; state: MemberState; phase: OwnershipDecision['phase'] }
@@ -320,7 +330,8 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
   let s = s0;
   // Stalled past the lease: the kernel has already dropped our buckets and peers may have
   // taken them; claiming them again from memory would make two owners.
-  if (s.leaseFrom > 0 && now - s.leaseFrom > cfg.leaseMs) s = { ...s, held: [], orphans: [], serviceHeld: new Map() };
+  const leaseRanOut = s.leaseFrom > 0 && now - s.leaseFrom > cfg.leaseMs;
+  if (leaseRanOut) s = { ...s, held: [], orphans: [], serviceHeld: new Map() };
   // A loop that finds the lease run out (the timer is late) renews it, and sends a heartbeat
   // like a periodic one, or what it acquires would expire at once.
   const renews = periodic || s.leaseFrom === 0 || now - s.leaseFrom >= cfg.leaseMs;
@@ -329,7 +340,10 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
   const leaseMs = cfg.leaseMs === Infinity ? Infinity : Math.max(1, Math.floor(leaseFrom + cfg.leaseMs - now));
   const t = tick(s.view, now, cfg.failureThresholdMs, cfg.intervalMs);
   const intents: CoreIntent[] = [];
-  if (t.stalledMs !== undefined) intents.push({ kind: 'stall', stalledMs: t.stalledMs, buckets: s.held.length });
+  if (t.stalledMs !== undefined) {
+    intents.push({ kind: 'stall', stalledMs: t.stalledMs, buckets: s.held.length, leaseRanOut });
+    s = afterStall(s, leaseRanOut, now);
+  }
   for (const event of t.events) intents.push({ kind: 'membership', event });
   let view = t.view;
   if (cfg.probeDeadKernels) for (const e of t.events) if (e.type === 'died') view = setPeerKernel(view, e.node, 'probing');
@@ -340,6 +354,7 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
     bucketCount: cfg.bucketCount,
     now,
     failureThresholdMs: cfg.failureThresholdMs,
+    resumedAt: s.resumedAt ?? -Infinity,
     ...(cfg.orphanHoldMs !== undefined ? { orphanHoldMs: cfg.orphanHoldMs } : {}),
     cache: s.cache,
     carry: s.decision?.carry,
@@ -353,6 +368,15 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
   if (prev?.advertise !== d.advertise) intents.push({ kind: 'state', state: d.advertise, phase: d.phase });
   const services = sd.map((x) => ({ ip: x.ip, owned: x.owned }));
   return { state: { ...s, decision: d, serviceDecision: sd }, ownership: { owned: d.owned, orphans: d.orphans, leaseMs, services }, intents, renews };
+}
+
+/** Only a stall that cost us the kernel lease (or came before any, or with no lease at
+ *  all) calls for the settle time (ownership resumingAfterStall): after a shorter one the
+ *  kernel still serves and no peer can have declared us dead. Settling after every late
+ *  loop kept a loaded node that stalls every ~150 ms from ever acquiring (at 40/120,
+ *  docs/progress/issue-14-takeover.md). */
+function afterStall(s: CoreState, leaseRanOut: boolean, now: number): CoreState {
+  return leaseRanOut || s.leaseFrom === 0 || s.config.leaseMs === Infinity ? { ...s, resumedAt: now } : s;
 }
 
 export interface Applied {

@@ -1,5 +1,5 @@
 import type { Heartbeat } from './heartbeat-codec.js';
-import { addPeer, applyHeartbeat, createView, GAP_DECAY, livePeers, memberCounts, removePeer, silenceLimit, tick, type View } from './membership.js';
+import { addPeer, applyHeartbeat, createView, GAP_DECAY, livePeers, lossesToRideOut, memberCounts, removePeer, silenceLimit, tick, type View } from './membership.js';
 import { createRng } from './prng.js';
 
 function hb(node: string, over: Partial<Heartbeat> = {}): Heartbeat {
@@ -42,10 +42,10 @@ describe('membership', () => {
     expect(applyHeartbeat(v, hb('n2', { incarnation: 999, seq: 99 }), 10).view).toBe(v);
   });
 
-  /** n2's heartbeats heard at these local times */
+  /** n2's heartbeats heard at these local times, sent (its clock) at the same times */
   function heardAt(times: number[], over: Partial<Heartbeat> = {}): View {
     let v: View = createView('n1');
-    times.forEach((t, i) => (v = applyHeartbeat(v, hb('n2', { seq: i + 1, ...over }), t).view));
+    times.forEach((t, i) => (v = applyHeartbeat(v, hb('n2', { seq: i + 1, sentAt: t, ...over }), t).view));
     return v;
   }
 
@@ -91,14 +91,62 @@ describe('membership', () => {
     expect(tick(onTime, 80 + 121, 120, 40).events).toMatchObject([{ type: 'died', node: 'n2' }]);
   });
 
-  test('a gap that spans our own stall is not held against the peer', () => {
+  test('a gap that spans our own stall is not held against the peer: gaps are on the sender\'s clock', () => {
     let v = heardAt([0, 40]);
     // we were blocked from 50 to 300: the tick at 300 sees the stall
     v = tick({ ...v, lastTickAt: 50 }, 300, 120, 40).view;
     expect(v.awakeSince).toBe(300);
-    v = applyHeartbeat(v, hb('n2', { seq: 3 }), 301).view;
+    // its heartbeat of 80 waited in our socket until 301
+    v = applyHeartbeat(v, hb('n2', { seq: 3, sentAt: 80 }), 301).view;
     expect(v.peers.get('n2')!.gapMs).toBe(40);
     expect(silenceLimit(v.peers.get('n2')!, 120, 40)).toBe(120);
+    // the same for our lateness below the stall rule: read 30 ms late, sent on time
+    const late = [0, 40, 110, 120].reduce<View>((w, t, i) => applyHeartbeat(w, hb('n2', { seq: i + 1, sentAt: 40 * i }), t).view, createView('n1'));
+    expect(late.peers.get('n2')!.gapMs).toBe(40);
+  });
+
+  test('a sender late on its own clock stretches the limit; a sender clock stepped back falls back to the local gap', () => {
+    // sent at 0, 40, 130 (90 ms late on its own clock), heard at the same times
+    expect(silenceLimit(heardAt([0, 40, 130]).peers.get('n2')!, 120, 40)).toBe(170);
+    // its clock went back 10 s between two heartbeats heard 40 ms apart: the local 40 ms
+    let v = applyHeartbeat(createView('n1'), hb('n2', { seq: 1, sentAt: 10_000 }), 0).view;
+    v = applyHeartbeat(v, hb('n2', { seq: 2, sentAt: 40 }), 40).view;
+    expect(v.peers.get('n2')!.gapMs).toBe(40);
+    // or jumped 1 h ahead
+    v = applyHeartbeat(v, hb('n2', { seq: 3, sentAt: 3_600_000 }), 80).view;
+    expect(v.peers.get('n2')!.gapMs).toBe(40);
+  });
+
+  test.each([
+    [0, 0], [1e-9, 1], [0.001, 2], [0.01, 3], [0.02, 4], [0.1, 6], [0.5, 20], [1, Infinity],
+  ] as const)('lossesToRideOut(%f) = %f', (p, k) => {
+    expect(lossesToRideOut(p)).toBe(k);
+  });
+
+  test('seq gaps (heartbeats lost on every path) raise the loss rate, and the limit rides out as many in a row as that makes likely', () => {
+    // 1 of every 10 lost, 200 times, on time otherwise: the rate settles near 0.1
+    let v: View = createView('n1');
+    let seq = 0;
+    for (let i = 0; i < 2000; i++) {
+      seq += i % 10 === 9 ? 2 : 1;
+      v = applyHeartbeat(v, hb('n2', { seq, sentAt: 40 * seq }), 40 * seq).view;
+    }
+    const p = v.peers.get('n2')!;
+    expect(p.lossRate).toBeGreaterThan(0.07);
+    expect(p.lossRate).toBeLessThan(0.13);
+    // 0.1^6 = 1e-6: six in a row may go missing, 7 intervals, capped at twice the threshold
+    expect(silenceLimit(p, 120, 40)).toBe(240);
+    // the gap term alone (one lost: 80 + 200 - 40) says less
+    expect(silenceLimit(p, 200, 40)).toBe(7 * 40);
+    // lossless again: the rate decays and the limit comes back to the threshold
+    for (let i = 0; i < 1000; i++) v = applyHeartbeat(v, hb('n2', { seq: ++seq, sentAt: 40 * seq }), 40 * seq).view;
+    expect(v.peers.get('n2')!.lossRate).toBeLessThan(1e-6);
+    expect(silenceLimit(v.peers.get('n2')!, 120, 40)).toBe(120);
+    // a lossless peer never has a rate; a restart forgets it
+    expect(heardAt([0, 40, 80]).peers.get('n2')!.lossRate).toBeUndefined();
+    const restarted = applyHeartbeat(applyHeartbeat(createView('n1'), hb('n2', { seq: 1 }), 0).view, hb('n2', { seq: 5 }), 40).view;
+    expect(restarted.peers.get('n2')!.lossRate).toBeCloseTo((1 - GAP_DECAY ** 4) * 0.75, 9);
+    expect(applyHeartbeat(restarted, hb('n2', { incarnation: 2000, seq: 1 }), 80).view.peers.get('n2')!.lossRate).toBeUndefined();
   });
 
   test('silence beyond the threshold: died, with the held buckets; not before', () => {

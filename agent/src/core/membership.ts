@@ -13,9 +13,15 @@ export interface PeerRecord {
   heard: boolean;
   /** local time of the last accepted heartbeat (not the sender's clock) */
   lastHeardAt: number;
-  /** the longest recent gap between two of its heartbeats (this incarnation, ours awake),
-   *  decaying by GAP_DECAY per heartbeat: how late it can be without being dead (silenceLimit) */
+  /** the sender's clock (sentAt) of its last accepted heartbeat */
+  sentAt?: number;
+  /** the longest recent gap between two of its heartbeats taken here, on the sender's clock
+   *  (this incarnation), decaying by GAP_DECAY per heartbeat: how late it can be without
+   *  being dead (silenceLimit) */
   gapMs?: number;
+  /** recent fraction of its heartbeats never taken here (seq gaps; this incarnation),
+   *  decaying by GAP_DECAY per heartbeat sent: how many in a row may go missing (silenceLimit) */
+  lossRate?: number;
   weight: number;
   state: MemberState;
   /** the peer's assignment input digest in its last heartbeat (0 until heard) */
@@ -55,20 +61,38 @@ export type MembershipEvent =
   | { type: 'changed'; node: string; weight?: { from: number; to: number }; state?: { from: MemberState; to: MemberState }; address?: { from?: string; to: string } }
   | { type: 'died'; node: string; silentMs: number; held: readonly number[] };
 
-/** Per heartbeat, the remembered worst gap shrinks by this factor (half-life ~35 heartbeats). */
+/** Per heartbeat, the remembered worst gap and the loss rate shrink by this factor
+ *  (half-life ~35 heartbeats). */
 export const GAP_DECAY = 0.98;
+/** A false death from loss alone should be this unlikely per silence window: with loss
+ *  rate p, k heartbeats in a row go missing with probability p^k. */
+export const FALSE_DEATH_ODDS = 1e-6;
+
+/** How many heartbeats in a row may go missing at loss rate p before a death is likelier
+ *  than FALSE_DEATH_ODDS says (0 for a lossless link). */
+export function lossesToRideOut(p: number): number {
+  if (!(p > 0)) return 0;
+  if (p >= 1) return Infinity;
+  return Math.ceil(Math.log(FALSE_DEATH_ODDS) / Math.log(p));
+}
 
 /**
  * How long a live peer may be silent before it is declared dead: the configured threshold,
- * stretched while its heartbeats have lately come late or been lost (jitter, a busy sender,
- * a lossy link) so that the same number of heartbeats can still go missing after the worst
- * recent gap, up to twice the threshold. Never shorter than the threshold: the kernel
- * leases (agent-core defaultLeaseMs) are sized against the threshold, and a later
- * detection only adds to that margin. Without intervalMs there is no stretching.
+ * stretched up to twice the threshold while its heartbeats have lately come late or been
+ * lost: so that the same number of heartbeats can still go missing after the worst recent
+ * gap (a busy sender), and so that as many may go missing in a row as its loss rate makes
+ * likely (lossesToRideOut: a lossy link). Both are measured from what the sender did (its
+ * clock, its seq), not from when we read it, so every receiver computes the same limit
+ * and the survivors of a death declare it at the same moment (the agreement round then
+ * costs one delivery). Never shorter than the threshold: the kernel leases (agent-core
+ * defaultLeaseMs) are sized against the threshold, and a later detection only adds to
+ * that margin. Without intervalMs there is no stretching.
  */
-export function silenceLimit(p: Pick<PeerRecord, 'gapMs'>, failureThresholdMs: number, intervalMs?: number): number {
-  if (intervalMs === undefined || p.gapMs === undefined || p.gapMs <= intervalMs) return failureThresholdMs;
-  return Math.min(2 * failureThresholdMs, p.gapMs + failureThresholdMs - intervalMs);
+export function silenceLimit(p: Pick<PeerRecord, 'gapMs' | 'lossRate'>, failureThresholdMs: number, intervalMs?: number): number {
+  if (intervalMs === undefined) return failureThresholdMs;
+  const late = p.gapMs !== undefined && p.gapMs > intervalMs ? p.gapMs + failureThresholdMs - intervalMs : 0;
+  const lossy = (lossesToRideOut(p.lossRate ?? 0) + 1) * intervalMs;
+  return Math.max(failureThresholdMs, Math.min(2 * failureThresholdMs, Math.max(late, lossy)));
 }
 
 export interface ViewUpdate {
@@ -116,7 +140,7 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     if (msg.incarnation < prev.incarnation) return { view, events: [] };
     if (msg.incarnation === prev.incarnation && msg.seq <= prev.seq) return { view, events: [] };
   }
-  const gapMs = nextGap(view, prev, msg, now);
+  const timing = nextTiming(prev, msg, now);
   const next: PeerRecord = {
     name: msg.node,
     address: address ?? prev?.address,
@@ -124,7 +148,8 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     seq: msg.seq,
     heard: true,
     lastHeardAt: now,
-    ...(gapMs !== undefined ? { gapMs } : {}),
+    sentAt: msg.sentAt,
+    ...timing,
     weight: msg.weight,
     state: msg.state,
     viewDigest: msg.viewDigest,
@@ -137,14 +162,28 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
   return { view: { ...view, peers }, events };
 }
 
-/** The peer's worst recent gap after this heartbeat. A new incarnation or a peer that was
- *  dead starts over; a gap that spans our own stall is our lateness, not the peer's. */
-function nextGap(view: View, prev: PeerRecord | undefined, msg: Heartbeat, now: number): number | undefined {
-  if (!prev || !prev.heard || !prev.alive || prev.incarnation !== msg.incarnation) return undefined;
-  if (view.awakeSince !== undefined && prev.lastHeardAt < view.awakeSince) return prev.gapMs;
-  const gap = now - prev.lastHeardAt;
-  return prev.gapMs === undefined ? gap : Math.max(gap, prev.gapMs * GAP_DECAY);
+/**
+ * The peer's worst recent gap and loss rate after this heartbeat. A new incarnation or a
+ * peer that was dead starts over. The gap is on the sender's clock: how late it sent, plus
+ * what was lost in between; when we read it does not count (our own lateness is not the
+ * peer's, and silence is judged only after the datagrams waiting in the socket were read,
+ * agent.ts). A sender clock that went backwards or jumped further than the local gap
+ * allows (a clock step) gives way to the local gap.
+ */
+function nextTiming(prev: PeerRecord | undefined, msg: Heartbeat, now: number): Pick<PeerRecord, 'gapMs' | 'lossRate'> {
+  if (!prev || !prev.heard || !prev.alive || prev.incarnation !== msg.incarnation) return {};
+  const local = now - prev.lastHeardAt;
+  const sent = prev.sentAt === undefined ? NaN : msg.sentAt - prev.sentAt;
+  const gap = sent >= 0 && sent <= local + MAX_SENDER_GAP_EXCESS_MS ? sent : local;
+  const missed = msg.seq - prev.seq;
+  const decay = GAP_DECAY ** missed;
+  const lossRate = (prev.lossRate ?? 0) * decay + (1 - decay) * ((missed - 1) / missed);
+  return { gapMs: prev.gapMs === undefined ? gap : Math.max(gap, prev.gapMs * GAP_DECAY), ...(lossRate > 0 ? { lossRate } : {}) };
 }
+
+/** How much longer than the local gap the sender's own gap may be (its earlier heartbeat
+ *  took longer through the network than this one) before it counts as a clock step. */
+const MAX_SENDER_GAP_EXCESS_MS = 1000;
 
 /** What a newer heartbeat from a peer tells: it joined, rejoined, or changed weight, state or address. */
 function heartbeatEvents(prev: PeerRecord | undefined, msg: Heartbeat, next: PeerRecord, now: number, address: string | undefined): MembershipEvent[] {

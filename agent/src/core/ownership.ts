@@ -81,6 +81,9 @@ export interface OwnershipInput {
    *  alive; heartbeats read at once may be old ones that queued up); default
    *  failureThresholdMs */
   stallSettleMs?: number;
+  /** the end of our last stall that calls for that settle time (agent-core: one that
+   *  outlasted the kernel lease); default the view's awakeSince (every stall) */
+  resumedAt?: number;
   /** reuse assignments across calls; recomputed only when members or weights change */
   cache?: AssignmentCache;
   /** `carry` of the previous decision (pass it back every time) */
@@ -210,7 +213,7 @@ function holdersOf(view: View, buckets: number[], claims: Uint16Array, bucketCou
 export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const { self, view, bucketCount, now } = input;
   const grace = input.startupGraceMs ?? input.failureThresholdMs;
-  const resuming = resumingAfterStall(view, now, input.stallSettleMs ?? input.failureThresholdMs);
+  const resuming = resumingAfterStall(view, input.resumedAt ?? view.awakeSince, now, input.stallSettleMs ?? input.failureThresholdMs);
   const startup = advertisedState(self.state, self.startedAt, now, grace);
   const advertise = startup === 'ready' && resuming && self.held.length === 0 ? 'standby' : startup;
   const members = assignmentMembers(view, { name: self.name, weight: self.weight, advertise });
@@ -248,10 +251,13 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
  * takeovers made while we were away, the datagrams that queued up meanwhile are read
  * first, and peers we had declared dead may be alive and serving our buckets: like at
  * startup, acquire nothing for stallSettleMs after resuming, and then only once every
- * live peer was heard since. (The simulator found each of these traps.)
+ * live peer was heard since. (The simulator found each of these traps.) agent-core asks
+ * for this only after a stall that outlasted the kernel lease: a shorter one left the
+ * kernel serving, so no peer can have declared us dead and taken our buckets (the lease
+ * ends before their threshold), and the datagrams it queued are read before the loop.
  */
-function resumingAfterStall(view: View, now: number, stallSettleMs: number): boolean {
-  const freshAfter = (view.awakeSince ?? -Infinity) + stallSettleMs;
+function resumingAfterStall(view: View, resumedAt: number | undefined, now: number, stallSettleMs: number): boolean {
+  const freshAfter = (resumedAt ?? -Infinity) + stallSettleMs;
   if (now < freshAfter) return true;
   for (const p of view.peers.values()) if (p.alive && p.lastHeardAt < freshAfter) return true;
   return false;

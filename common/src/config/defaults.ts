@@ -6,12 +6,14 @@ import type { FarmConfig } from '../types.js';
 
 export const DEFAULTS = {
   bucketCount: 256,
-  // Takeover ~ the threshold (docs/benchmarks.md, failover). 4 intervals, not VRRP's 3: at
-  // 40/120 a loaded node's late loop counts as a stall several times a second and a returning
-  // node never settles (docs/progress/issue-14-takeover.md); 40/120 stays an explicit choice
-  // until the detector tolerates that. The kernel lease: agent-core defaultLeaseMs.
-  intervalMs: 50,
-  failureThresholdMs: 200,
+  // Takeover ~ the threshold (docs/benchmarks.md, failover): 3 intervals of 40 ms, as VRRP's
+  // 3 missed adverts, keep it near 150 ms. Safe with a busy event loop or a lossy link
+  // because the silence limit stretches by what the sender did (late on its own clock, seq
+  // gaps: membership.silenceLimit), silence is judged only after the waiting datagrams were
+  // read, and only a stall past the kernel lease makes a node settle again
+  // (docs/progress/issue-14-takeover.md). The kernel lease: agent-core defaultLeaseMs (80 ms).
+  intervalMs: 40,
+  failureThresholdMs: 120,
   heartbeatPort: 7946,
   metricsPort: 9477,
   defaultWeight: 1,

@@ -38,7 +38,7 @@ describe('parseFarmSpec defaults', () => {
     const f = ok(parseFarmSpec(minimal(), { name: 'web' }));
     expect(f.name).toBe('web');
     expect(f.bucketCount).toBe(256);
-    expect(f.heartbeat).toEqual({ intervalMs: 50, failureThresholdMs: 200, port: 7946 });
+    expect(f.heartbeat).toEqual({ intervalMs: 40, failureThresholdMs: 120, port: 7946 });
     expect(f.checkers).toEqual([]);
     expect(f.weights).toEqual({});
     expect(f.defaultWeight).toBe(1);
@@ -69,7 +69,7 @@ describe('parseFarmSpec defaults', () => {
 
   test('default threshold follows a long interval', () => {
     const f = ok(parseFarmSpec({ ...minimal(), heartbeat: { intervalMs: 300 } }, { name: 'web' }));
-    expect(f.heartbeat.failureThresholdMs).toBe(1200);
+    expect(f.heartbeat.failureThresholdMs).toBe(900);
   });
 
   test('explicit values are kept, MAC lower-cased', () => {
@@ -191,7 +191,7 @@ describe('parseFarmSpec errors name the field and the problem', () => {
 
   test('collects all errors, not just the first', () => {
     const r = parseFarmSpec(
-      { virtualIPs: ['x'], interface: '', rules: [{ port: 0 }], bucketCount: 3, heartbeat: { failureThresholdMs: 100 } },
+      { virtualIPs: ['x'], interface: '', rules: [{ port: 0 }], bucketCount: 3, heartbeat: { failureThresholdMs: 80 } },
       { name: 'web' },
     );
     const fields = errorsOf(r).map((l) => l.split(':')[0]);

@@ -103,7 +103,7 @@ function parseHeartbeat(c: Collector, v: unknown, path: string): FarmConfig['hea
   if (!o) return undefined;
   const intervalMs = optInteger(c, o.intervalMs, join(path, 'intervalMs'), LIMITS.intervalMinMs, LIMITS.intervalMaxMs, DEFAULTS.intervalMs);
   // The default threshold grows with a long interval so that only explicit values can conflict.
-  const dfltThreshold = Math.max(DEFAULTS.failureThresholdMs, 4 * (intervalMs ?? DEFAULTS.intervalMs));
+  const dfltThreshold = Math.max(DEFAULTS.failureThresholdMs, 3 * (intervalMs ?? DEFAULTS.intervalMs));
   const failureThresholdMs = optInteger(c, o.failureThresholdMs, join(path, 'failureThresholdMs'), 1, LIMITS.failureThresholdMaxMs, dfltThreshold);
   const port = optInteger(c, o.port, join(path, 'port'), 1, LIMITS.portMax, DEFAULTS.heartbeatPort);
   if (intervalMs === undefined || failureThresholdMs === undefined || port === undefined) return undefined;

@@ -204,7 +204,7 @@ export const VALIDATION_CASES: readonly ValidationCase[] = [
   },
   {
     label: 'threshold-default-interval',
-    spec: { heartbeat: { failureThresholdMs: 100 } },
+    spec: { heartbeat: { failureThresholdMs: 80 } },
     refused: { field: 'spec.heartbeat.failureThresholdMs', apiServer: 'failureThresholdMs must be greater than 2 * heartbeat.intervalMs' },
   },
   {
