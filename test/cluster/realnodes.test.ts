@@ -5,6 +5,10 @@
 import { jest } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { installChart } from '../../lab/cluster/chart.js';
+import { projectImage } from '../../lab/cluster/project-image.js';
+import { runClient, startEcho } from '../../lab/netns/procs.js';
+import { farmYaml, until } from '../operator/helpers.js';
 import { BUSYBOX_IMAGE, cniConflist, containerdToml, hostAddress, kubeletYaml, kubeProxyYaml, mountsUnder, podCidrOf, startRealCluster, type RealCluster } from '../../lab/cluster/realnodes.js';
 
 jest.setTimeout(180_000);
@@ -87,6 +91,41 @@ describe('the configuration files (pure)', () => {
     ].join('\n');
     expect(mountsUnder(info, '/tmp/vfnA')).toEqual(['/tmp/vfnA/n1/kubelet/pods/a b', '/tmp/vfnA/n1', '/tmp/vfnA']);
   });
+});
+
+// Issue 13's "a v6-only cluster must work": the nodes have no IPv4 address, so the agents
+// can only heartbeat over IPv6, to the peers' addresses Kubernetes mode takes from their pods.
+describe('a FarmCluster on the IPv6-only cluster', () => {
+  test('the chart from the project image; both agents Ready with their share of the buckets; the IPv6 VIP serves from both nodes', async () => {
+    const tb = rc.testbed;
+    const image = await projectImage();
+    const imported = await rc.importImage(image.archive);
+    await installChart(rc.controlPlane, { release: 'vf', namespace: 'vipfarm-system', image: image.ref });
+    for (const h of tb.nodes) await startEcho(tb, h, '::', [8080]);
+    await kubectl(['create', 'namespace', 'lb6']);
+    await kubectl(['apply', '-f', '-'], farmYaml('web6', 'lb6', {
+      virtualIPs: [tb.vip6(0)], interface: 'eth0', rules: [{ port: 8080, protocol: 'tcp', affinity: 'ClientIPAndPort' }], bucketCount: 64,
+      heartbeat: { intervalMs: 100, failureThresholdMs: 2000 },
+    }));
+    const st = await until('2/2 ready, every bucket served', async () => {
+      const s = JSON.parse(await kubectl(['get', 'farmcluster', 'web6', '-n', 'lb6', '-o', 'json'])).status ?? {};
+      const buckets = (s.members ?? []).map((m: any) => m.buckets ?? 0);
+      return s.readyNodes === 2 && buckets.reduce((a: number, b: number) => a + b, 0) === 64 && buckets.every((b: number) => b > 0) ? s : undefined;
+    }, 180_000);
+    expect(st.members.map((m: any) => m.node).sort()).toEqual(['n1', 'n2']);
+    // the agents' pods know their node by its IPv6 address only
+    const pods = JSON.parse(await kubectl(['get', 'pods', '-n', 'lb6', '-l', 'vipfarm.io/farm=web6', '-o', 'json'])).items;
+    for (const p of pods) expect(p.status.hostIPs).toEqual([{ ip: rc.nodes.find((n) => n.name === p.spec.nodeName)!.ip }]);
+    const r = await runClient(tb, tb.clients[0], { vip: tb.vip6(0), port: 8080, protocol: 'tcp', count: 200, concurrency: 8 });
+    const by: Record<string, number> = {};
+    for (const a of r.results) by[a.node ?? 'failed'] = (by[a.node ?? 'failed'] ?? 0) + 1;
+    console.log(JSON.stringify({ event: 'v6-only-farm', importMs: imported.ms, by }));
+    expect(by.failed).toBeUndefined();
+    for (const n of ['n1', 'n2']) expect(by[n]).toBeGreaterThan(40);
+    for (const h of tb.nodes) expect(tb.exec(h.netns, ['ip', '-6', 'addr', 'show', 'dev', 'lo'])).toContain(`${tb.vip6(0)}/128`);
+    // deleted with the farm: the next tests count the nodes' processes
+    await kubectl(['delete', 'farmcluster', 'web6', '-n', 'lb6', '--wait=true', '--timeout=120s']);
+  }, 600_000);
 });
 
 describe('a cluster of real nodes', () => {

@@ -49,3 +49,14 @@ describe('agent metrics endpoint', () => {
     expect(body).toContain('vipfarm_buckets_owned');
   });
 });
+
+test('without a host it answers on IPv6 and IPv4 (an IPv6-only node\'s kubelet probes its IPv6 address)', async () => {
+  const server = await startMetricsServer(new AgentMetrics('web', 'n1', () => []), { live: () => true, ready: () => ({ ready: true, reason: 'ready' }) }, 0);
+  const port = (server.address() as AddressInfo).port;
+  try {
+    expect((server.address() as AddressInfo).address).toBe('::');
+    for (const host of ['[::1]', '127.0.0.1']) expect((await fetch(`http://${host}:${port}/healthz`)).status).toBe(200);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});

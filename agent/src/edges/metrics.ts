@@ -96,7 +96,12 @@ export interface HealthSource {
   ready(): { ready: boolean; reason: string };
 }
 
-export function startMetricsServer(metrics: AgentMetrics, health: HealthSource, port: number, host = '0.0.0.0'): Promise<http.Server> {
+/**
+ * host omitted: every address of the node, of both families ('::' where the node has IPv6,
+ * else 0.0.0.0). '0.0.0.0' alone left an IPv6-only node's kubelet probing the pod (hostNetwork:
+ * the node's IPv6 address) into a refused connection: never Ready, restarted by liveness.
+ */
+export function startMetricsServer(metrics: AgentMetrics, health: HealthSource, port: number, host?: string): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
@@ -120,6 +125,6 @@ export function startMetricsServer(metrics: AgentMetrics, health: HealthSource, 
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
+    server.listen({ port, host }, () => resolve(server));
   });
 }
