@@ -9,6 +9,7 @@ import { loadavg } from 'node:os';
 import { arpSlotOf, arpSlotsOf } from '../common/src/arp-slot.js';
 import { AgentFarm } from '../lab/agent/farm.js';
 import { median, percentile } from './dataplane.js';
+import { killUnderProbe } from './failover.js';
 import { writeSection } from './report.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -30,13 +31,7 @@ async function cycles(mode: 'Flooding' | 'Directed', n: number): Promise<Record<
       const victim = which === 'answerer' ? answerer : farm.tb.nodes.find((x) => x !== answerer)!;
       const warm = await farm.probe({ maxMs: 5000 });
       if (warm.unserved.length > 0) throw new Error(`bench recovery: ${warm.unserved.length} buckets unserved before the kill`);
-      const probe = farm.armedProbe({ maxMs: 10_000, attemptTimeoutMs: 30, roundMs: 10, maxInFlight: 3 });
-      await probe.armed;
-      farm.tb.setLink(victim, false);
-      const t0 = Date.now();
-      probe.go();
-      await farm.kill(victim);
-      const p = await probe.result;
+      const { p, t0 } = await killUnderProbe(farm, victim, { maxMs: 10_000 });
       const ms = p.unserved.length > 0 ? Infinity : Math.max(...p.served.map((s) => s.at)) - t0;
       out[which].push(ms);
       progress(`${mode} cycle ${i + 1}/${n}: ${victim.name} (${which}) killed, every bucket served again after ${ms} ms`);
