@@ -56,3 +56,13 @@ export async function stopFarm(drivers: Driver[], farm: DataplaneFarm): Promise<
     }),
   );
 }
+
+/** a test's teardown: the farm's kernel state off every node (if it was started), then the
+ *  bed, even when stopping the farm failed */
+export async function teardownFarm(tb: Testbed | undefined, drivers: Driver[] | undefined, farm: DataplaneFarm): Promise<void> {
+  try {
+    if (drivers !== undefined) await stopFarm(drivers, farm);
+  } finally {
+    tb?.destroy();
+  }
+}

@@ -2,7 +2,7 @@
 // through the responders, the gratuitous ARP is on the wire, and the virtual MAC never
 // appears as a frame source (so the switch keeps flooding it to every node).
 import type { DataplaneFarm } from '../../common/src/types.js';
-import { FARM_MAC, contiguousSplit, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { FARM_MAC, contiguousSplit, startFarm, teardownFarm, testFarm } from '../../lab/netns/farm.js';
 import { JsonLines, runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
 import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
@@ -15,13 +15,7 @@ beforeAll(() => {
   farm = testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }]);
 });
 
-afterAll(async () => {
-  try {
-    if (drivers !== undefined) await stopFarm(drivers, farm);
-  } finally {
-    tb?.destroy();
-  }
-});
+afterAll(() => teardownFarm(tb, drivers, farm));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

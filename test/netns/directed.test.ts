@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { bucketOf } from '../../common/src/jhash.js';
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { distRoot } from '../../lab/agent/farm.js';
-import { contiguousSplit, ownerIndex, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { contiguousSplit, ownerIndex, startFarm, teardownFarm, testFarm } from '../../lab/netns/farm.js';
 import { Driver, runClient, startEcho } from '../../lab/netns/procs.js';
 import { createTestbed, type Host, type Testbed } from '../../lab/netns/testbed.js';
 
@@ -100,11 +100,7 @@ test('Flooding mode on a switch that does not flood unknown unicast: ARP resolve
     // ...but the switch never learned it and delivers its frames to no node
     expect(results.filter((r) => r.node !== null)).toEqual([]);
   } finally {
-    try {
-      if (drivers !== undefined) await stopFarm(drivers, farm);
-    } finally {
-      tb.destroy();
-    }
+    await teardownFarm(tb, drivers, farm);
   }
 }, 60_000);
 
@@ -129,13 +125,7 @@ describe.each([
     await Promise.all(tb.nodes.map((n) => runClient(tb, n, { vip: tb.clients[0].ip, port: 9, protocol: 'udp', count: 1, timeoutMs: 100 })));
   }, 60_000);
 
-  afterAll(async () => {
-    try {
-      if (drivers !== undefined) await stopFarm(drivers, farm);
-    } finally {
-      tb?.destroy();
-    }
-  });
+  afterAll(() => teardownFarm(tb, drivers, farm));
 
   test.each([0, 2])('600 connections sent to node %i are spread over every node, each on the node its bucket names', async (receiver) => {
     const client = tb.clients[0];

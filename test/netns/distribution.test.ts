@@ -2,7 +2,7 @@
 // land each on exactly one node, on the node bucketOf() predicts, with no failures.
 import { bucketOf } from '../../common/src/jhash.js';
 import type { Affinity, DataplaneFarm } from '../../common/src/types.js';
-import { contiguousSplit, ownerIndex, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { contiguousSplit, ownerIndex, startFarm, teardownFarm, testFarm } from '../../lab/netns/farm.js';
 import { runClient, startEcho, type Attempt, type JsonLines } from '../../lab/netns/procs.js';
 import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 import type { Driver } from '../../lab/netns/procs.js';
@@ -29,13 +29,7 @@ beforeAll(async () => {
   servers = await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs.join(','), [80, 81], [53])));
 }, 60000);
 
-afterAll(async () => {
-  try {
-    if (drivers !== undefined) await stopFarm(drivers, farm);
-  } finally {
-    tb?.destroy();
-  }
-});
+afterAll(() => teardownFarm(tb, drivers, farm));
 
 function expectedNode(a: Attempt, affinity: Affinity): string {
   const b = bucketOf(a.laddr, a.lport, affinity, farm.bucketCount, farm.hashSeed);

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { bucketOf } from '../../common/src/jhash.js';
 import type { Affinity, DataplaneFarm } from '../../common/src/types.js';
-import { FARM_MAC, contiguousSplit, ownerIndex, startFarm, stopFarm } from '../../lab/netns/farm.js';
+import { FARM_MAC, contiguousSplit, ownerIndex, startFarm, stopFarm, teardownFarm } from '../../lab/netns/farm.js';
 import { Driver, DriverError, Holder, runClient, startEcho, type Attempt, type JsonLines } from '../../lab/netns/procs.js';
 import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
@@ -36,13 +36,7 @@ describe('a dual-stack farm of 3 nodes: IPv6 and IPv4 VIPs, one bucket split', (
     servers = await Promise.all(tb.nodes.map((n) => startEcho(tb, n, farm.virtualIPs.join(','), [80, 81], [53])));
   }, 60000);
 
-  afterAll(async () => {
-    try {
-      if (drivers !== undefined) await stopFarm(drivers, farm);
-    } finally {
-      tb?.destroy();
-    }
-  });
+  afterAll(() => teardownFarm(tb, drivers, farm));
 
   function check(results: Attempt[], affinity: Affinity, protocol: 'tcp' | 'udp', port: number, vip: string): void {
     expect(results.filter((r) => r.error !== null)).toEqual([]);

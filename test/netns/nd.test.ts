@@ -5,7 +5,7 @@
 // on eth0; the nodes never use the VIP as the source of their own solicitations.
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { arpSlotOf, arpSlotsOf } from '../../common/src/arp-slot.js';
-import { FARM_MAC, contiguousSplit, startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { FARM_MAC, contiguousSplit, startFarm, teardownFarm, testFarm } from '../../lab/netns/farm.js';
 import { runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
 import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
@@ -18,13 +18,7 @@ beforeAll(() => {
   farm = testFarm(tb, [{ port: 80, protocol: 'tcp', affinity: 'ClientIPAndPort' }], 256, ['ipv6']);
 });
 
-afterAll(async () => {
-  try {
-    if (drivers !== undefined) await stopFarm(drivers, farm);
-  } finally {
-    tb?.destroy();
-  }
-});
+afterAll(() => teardownFarm(tb, drivers, farm));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
