@@ -86,3 +86,24 @@ export function parseGreeting(line: string | null): { pod: string; client: strin
   const [pod, client] = line.split(' ');
   return pod && client ? { pod, client } : undefined;
 }
+
+/** A client run's answers (lab/netns/procs runClient) by pod: which pods answered how often,
+ *  the client addresses they saw, the attempts no pod answered, and how many answers saw an
+ *  address other than the attempt's own source (SNAT on the way). */
+export function tallyGreetings<A extends { laddr: string; node: string | null }>(results: readonly A[]): { pods: Map<string, number>; clients: Set<string>; failed: A[]; wrongClient: number } {
+  const pods = new Map<string, number>();
+  const clients = new Set<string>();
+  const failed: A[] = [];
+  let wrongClient = 0;
+  for (const a of results) {
+    const g = parseGreeting(a.node);
+    if (!g) {
+      failed.push(a);
+      continue;
+    }
+    pods.set(g.pod, (pods.get(g.pod) ?? 0) + 1);
+    clients.add(g.client);
+    if (g.client !== a.laddr) wrongClient++;
+  }
+  return { pods, clients, failed, wrongClient };
+}

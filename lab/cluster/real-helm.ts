@@ -9,6 +9,7 @@ import yaml from 'js-yaml';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { findBinDir, repoRoot } from './binaries.js';
+import { serviceSets } from '../../native/src/index.js';
 import type { ProjectImage } from './project-image.js';
 import type { RealCluster, RealNode } from './realnodes.js';
 
@@ -51,6 +52,13 @@ export async function stagePackets(rc: RealCluster, node: RealNode, farm: string
     for (const e of o.rule!.expr) if (e.counter) sum += Number(e.counter.packets);
   }
   return sum;
+}
+
+/** The buckets a node owns of a Service IP with its own sets (externalTrafficPolicy Local), sorted. */
+export async function serviceOwnedBuckets(rc: RealCluster, node: RealNode, farm: string, ip: string): Promise<number[]> {
+  const out = JSON.parse(await rc.nsExec(node, ['nft', '-j', 'list', 'set', 'inet', `vipfarm_${farm}`, serviceSets(ip).ownedSet])) as { nftables: { set?: { elem?: unknown[] } }[] };
+  const elems = out.nftables.find((o) => o.set)?.set?.elem ?? [];
+  return elems.map((e) => (typeof e === 'number' ? e : Number((e as { elem: { val: number } }).elem.val))).sort((a, b) => a - b);
 }
 
 /** Pid of the farm agent running in the node's network namespace (its container's process). */

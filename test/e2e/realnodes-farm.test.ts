@@ -12,9 +12,12 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { defaultVirtualMAC } from '../../common/src/config/defaults.js';
+import { backendDeployment, tallyGreetings } from '../../lab/cluster/backend.js';
 import { findBinDir } from '../../lab/cluster/binaries.js';
 import { installChart } from '../../lab/cluster/chart.js';
 import { projectImage, retaggedImage, type ProjectImage } from '../../lab/cluster/project-image.js';
+import { serviceOwnedBuckets, stagePackets } from '../../lab/cluster/real-helm.js';
 import { startRealCluster, type RealCluster } from '../../lab/cluster/realnodes.js';
 import { Holder, runClient, startEcho } from '../../lab/netns/procs.js';
 import { farmYaml, until } from '../operator/helpers.js';
@@ -519,6 +522,133 @@ test('Directed dual-stack on a switch that floods no unknown unicast: 30 of 30 l
     expect(passed).toBeGreaterThan(0);
   } finally {
     await removeFarm(farm);
+  }
+});
+
+// LoadBalancer Services with an IPv6 address (issue 13) through kube-proxy to pods on the
+// pod network: a farm whose pool has both families, a RequireDualStack Service of our class.
+// Its own farm (the IPv4 one above is deleted by now) with an IPv6 VIP; the Services take the
+// pool's addresses. One farm for both tests: the first makes it, the second removes it.
+const SVC_FARM = 'web6s';
+const svcPool = (): string[] => [`${rc.testbed.vip(10)}-${rc.testbed.vip(11)}`, `${rc.testbed.vip6(10)}-${rc.testbed.vip6(11)}`];
+const dualService = (name: string, extra: Record<string, unknown> = {}): string => JSON.stringify({
+  apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS },
+  spec: {
+    type: 'LoadBalancer', loadBalancerClass: 'vipfarm.io/farm', ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'],
+    selector: { app: name }, ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }], ...extra,
+  },
+});
+/** status.loadBalancer.ingress once it has an address of each family */
+const dualIngress = (name: string): Promise<{ ip: string; ipMode?: string }[]> => until(`${name} has an address of each family`, async () => {
+  const ingress = (await getJson(['get', 'svc', name, '-n', NS])).status?.loadBalancer?.ingress as { ip: string; ipMode?: string }[] | undefined;
+  return ingress?.length === 2 ? ingress : undefined;
+}, 60_000);
+/** SYNs each node's filter accepted as the owner of their bucket, for one address */
+const ownedSyns = (ip: string): Promise<number[]> => Promise.all(rc.nodes.map((n) => stagePackets(rc, n, SVC_FARM, ip, 'owned')));
+const svcRuleset = (netns: string): string => rc.testbed.exec(netns, ['nft', 'list', 'table', 'inet', `vipfarm_${SVC_FARM}`]);
+const lo6 = (netns: string): string => rc.testbed.exec(netns, ['ip', '-6', 'addr', 'show', 'dev', 'lo']);
+/** count connections from `sources` to ip:80: who answered, and each node's owned SYNs */
+async function serviceRun(ip: string, sources: string[], count: number): Promise<{ t: ReturnType<typeof tallyGreetings>; perNode: number[] }> {
+  const before = await ownedSyns(ip);
+  const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count, concurrency: 16, sources });
+  const perNode = (await ownedSyns(ip)).map((v, i) => v - before[i]!);
+  return { t: tallyGreetings(r.results), perNode };
+}
+let sources6: string[] = [];
+let sources4: string[] = [];
+
+test('dual-stack LoadBalancer Service (RequireDualStack): an address of each family, IPv6 and IPv4 connections from 300 client addresses each answered by the pods through kube-proxy, spread over the nodes; deleting it takes its IPv6 address off lo and out of the rules', async () => {
+  const tb = rc.testbed;
+  if (sources6.length === 0) {
+    sources6 = tb.addAddresses(tb.clients[0], 300, 'ipv6');
+    sources4 = tb.addAddresses(tb.clients[0], 300, 'ipv4');
+  }
+  const t0 = Date.now();
+  await kubectl(['apply', '-f', '-'], farmYaml(SVC_FARM, NS, { ...farm6Spec(true, [tb.vip6(6), tb.vip(6)]), addresses: svcPool() }));
+  // pods on the pod network, one per node (the Deployment spreads them), meanwhile
+  await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'shop6', namespace: NS, image: image.ref, replicas: 3 }));
+  await until(`${SVC_FARM} 3/3`, () => allReady(SVC_FARM), 180_000);
+  await kubectl(['rollout', 'status', 'deployment/shop6', '-n', NS, '--timeout=120s']);
+  const pods = new Map<string, string>((await getJson(['get', 'pods', '-n', NS, '-l', 'app=shop6'])).items.map((p: any) => [p.metadata.name, p.spec.nodeName]));
+  expect([...pods.values()].sort()).toEqual(['n1', 'n2', 'n3']);
+  for (const p of (await getJson(['get', 'pods', '-n', NS, '-l', 'app=shop6'])).items) expect(p.status.podIPs.map((x: any) => x.ip)).toEqual([expect.stringMatching(/^10\.244\./), expect.stringMatching(/^fd00:10:244:/)]);
+
+  await kubectl(['apply', '-f', '-'], dualService('shop6'));
+  const ingress = await dualIngress('shop6');
+  // the pool's first address of each family, in the order of spec.ipFamilies
+  expect(ingress).toEqual([{ ip: tb.vip(10), ipMode: 'VIP' }, { ip: tb.vip6(10), ipMode: 'VIP' }]);
+  const [ip4, ip6] = [tb.vip(10), tb.vip6(10)];
+  await until('every node has the IPv6 Service IP on lo and in its rules', () => tb.nodes.every((h) => lo6(h.netns).includes(`${ip6}/128`) && svcRuleset(h.netns).includes(`ip6 daddr ${ip6} tcp dport 80`)), 30_000);
+  await until('both Service IPs answer', async () => {
+    for (const [ip, src] of [[ip6, sources6], [ip4, sources4]] as const) {
+      const r = await runClient(tb, tb.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 6, concurrency: 6, sources: src.slice(0, 6), timeoutMs: 500 });
+      if (r.results.some((a) => a.node === null)) return false;
+    }
+    return true;
+  }, 60_000);
+  const servedMs = Date.now() - t0;
+
+  for (const [ip, src] of [[ip6, sources6], [ip4, sources4]] as const) {
+    const { t, perNode } = await serviceRun(ip, src, 300);
+    console.log(JSON.stringify({ event: 'e2e-dual-stack-service', ip, servedMs, ownedSynsPerNode: perNode, perPod: Object.fromEntries(t.pods), failed: t.failed.length, clients: t.clients.size }));
+    expect(t.failed).toEqual([]);
+    // every answer came from a pod of the Service (so kube-proxy's DNAT ran after our
+    // filter: the owned counters below matched the Service IP itself), each pod answered some
+    expect([...t.pods.keys()].sort()).toEqual([...pods.keys()].sort());
+    // each SYN accepted by exactly one node's owned rule (a retransmitted one counts again)
+    const total = perNode.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThanOrEqual(300);
+    expect(total).toBeLessThan(312);
+    for (const n of perNode) expect(n).toBeGreaterThan(40);
+  }
+  // the client found the IPv6 Service IP by neighbour discovery: the virtual MAC answered
+  expect(tb.exec(tb.clients[0].netns, ['ip', '-6', 'neigh', 'show', ip6, 'dev', 'eth0'])).toContain(`lladdr ${defaultVirtualMAC(SVC_FARM)}`);
+
+  await kubectl(['delete', 'svc', 'shop6', '-n', NS]);
+  await until('the Service IPs gone from every node', () => tb.nodes.every((h) => {
+    const rules = svcRuleset(h.netns);
+    return !rules.includes(ip6) && !rules.includes(ip4) && !lo6(h.netns).includes(ip6) && !loAddrs(h.netns).includes(`${ip4}/32`);
+  }), 30_000);
+  // the farm's own IPv6 VIP stays
+  for (const h of tb.nodes) expect(lo6(h.netns)).toContain(`${tb.vip6(6)}/128`);
+  await kubectl(['delete', 'deployment', 'shop6', '-n', NS, '--wait=false']);
+});
+
+test('dual-stack Service with externalTrafficPolicy Local, pods on n1 and n2: n3 owns none of either address\'s buckets, every IPv6 connection answered with the client\'s own address', async () => {
+  const tb = rc.testbed;
+  try {
+    if (sources6.length === 0) sources6 = tb.addAddresses(tb.clients[0], 300, 'ipv6');
+    await kubectl(['apply', '-f', '-'], farmYaml(SVC_FARM, NS, { ...farm6Spec(true, [tb.vip6(6), tb.vip(6)]), addresses: svcPool() }));
+    await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'local6', namespace: NS, image: image.ref, replicas: 2, nodes: ['n1', 'n2'] }));
+    await until(`${SVC_FARM} 3/3`, () => allReady(SVC_FARM), 180_000);
+    await kubectl(['rollout', 'status', 'deployment/local6', '-n', NS, '--timeout=120s']);
+    await kubectl(['apply', '-f', '-'], dualService('local6', { externalTrafficPolicy: 'Local' }));
+    const ips = (await dualIngress('local6')).map((x) => x.ip);
+    const ip6 = ips.find((ip) => ip.includes(':'))!;
+    expect(ips).toHaveLength(2);
+    await until('status.services lists n1 and n2 for both addresses', async () => {
+      const listed = ((await farmStatus(SVC_FARM)).services ?? []).filter((s: any) => ips.includes(s.ip));
+      return listed.length === 2 && listed.every((s: any) => JSON.stringify(s.nodes) === '["n1","n2"]');
+    }, 30_000);
+    const sets = await until('n1 and n2 share every bucket of each address', async () => {
+      const per = await Promise.all(ips.map((ip) => Promise.all(rc.nodes.map((n) => serviceOwnedBuckets(rc, n, SVC_FARM, ip)))));
+      return per.every((s) => s[0]!.length + s[1]!.length === 64 && s[0]!.length > 0 && s[1]!.length > 0) ? per : undefined;
+    }, 30_000);
+    for (const s of sets) expect(s[2]).toEqual([]);
+    const pods = (await getJson(['get', 'pods', '-n', NS, '-l', 'app=local6'])).items.map((p: any) => p.metadata.name).sort();
+    const { t, perNode } = await serviceRun(ip6, sources6, 300);
+    console.log(JSON.stringify({ event: 'e2e-dual-stack-service-local', ip: ip6, bucketsPerNode: sets.map((s) => s.map((b) => b.length)), ownedSynsPerNode: perNode, perPod: Object.fromEntries(t.pods), failed: t.failed.length, wrongClient: t.wrongClient }));
+    expect(t.failed).toEqual([]);
+    expect([...t.pods.keys()].sort()).toEqual(pods);
+    // no SNAT: each pod saw the client's own IPv6 address
+    expect(t.wrongClient).toBe(0);
+    expect(t.clients.size).toBe(300);
+    expect(perNode[2]).toBe(0);
+    expect(perNode[0]! + perNode[1]!).toBeGreaterThanOrEqual(300);
+  } finally {
+    await kubectl(['delete', 'svc', 'local6', 'shop6', '-n', NS, '--ignore-not-found']);
+    await kubectl(['delete', 'deployment', 'local6', 'shop6', '-n', NS, '--ignore-not-found', '--wait=false']);
+    await removeFarm(SVC_FARM);
   }
 });
 

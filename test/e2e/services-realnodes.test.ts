@@ -7,13 +7,12 @@ import { jest } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { backendDeployment, parseGreeting } from '../../lab/cluster/backend.js';
+import { backendDeployment, parseGreeting, tallyGreetings } from '../../lab/cluster/backend.js';
 import { projectImage, type ProjectImage } from '../../lab/cluster/project-image.js';
 import { startRealCluster, type RealCluster, type RealNode } from '../../lab/cluster/realnodes.js';
-import { Holder, runClient, type Attempt } from '../../lab/netns/procs.js';
-import { serviceSets } from '../../native/src/index.js';
+import { Holder, runClient } from '../../lab/netns/procs.js';
 import { farmYaml, until } from '../operator/helpers.js';
-import { agentPid, installChart, packetsOf, RELEASE_NS, stagePackets, takeoverGap } from '../../lab/cluster/real-helm.js';
+import { agentPid, installChart, packetsOf, RELEASE_NS, serviceOwnedBuckets, stagePackets, takeoverGap } from '../../lab/cluster/real-helm.js';
 
 jest.setTimeout(300_000);
 
@@ -46,23 +45,6 @@ const service = (name: string, spec: Record<string, unknown>): string => JSON.st
 const owned = async (ip: string): Promise<number[]> => Promise.all(rc.nodes.map((n) => stagePackets(rc, n, FARM, ip, 'owned')));
 // vipfarm_packets_total{verdict="accept"} of each node's agent
 const accepted = async (ip: string): Promise<number[]> => Promise.all(rc.nodes.map((n) => packetsOf(rc, n, ip, 'accept')));
-const tally = (results: Attempt[]): { pods: Map<string, number>; clients: Set<string>; failed: Attempt[]; wrongClient: number } => {
-  const pods = new Map<string, number>();
-  const clients = new Set<string>();
-  const failed: Attempt[] = [];
-  let wrongClient = 0;
-  for (const a of results) {
-    const g = parseGreeting(a.node);
-    if (!g) {
-      failed.push(a);
-      continue;
-    }
-    pods.set(g.pod, (pods.get(g.pod) ?? 0) + 1);
-    clients.add(g.client);
-    if (g.client !== a.laddr) wrongClient++;
-  }
-  return { pods, clients, failed, wrongClient };
-};
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'vipfarm-e2e-svc-real-'));
@@ -109,7 +91,7 @@ test('6 pods behind a Service of our class: an EXTERNAL-IP, 600 connections from
   const after = await owned(ip);
   const perNode = after.map((v, i) => v - before[i]!);
   const acceptedPerNode = (await accepted(ip)).map((v, i) => v - acceptedBefore[i]!);
-  const t = tally(r.results);
+  const t = tallyGreetings(r.results);
   console.log(JSON.stringify({ event: 'service-spread', servedMs, ownedSynsPerNode: perNode, acceptedPacketsPerNode: acceptedPerNode, perPod: Object.fromEntries(t.pods), failed: t.failed.length }));
   // the agents' metric shows the same spread (every packet of the connections: a few per SYN)
   for (let i = 0; i < 3; i++) expect(acceptedPerNode[i]).toBeGreaterThanOrEqual(perNode[i]! * 3);
@@ -153,7 +135,7 @@ test('sessionAffinity ClientIP becomes the farm\'s ClientIP affinity: one client
     const before = await owned(ip);
     const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 12, concurrency: 4, sources: [src] });
     const after = await owned(ip);
-    const t = tally(r.results);
+    const t = tallyGreetings(r.results);
     expect(t.failed).toEqual([]);
     expect(t.pods.size).toBe(1);
     expect(after.map((v, i) => v - before[i]!).filter((d) => d > 0)).toHaveLength(1);
@@ -162,11 +144,7 @@ test('sessionAffinity ClientIP becomes the farm\'s ClientIP affinity: one client
 });
 
 // externalTrafficPolicy Local: only nodes with a ready endpoint own the IP's buckets.
-const ownedSet = async (node: RealNode, ip: string): Promise<number[]> => {
-  const out = JSON.parse(await rc.nsExec(node, ['nft', '-j', 'list', 'set', 'inet', `vipfarm_${FARM}`, serviceSets(ip).ownedSet])) as { nftables: { set?: { elem?: unknown[] } }[] };
-  const elems = out.nftables.find((o) => o.set)?.set?.elem ?? [];
-  return elems.map((e) => (typeof e === 'number' ? e : Number((e as { elem: { val: number } }).elem.val))).sort((a, b) => a - b);
-};
+const ownedSet = (node: RealNode, ip: string): Promise<number[]> => serviceOwnedBuckets(rc, node, FARM, ip);
 const localNodes = async (ip: string): Promise<string[] | undefined> => (await farmStatus()).services?.find((s: any) => s.ip === ip)?.nodes;
 
 test('externalTrafficPolicy Local with pods on n1 and n2: n3 owns none of the IP\'s buckets, no connection fails, the pods see the client\'s address', async () => {
@@ -191,7 +169,7 @@ test('externalTrafficPolicy Local with pods on n1 and n2: n3 owns none of the IP
   const before = await owned(ip);
   const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 300, concurrency: 20, sources });
   const perNode = (await owned(ip)).map((v, i) => v - before[i]!);
-  const t = tally(r.results);
+  const t = tallyGreetings(r.results);
   const pods = await podNames('local');
   console.log(JSON.stringify({ event: 'service-local', bucketsPerNode: sets.map((s) => s.length), ownedSynsPerNode: perNode, perPod: Object.fromEntries(t.pods), failed: t.failed.length, wrongClient: t.wrongClient }));
   expect(t.failed).toEqual([]);
@@ -225,7 +203,7 @@ test('externalTrafficPolicy Local: a pod lands on n3, n3 takes its share; 0 of t
   const before = await owned(ip);
   const r = await runClient(rc.testbed, rc.testbed.clients[0], { vip: ip, port: 80, protocol: 'tcp', count: 300, concurrency: 20, sources });
   const perNode = (await owned(ip)).map((v, i) => v - before[i]!);
-  const t = tally(r.results);
+  const t = tallyGreetings(r.results);
   console.log(JSON.stringify({ event: 'service-local-rebalance', listedMs, ownedMs, bucketsPerNode: sets.map((s) => s.length), established: summary.length, broken: broken.length, ownedSynsPerNode: perNode, failed: t.failed.length }));
   expect(summary).toHaveLength(30);
   expect(broken).toEqual([]);
@@ -254,7 +232,7 @@ test('externalTrafficPolicy Local: the pod leaves n3, n3 gives its share back; n
     return s[2]!.length === 0 && s[0]!.length + s[1]!.length === 64 ? s : undefined;
   }, 30_000);
   const releasedMs = Date.now() - t0;
-  const t = tally((await run).results);
+  const t = tallyGreetings((await run).results);
   const summary = await holder.stop();
   // connections whose pod ran on n3 end with it; every other one must live on
   const n3Pods = new Set([...pods].filter(([, node]) => node === 'n3').map(([name]) => name));
@@ -284,7 +262,7 @@ test('an agent killed: the Service IP keeps serving through the takeover and kee
   process.kill(pid, 'SIGKILL');
   const res = await run;
   const kill = killedAt - res.startedAt;
-  const t = tally(res.results);
+  const t = tallyGreetings(res.results);
   const gap = takeoverGap(res.results, kill);
   console.log(JSON.stringify({ event: 'service-agent-killed', failed: t.failed.length, ...gap }));
   expect(t.failed).toEqual([]);
