@@ -554,6 +554,8 @@ async function serviceRun(ip: string, sources: string[], count: number): Promise
   const perNode = (await ownedSyns(ip)).map((v, i) => v - before[i]!);
   return { t: tallyGreetings(r.results), perNode };
 }
+/** the pods of the Local Service: on n1 and n2 only */
+const localDeployment = (): string => backendDeployment({ name: 'local6', namespace: NS, image: image.ref, replicas: 2, nodes: ['n1', 'n2'] });
 let sources6: string[] = [];
 let sources4: string[] = [];
 
@@ -565,8 +567,10 @@ test('dual-stack LoadBalancer Service (RequireDualStack): an address of each fam
   }
   const t0 = Date.now();
   await kubectl(['apply', '-f', '-'], farmYaml(SVC_FARM, NS, { ...farm6Spec(true, [tb.vip6(6), tb.vip(6)]), addresses: svcPool() }));
-  // pods on the pod network, one per node (the Deployment spreads them), meanwhile
+  // pods on the pod network, one per node (the Deployment spreads them), meanwhile; and the
+  // next test's, which start in the same time
   await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'shop6', namespace: NS, image: image.ref, replicas: 3 }));
+  await kubectl(['apply', '-f', '-'], localDeployment());
   await until(`${SVC_FARM} 3/3`, () => allReady(SVC_FARM), 180_000);
   await kubectl(['rollout', 'status', 'deployment/shop6', '-n', NS, '--timeout=120s']);
   const pods = new Map<string, string>((await getJson(['get', 'pods', '-n', NS, '-l', 'app=shop6'])).items.map((p: any) => [p.metadata.name, p.spec.nodeName]));
@@ -619,7 +623,7 @@ test('dual-stack Service with externalTrafficPolicy Local, pods on n1 and n2: n3
   try {
     if (sources6.length === 0) sources6 = tb.addAddresses(tb.clients[0], 300, 'ipv6');
     await kubectl(['apply', '-f', '-'], farmYaml(SVC_FARM, NS, { ...farm6Spec(true, [tb.vip6(6), tb.vip(6)]), addresses: svcPool() }));
-    await kubectl(['apply', '-f', '-'], backendDeployment({ name: 'local6', namespace: NS, image: image.ref, replicas: 2, nodes: ['n1', 'n2'] }));
+    await kubectl(['apply', '-f', '-'], localDeployment());
     await until(`${SVC_FARM} 3/3`, () => allReady(SVC_FARM), 180_000);
     await kubectl(['rollout', 'status', 'deployment/local6', '-n', NS, '--timeout=120s']);
     await kubectl(['apply', '-f', '-'], dualService('local6', { externalTrafficPolicy: 'Local' }));
