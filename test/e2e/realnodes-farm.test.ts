@@ -618,10 +618,13 @@ test('dual-stack LoadBalancer Service (RequireDualStack): an address of each fam
   await kubectl(['delete', 'deployment', 'shop6', '-n', NS, '--wait=false']);
 });
 
-test('dual-stack Service with externalTrafficPolicy Local, pods on n1 and n2: n3 owns none of either address\'s buckets, every IPv6 connection answered with the client\'s own address', async () => {
+test('dual-stack Service with externalTrafficPolicy Local, pods on n1 and n2: n3 owns none of either address\'s buckets, every IPv6 and IPv4 connection answered with the client\'s own address', async () => {
   const tb = rc.testbed;
   try {
-    if (sources6.length === 0) sources6 = tb.addAddresses(tb.clients[0], 300, 'ipv6');
+    if (sources6.length === 0) {
+      sources6 = tb.addAddresses(tb.clients[0], 300, 'ipv6');
+      sources4 = tb.addAddresses(tb.clients[0], 300, 'ipv4');
+    }
     await kubectl(['apply', '-f', '-'], farmYaml(SVC_FARM, NS, { ...farm6Spec(true, [tb.vip6(6), tb.vip(6)]), addresses: svcPool() }));
     await kubectl(['apply', '-f', '-'], localDeployment());
     await until(`${SVC_FARM} 3/3`, () => allReady(SVC_FARM), 180_000);
@@ -629,6 +632,7 @@ test('dual-stack Service with externalTrafficPolicy Local, pods on n1 and n2: n3
     await kubectl(['apply', '-f', '-'], dualService('local6', { externalTrafficPolicy: 'Local' }));
     const ips = (await dualIngress('local6')).map((x) => x.ip);
     const ip6 = ips.find((ip) => ip.includes(':'))!;
+    const ip4 = ips.find((ip) => !ip.includes(':'))!;
     expect(ips).toHaveLength(2);
     await until('status.services lists n1 and n2 for both addresses', async () => {
       const listed = ((await farmStatus(SVC_FARM)).services ?? []).filter((s: any) => ips.includes(s.ip));
@@ -649,6 +653,12 @@ test('dual-stack Service with externalTrafficPolicy Local, pods on n1 and n2: n3
     expect(t.clients.size).toBe(300);
     expect(perNode[2]).toBe(0);
     expect(perNode[0]! + perNode[1]!).toBeGreaterThanOrEqual(300);
+    // and the IPv4 address of the same Service, fewer (services-realnodes.test.ts has more)
+    const v4 = await serviceRun(ip4, sources4.slice(0, 100), 100);
+    console.log(JSON.stringify({ event: 'e2e-dual-stack-service-local', ip: ip4, ownedSynsPerNode: v4.perNode, failed: v4.t.failed.length, wrongClient: v4.t.wrongClient }));
+    expect(v4.t.failed).toEqual([]);
+    expect(v4.t.wrongClient).toBe(0);
+    expect(v4.perNode[2]).toBe(0);
   } finally {
     await kubectl(['delete', 'svc', 'local6', 'shop6', '-n', NS, '--ignore-not-found']);
     await kubectl(['delete', 'deployment', 'local6', 'shop6', '-n', NS, '--ignore-not-found', '--wait=false']);
