@@ -60,18 +60,6 @@ const PROBE_TIMEOUT_MS = 30;
  *  a bucket's SYNs: measured as part of every takeover, vipfarm's and keepalived's). */
 export const TAKEOVER_PROBE = { attemptTimeoutMs: PROBE_TIMEOUT_MS, roundMs: PROBE_ROUND_MS, maxInFlight: PROBE_TIMEOUT_MS / PROBE_ROUND_MS + 1 };
 
-/** A node's death under an armed probe: the client is started ahead, so that its own
- *  startup is not measured, and its first SYN follows the cable cut, so only a survivor can
- *  answer it. t0 = the cut. */
-export async function killUnderProbe(farm: AgentFarm, victim: Host, opts: { buckets?: number[]; maxMs: number }): Promise<{ p: Awaited<ReturnType<AgentFarm['armedProbe']>['result']>; t0: number }> {
-  const probe = farm.armedProbe({ ...opts, ...TAKEOVER_PROBE });
-  await probe.armed;
-  farm.tb.setLink(victim, false);
-  const t0 = Date.now();
-  probe.go();
-  await farm.kill(victim);
-  return { p: await probe.result, t0 };
-}
 
 async function killCycles(farm: AgentFarm, cycles: number): Promise<Takeover[]> {
   const out: Takeover[] = [];
@@ -80,7 +68,7 @@ async function killCycles(farm: AgentFarm, cycles: number): Promise<Takeover[]> 
     const before = await farm.owners();
     const buckets = Object.entries(before.owners).filter(([, n]) => n === victim.name).map(([b]) => Number(b));
     const marks = new Map([...farm.agents].map(([n, a]) => [n, a.logs.length]));
-    const { p, t0 } = await killUnderProbe(farm, victim, { buckets, maxMs: 10_000 });
+    const { results: [p], t0 } = await farm.killUnderProbe(victim, [{ buckets, maxMs: 10_000, ...TAKEOVER_PROBE }]);
     const failovers = [...farm.agents].filter(([n]) => n !== victim.name).flatMap(([n, a]) => a.logs.slice(marks.get(n)).filter((l) => l.event === 'failover' && l.peer === victim.name));
     const t = p.unserved.length || failovers.length === 0
       ? { totalMs: Infinity, heardBeforeKillMs: NaN, detectMs: NaN, agreeMs: NaN, programMs: NaN, clientMs: NaN }

@@ -7,9 +7,9 @@
 // 30 ms connect timeout), then the node is restarted. BENCH_RECOVERY_CYCLES (default 6).
 import { loadavg } from 'node:os';
 import { arpSlotOf, arpSlotsOf } from '../common/src/arp-slot.js';
-import { AgentFarm } from '../lab/agent/farm.js';
+import { AgentFarm, servedAgainMs } from '../lab/agent/farm.js';
 import { median, percentile } from './dataplane.js';
-import { killUnderProbe } from './failover.js';
+import { TAKEOVER_PROBE } from './failover.js';
 import { writeSection } from './report.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -31,8 +31,8 @@ async function cycles(mode: 'Flooding' | 'Directed', n: number): Promise<Record<
       const victim = which === 'answerer' ? answerer : farm.tb.nodes.find((x) => x !== answerer)!;
       const warm = await farm.probe({ maxMs: 5000 });
       if (warm.unserved.length > 0) throw new Error(`bench recovery: ${warm.unserved.length} buckets unserved before the kill`);
-      const { p, t0 } = await killUnderProbe(farm, victim, { maxMs: 10_000 });
-      const ms = p.unserved.length > 0 ? Infinity : Math.max(...p.served.map((s) => s.at)) - t0;
+      const { results: [p], t0 } = await farm.killUnderProbe(victim, [{ maxMs: 10_000, ...TAKEOVER_PROBE }]);
+      const ms = servedAgainMs(p!, t0);
       out[which].push(ms);
       progress(`${mode} cycle ${i + 1}/${n}: ${victim.name} (${which}) killed, every bucket served again after ${ms} ms`);
       farm.tb.setLink(victim, true);

@@ -67,6 +67,11 @@ export interface ProbeResult {
   clientErrors: Record<string, number>;
 }
 
+/** ms from t0 until the probe had every bucket it asked for answered (Infinity if not) */
+export function servedAgainMs(p: ProbeResult, t0: number): number {
+  return p.unserved.length > 0 ? Infinity : Math.max(t0, ...p.served.map((s) => s.at)) - t0;
+}
+
 export interface ProbeOptions {
   buckets?: number[];
   /** the VIP and the client address of this family (default: the farm's first) */
@@ -264,6 +269,22 @@ export class AgentFarm {
     const isArmed = new Promise<void>((r) => (onArmed = r));
     const result = this.collectProbe(p, onArmed);
     return { armed: isArmed, go: () => void p.stdin?.end('go\n'), result };
+  }
+
+  /**
+   * A node's death under armed probes (one per options, e.g. one per family): the clients
+   * are started and loaded ahead, so their startup is not measured, and their first SYNs
+   * follow the cable cut, so only a survivor can answer. t0 = the cut; a bucket's takeover
+   * is its `served[].at` - t0 (servedAgainMs).
+   */
+  async killUnderProbe(victim: Host, probes: ProbeOptions[]): Promise<{ results: ProbeResult[]; t0: number }> {
+    const armed = probes.map((o) => this.armedProbe(o));
+    await Promise.all(armed.map((a) => a.armed));
+    this.tb.setLink(victim, false);
+    const t0 = Date.now();
+    for (const a of armed) a.go();
+    await this.kill(victim);
+    return { results: await Promise.all(armed.map((a) => a.result)), t0 };
   }
 
   private collectProbe(p: ChildProcess, onArmed: () => void): Promise<ProbeResult> {
