@@ -323,7 +323,8 @@ async function measure(farm: AgentFarm, c: Contender, n: number, sources: string
   }
   progress(`${c.name}: capacity`);
   const cap = await capacity(farm, sources);
-  const logs = [...farm.agents.values()].flatMap((a) => a.logs);
+  // every run of every agent: each node is killed and restarted in turn
+  const logs = [...farm.pastLogs, ...[...farm.agents.values()].flatMap((a) => a.logs)];
   await c.stop();
   const events = logs.length > 0 ? { stalls: logs.filter((l) => l.event === 'stall').length, deaths: logs.filter((l) => l.event === 'peer_dead').length } : undefined;
   if (events) progress(`${c.name}: ${events.stalls} loop stalls, ${events.deaths} peers declared dead (${n} kills x 2 survivors expected)`);

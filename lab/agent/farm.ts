@@ -98,6 +98,8 @@ export class AgentFarm {
   readonly bucketCount: number;
   readonly seed = 0x5eed;
   readonly agents = new Map<string, RunningAgent>();
+  /** the logs of agents since replaced by startAgent (a restarted node's previous run) */
+  readonly pastLogs: LogLine[] = [];
   readonly apps = new Map<string, ChildProcess>();
 
   constructor(readonly opts: FarmOptions) {
@@ -216,6 +218,7 @@ export class AgentFarm {
     proc.stdout!.resume();
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     const a = { proc, logs, exited };
+    this.pastLogs.push(...(this.agents.get(node.name)?.logs ?? []));
     this.agents.set(node.name, a);
     return a;
   }
