@@ -3,8 +3,11 @@ import type { Protocol } from '../../common/src/types.js';
 
 /** 'foreign': a SYN for another node's bucket, dropped before conntrack (chain raw).
  *  Directed mode: 'forward', sent at L2 to the bucket's holder (netdev ingress);
- *  'previous', passed on to the bucket's previous holder (second chance). */
-export type Stage = 'established' | 'owned' | 'orphan' | 'drop' | 'foreign' | 'forward' | 'previous';
+ *  'previous', passed on to the bucket's previous holder (second chance).
+ *  Timed handoff: 'giving', a new flow of a bucket being given away, dropped from its
+ *  instant on; 'taking', one of a bucket being taken over, accepted from its instant on
+ *  (the raw chain's taking accept, "raw taking", is left out: the same SYN again). */
+export type Stage = 'established' | 'owned' | 'orphan' | 'drop' | 'foreign' | 'forward' | 'previous' | 'giving' | 'taking';
 
 export interface RuleCounter {
   vip: string;
@@ -20,7 +23,7 @@ export interface StageCounter extends Omit<RuleCounter, 'verdict'> {
   stage: Stage;
 }
 
-const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop', 'foreign', 'forward', 'previous'];
+const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop', 'foreign', 'forward', 'previous', 'giving', 'taking'];
 
 /** the comment nft_farm.cc puts on each rule; null for anything else */
 export function parseComment(comment: string): Omit<StageCounter, 'packets' | 'bytes'> | null {
@@ -39,7 +42,7 @@ export function stageCounters(raw: { comment: string; packets: number; bytes: nu
 }
 
 function verdictOf(stage: Stage): RuleCounter['verdict'] {
-  if (stage === 'drop' || stage === 'foreign') return 'drop';
+  if (stage === 'drop' || stage === 'foreign' || stage === 'giving') return 'drop';
   return stage === 'forward' || stage === 'previous' ? 'forward' : 'accept';
 }
 

@@ -1,5 +1,5 @@
 // The data plane API the agent builds on.
-export { NftDataplane, serviceSets, type BucketSet } from './nft-dataplane.js';
+export { NftDataplane, realtimeMs, serviceSets, type BucketSet, type TimedBucket } from './nft-dataplane.js';
 export { bindVips, checkIfaceExists, releaseInterface, unbindVips, sysctlPlan } from './vip-binding.js';
 export { ArpResponder, type ArpStats } from './arp-responder.js';
 export { neighbours, type Neighbour } from './neighbours.js';

@@ -19,6 +19,11 @@ export interface NativeBinding {
   }): void;
   nftSetElems(farm: string, set: string, buckets: number[], leaseMs: number): void;
   nftSetOwnedAndForwarding(farm: string, owned: number[], leaseMs: number, forward: [number, string][], nodeMacs: string[], previous: [number, string][]): void;
+  /** giving/taking: [bucket, fromUs] (µs since the epoch, CLOCK_REALTIME) */
+  nftSetOwnedAndHandoff(farm: string, owned: number[], leaseMs: number, giving: [number, number][], taking: [number, number][]): void;
+  nftGetHandoff(farm: string, set: string): [number, number][];
+  /** CLOCK_REALTIME in µs (the kernel's `meta time`, what Date.now() reads in ms) */
+  realtimeUs(): number;
   nftGetElems(farm: string, set: string): number[];
   nftCounters(farm: string): { comment: string; packets: number; bytes: number }[];
   nftRuleCounts(farm: string): { inet: number; netdev: number };

@@ -26,6 +26,18 @@ export interface Forwarding {
   previous?: ReadonlyMap<number, readonly string[]>;
 }
 
+/** Timed handoff: a bucket and the instant its new flows flip, in ms since the epoch on
+ *  this node's clock (CLOCK_REALTIME: Date.now(), or realtimeMs() for sub-ms precision). */
+export interface TimedBucket {
+  bucket: number;
+  atMs: number;
+}
+
+/** CLOCK_REALTIME in ms with µs precision: the clock `meta time` reads in the kernel. */
+export function realtimeMs(): number {
+  return native().realtimeUs() / 1000;
+}
+
 export class NftDataplane {
   /** bucket counts of the farms applied through this instance, to range-check buckets */
   private readonly bucketCounts = new Map<string, number>();
@@ -83,6 +95,42 @@ export class NftDataplane {
       }
     }
     native().nftSetOwnedAndForwarding(name, list, lease, forward, nodeMacs, previous);
+  }
+
+  /** Timed handoff: owned as setBuckets, and in the same batch the buckets being given
+   *  away (their new flows dropped from atMs on, while still owned) and taken over
+   *  (accepted from atMs on, before they are owned). The kernel flips each at the packet's
+   *  arrival time, so two nodes flip one bucket at one instant. Rounded to the safe side:
+   *  a giving instant down, a taking one up, to the microsecond. */
+  setBucketsAndHandoff(farmName: string, owned: number[], leaseMs: number, giving: readonly TimedBucket[], taking: readonly TimedBucket[]): void {
+    const op = 'setBucketsAndHandoff';
+    const name = checkFarmName(op, farmName);
+    const count = this.bucketCounts.get(name) ?? LIMITS.bucketCountMax;
+    const list = checkBuckets(op, owned, count);
+    const lease = checkLease(op, leaseMs);
+    const timed = (what: string, xs: readonly TimedBucket[], round: (us: number) => number): [number, number][] => {
+      const seen = new Set<number>();
+      return xs.map(({ bucket, atMs }) => {
+        checkBuckets(op, [bucket], count);
+        if (seen.has(bucket)) fail(op, `bucket ${bucket} is twice in ${what}`);
+        seen.add(bucket);
+        if (!Number.isFinite(atMs) || atMs < 0 || atMs * 1000 > Number.MAX_SAFE_INTEGER) fail(op, `${what} instant of bucket ${bucket} must be ms since the epoch, got ${atMs}`);
+        return [bucket, round(atMs * 1000)];
+      });
+    };
+    const give = timed('giving', giving, Math.floor);
+    const take = timed('taking', taking, Math.ceil);
+    const mine = new Set(list);
+    for (const [b] of give) if (!mine.has(b)) fail(op, `bucket ${b} is given away but not owned here`);
+    for (const [b] of take) if (mine.has(b)) fail(op, `bucket ${b} is taken over but already owned here`);
+    native().nftSetOwnedAndHandoff(name, list, lease, give, take);
+  }
+
+  /** the live elements of a handoff set, instants in ms (µs precision) */
+  getHandoff(farmName: string, set: 'giving' | 'taking'): TimedBucket[] {
+    const name = checkFarmName('getHandoff', farmName);
+    if (set !== 'giving' && set !== 'taking') throw new TypeError(`getHandoff: unknown set ${JSON.stringify(set)}`);
+    return native().nftGetHandoff(name, set).map(([bucket, us]) => ({ bucket, atMs: us / 1000 })).sort((a, b) => a.bucket - b.bucket);
   }
 
   /** the takeover set: a dead node's buckets, accepted on every packet for leaseMs */

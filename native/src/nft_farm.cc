@@ -18,6 +18,8 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <endian.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -185,6 +187,16 @@ class RuleBuilder {
     nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
     return add(e);
   }
+  /** host to network byte order of `len` bytes in reg, in words of `size` bytes */
+  RuleBuilder& hton(uint32_t reg, uint32_t len, uint32_t size) {
+    auto* e = expr("byteorder");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, reg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, reg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, len);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, size);
+    return add(e);
+  }
   RuleBuilder& counter() { return add(expr("counter")); }
   RuleBuilder& verdict(int v) {
     auto* e = expr("immediate");
@@ -211,15 +223,18 @@ class RuleBuilder {
 
 const char* protoName(Proto p) { return p == Proto::Tcp ? "tcp" : "udp"; }
 
-// The register that follows `bytes` of data loaded at reg 2, numbered as nft numbers it
-// (a 16-byte register where one starts, a 4-byte one otherwise), so that the bytecode is
-// the same as `nft -f` writes: ip saddr . sport puts the port in reg 13 (NFT_REG32_05),
-// ip6 saddr . sport in reg 3.
-uint32_t regAfterReg2(uint32_t bytes) {
+// nft numbers registers in 32-bit words from reg 1 and names a word where a 16-byte
+// register starts by that register (netlink_put_register), any other by its NFT_REG32_*:
+// so the bytecode is the same as `nft -f` writes.
+uint32_t regOfWord(uint32_t word) {
   constexpr uint32_t kWordsPerReg = NFT_REG_SIZE / NFT_REG32_SIZE;
-  uint32_t word = kWordsPerReg + bytes / NFT_REG32_SIZE;  // 32-bit words from reg 1
   return word % kWordsPerReg == 0 ? NFT_REG_1 + word / kWordsPerReg : NFT_REG32_00 + word;
 }
+
+// Where nft puts a jhash's source: the next free register after its result, a whole
+// 16-byte one for the result alone (word 4: reg 2), or the word after a concatenation
+// the result starts (bucket . meta time: 12 bytes, word 3: reg 11).
+constexpr uint32_t kHashSrcAlone = 4, kHashSrcInConcat = 3;
 
 // <family> daddr VIP (meta nfproto first, as nft writes it for an inet table)
 void matchVip(RuleBuilder& b, const IpAddress& vip) {
@@ -244,15 +259,26 @@ void matchVipPort(RuleBuilder& b, const IpAddress& vip, const FarmRule& rule) {
 
 // jhash over the client address (4 or 16 bytes) or address . sport: the 2-byte port is
 // loaded into the register after the address, whose upper bytes the kernel zeroes, so
-// the key is 8 (IPv4) or 20 (IPv6) bytes.
-void bucketHash(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec, const IpFamily& family) {
-  b.payload(NFT_PAYLOAD_NETWORK_HEADER, family.saddrOffset, family.addrLen, NFT_REG_2);
+// the key is 8 (IPv4) or 20 (IPv6) bytes. The result goes to reg 1; the source from
+// `srcWord` on (kHashSrcAlone, kHashSrcInConcat).
+void bucketHash(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec, const IpFamily& family,
+                uint32_t srcWord = kHashSrcAlone) {
+  b.payload(NFT_PAYLOAD_NETWORK_HEADER, family.saddrOffset, family.addrLen, regOfWord(srcWord));
   uint32_t len = family.addrLen;
   if (rule.affinity == Affinity::ClientIPAndPort) {
-    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, regAfterReg2(family.addrLen));
+    b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, regOfWord(srcWord + family.addrLen / NFT_REG32_SIZE));
     len += NFT_REG32_SIZE;
   }
-  b.jhash(NFT_REG_2, len, spec.buckets, spec.seed);
+  b.jhash(regOfWord(srcWord), len, spec.buckets, spec.seed);
+}
+
+// `<jhash> . meta time` into reg 1 for a lookup in a handoff set (kGivingSet, kTakingSet):
+// both fields in network byte order, as nft converts them for a concatenated interval
+// set (its elements compare as big-endian bytes). Word 0 the bucket, words 1-2 the time.
+void bucketAtTime(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec, const IpFamily& family) {
+  bucketHash(b, rule, spec, family, kHashSrcInConcat);
+  b.hton(NFT_REG_1, 4, 4);
+  b.meta(NFT_META_TIME_NS, regOfWord(1)).hton(regOfWord(1), 8, 8);
 }
 
 std::string ruleComment(const IpAddress& vip, const FarmRule& rule, const char* stage) {
@@ -310,6 +336,56 @@ SetPtr makeSet(const std::string& table, const char* name, uint32_t id, uint32_t
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 4);
   std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(64)));
   putBucketKeyUdata(ud.get(), bucketCount);
+  nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
+  return s;
+}
+
+// The timed handoff's sets (see nftSetOwnedAndHandoff): elements `bucket . [T, end]`, an
+// interval of the packet's arrival time (meta time, ns since the epoch), so the kernel
+// itself flips a bucket at T. Keyed as nft 1.0.6 writes
+// `typeof numgen inc mod N . meta time; flags interval,timeout` (a concatenation: the
+// pipapo set type), so that `nft list ruleset` prints and reloads them.
+constexpr const char* kGivingSet = "giving";
+constexpr const char* kTakingSet = "taking";
+constexpr uint32_t kGivingId = 3, kTakingId = 4;
+
+SetPtr makeHandoffSet(const std::string& table, const char* name, uint32_t id, uint32_t bucketCount) {
+  constexpr uint32_t kTypeTime = 43;   // nft's TYPE_TIME (meta time)
+  constexpr uint32_t kTypeBits = 6;    // nft's TYPE_BITS: a concatenation's type, field by field
+  SetPtr s(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_CONCAT);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, (kTypeInteger << kTypeBits) | kTypeTime);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, 12);
+  const uint8_t fields[] = {4, 8};
+  nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, fields, sizeof(fields));
+  // udata as nft writes it: key byte order 0 (a concatenation's), typeof concat(numgen, meta time)
+  constexpr uint8_t kKeyByteorder = 0, kKeyTypeof = 3, kTypeofExpr = 0, kTypeofData = 1;
+  constexpr uint32_t kExprConcat = 13, kExprNumgen = 23, kExprMeta = 9;
+  std::unique_ptr<nftnl_udata_buf, UdataDel> ud(checked(nftnl_udata_buf_alloc(128)));
+  nftnl_udata_put_u32(ud.get(), kKeyByteorder, 0);
+  nftnl_udata* tof = nftnl_udata_nest_start(ud.get(), kKeyTypeof);
+  nftnl_udata_put_u32(ud.get(), kTypeofExpr, kExprConcat);
+  nftnl_udata* fieldsNest = nftnl_udata_nest_start(ud.get(), kTypeofData);
+  nftnl_udata* f0 = nftnl_udata_nest_start(ud.get(), 0);
+  nftnl_udata_put_u32(ud.get(), kTypeofExpr, kExprNumgen);
+  nftnl_udata* ng = nftnl_udata_nest_start(ud.get(), kTypeofData);
+  nftnl_udata_put_u32(ud.get(), 0, NFT_NG_INCREMENTAL);
+  nftnl_udata_put_u32(ud.get(), 1, bucketCount);
+  nftnl_udata_put_u32(ud.get(), 2, 0);
+  nftnl_udata_nest_end(ud.get(), ng);
+  nftnl_udata_nest_end(ud.get(), f0);
+  nftnl_udata* f1 = nftnl_udata_nest_start(ud.get(), 1);
+  nftnl_udata_put_u32(ud.get(), kTypeofExpr, kExprMeta);
+  nftnl_udata* meta = nftnl_udata_nest_start(ud.get(), kTypeofData);
+  nftnl_udata_put_u32(ud.get(), 0, NFT_META_TIME_NS);
+  nftnl_udata_nest_end(ud.get(), meta);
+  nftnl_udata_nest_end(ud.get(), f1);
+  nftnl_udata_nest_end(ud.get(), fieldsNest);
+  nftnl_udata_nest_end(ud.get(), tof);
   nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()), nftnl_udata_buf_len(ud.get()));
   return s;
 }
@@ -621,12 +697,23 @@ void queueForeignSynDrop(NftBatch& batch, const FarmSpec& spec, const std::strin
   batch.add(NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE, c.get(), "add chain raw");
   for (const auto& [vip, rule] : vipRulePairs(spec)) {
     if (rule.proto != Proto::Tcp) continue;
+    uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
+    auto found = setsOf.find(vip.str());
+    if (found == setsOf.end()) {
+      // a bucket being taken over is not owned yet, but its SYNs from T' on are ours:
+      // accept ends this chain only, the `pre` chain's taking rule decides
+      RuleBuilder t(table, NFPROTO_INET, kRawChain);
+      matchVipPort(t, vip, rule);
+      t.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
+      bucketAtTime(t, rule, spec, vip.family());
+      t.lookup(kTakingSet, kTakingId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "raw taking"));
+      batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND, t.get(),
+                "add raw taking rule " + vip.str() + " tcp/" + std::to_string(rule.port));
+    }
     RuleBuilder b(table, NFPROTO_INET, kRawChain);
     matchVipPort(b, vip, rule);
-    uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
     b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
     bucketHash(b, rule, spec, vip.family());
-    auto found = setsOf.find(vip.str());
     if (found == setsOf.end()) b.lookupNot("owned", ownedId);
     else b.lookupNot(found->second.owned.c_str(), found->second.ownedId);
     b.counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "foreign"));
@@ -645,6 +732,10 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   auto orphan = makeSet(table, "orphan", kOrphanId, NFPROTO_INET, spec.buckets);
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, owned.get(), "add set owned");
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, orphan.get(), "add set orphan");
+  auto giving = makeHandoffSet(table, kGivingSet, kGivingId, spec.buckets);
+  auto taking = makeHandoffSet(table, kTakingSet, kTakingId, spec.buckets);
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, giving.get(), "add set giving");
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, taking.get(), "add set taking");
   const auto setsOf = bucketSetsOf(spec);
   for (const auto& [ip, s] : setsOf) {
     auto o = makeSet(table, s.owned.c_str(), s.ownedId, NFPROTO_INET, spec.buckets);
@@ -680,16 +771,39 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
       est.counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "established"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, est.get(), "add established rule " + where);
 
+      auto matchNew = [&](RuleBuilder& b) {
+        matchVipPort(b, vip, rule);
+        if (rule.proto == Proto::Tcp) {
+          uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
+          b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
+        }
+      };
+      // Timed handoff (farm sets only): a bucket being given away takes no new flow from
+      // its instant T on, while it is still owned (established flows stay, above).
+      const bool timed = found == setsOf.end();
+      if (timed) {
+        RuleBuilder give(table, NFPROTO_INET, kChain);
+        matchNew(give);
+        bucketAtTime(give, rule, spec, vip.family());
+        give.lookup(kGivingSet, kGivingId).counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "giving"));
+        batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, give.get(), "add giving rule " + where);
+      }
+
       // New flows by bucket; TCP only judges the SYN so a moved bucket keeps its flows.
       RuleBuilder own(table, NFPROTO_INET, kChain);
-      matchVipPort(own, vip, rule);
-      if (rule.proto == Proto::Tcp) {
-        uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
-        own.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
-      }
+      matchNew(own);
       bucketHash(own, rule, spec, vip.family());
       own.lookup(sets.owned.c_str(), sets.ownedId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "owned"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, own.get(), "add owned rule " + where);
+
+      // ... and a bucket being taken over takes new flows from its instant T' on.
+      if (timed) {
+        RuleBuilder take(table, NFPROTO_INET, kChain);
+        matchNew(take);
+        bucketAtTime(take, rule, spec, vip.family());
+        take.lookup(kTakingSet, kTakingId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "taking"));
+        batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, take.get(), "add taking rule " + where);
+      }
 
       // A dead node's buckets: every packet, so our stack answers its flows with RST.
       RuleBuilder orph(table, NFPROTO_INET, kChain);
@@ -954,6 +1068,98 @@ void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_
     }
   }
   batch.commit(nl);
+}
+
+namespace {
+
+// flush + re-add the handoff set `name`: bucket . [fromUs, kTimeEnd] with timeout ms
+void queueHandoffElems(NftBatch& batch, const std::string& table, const char* name, const std::vector<TimedBucket>& elems,
+                       uint64_t timeoutMs) {
+  // the end of every interval: the last instant meta time can hold as a signed 64-bit
+  // value (year 2262), so an element never ends by itself before its timeout
+  constexpr uint64_t kTimeEnd = 0x7fffffffffffffffULL;
+  SetPtr flush(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, name);
+  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_INET, 0, flush.get(), std::string("flush set ") + name);
+  if (elems.empty()) return;
+  constexpr size_t kPerMessage = 256;
+  for (size_t i = 0; i < elems.size(); i += kPerMessage) {
+    SetPtr s(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
+    for (size_t j = i; j < elems.size() && j < i + kPerMessage; ++j) {
+      // network byte order, as the rules' byteorder expressions make the packet's key
+      uint8_t key[12], end[12];
+      uint32_t bucket = htonl(elems[j].bucket);
+      uint64_t from = htobe64(elems[j].fromUs * 1000), last = htobe64(kTimeEnd);
+      std::memcpy(key, &bucket, 4);
+      std::memcpy(key + 4, &from, 8);
+      std::memcpy(end, &bucket, 4);
+      std::memcpy(end + 4, &last, 8);
+      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, sizeof(key));
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, end, sizeof(end));
+      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeoutMs);
+      nftnl_set_elem_add(s.get(), e);
+    }
+    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, s.get(), std::string("add elements to ") + name);
+  }
+}
+
+}  // namespace
+
+void nftSetOwnedAndHandoff(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
+                           const std::vector<TimedBucket>& giving, const std::vector<TimedBucket>& taking) {
+  std::string table = inetTableName(farm);
+  std::string op = "set owned buckets and handoff of " + table;
+  NlSocket& nl = nftSocket(op);
+  NftBatch batch(op, nl.nextSeq());
+  // owned first: a giving element added after it outlasts it (it only drops, and a
+  // lapsed owned bucket is not accepted anyway); a taking element accepts like owned and
+  // so has the same lease
+  queueReplaceElems(batch, table, "owned", owned, leaseMs);
+  queueHandoffElems(batch, table, kGivingSet, giving, leaseMs + kGivingGraceMs);
+  queueHandoffElems(batch, table, kTakingSet, taking, leaseMs);
+  batch.commit(nl);
+}
+
+std::vector<TimedBucket> nftGetHandoff(const std::string& farm, const std::string& set) {
+  std::string table = inetTableName(farm);
+  std::string op = "get " + set + " of " + table;
+  SetPtr s(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  NlSocket& nl = nftSocket(op);
+  uint32_t seq = nl.nextSeq();
+  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+  std::vector<TimedBucket> out;
+  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
+    SetPtr got(checked(nftnl_set_alloc()));
+    if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
+    auto* it = nftnl_set_elems_iter_create(got.get());
+    if (it == nullptr) return;
+    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
+      uint32_t len = 0;
+      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+      if (key == nullptr || len != 12) continue;
+      uint32_t bucket;
+      uint64_t from;
+      std::memcpy(&bucket, key, 4);
+      std::memcpy(&from, static_cast<const uint8_t*>(key) + 4, 8);
+      out.push_back({ntohl(bucket), be64toh(from) / 1000});
+    }
+    nftnl_set_elems_iter_destroy(it);
+  }, op);
+  return out;
+}
+
+uint64_t realtimeUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 std::vector<uint32_t> nftGetElems(const std::string& farm, const std::string& set) {

@@ -2,7 +2,7 @@
 // JSON-lines commands on stdin ({id, op, args}) and answers {id, ok, result|error}.
 import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { ArpResponder, bindVips, NftDataplane, releaseInterface, unbindVips } from '../../../native/src/index.js';
+import { ArpResponder, bindVips, NftDataplane, realtimeMs, releaseInterface, unbindVips } from '../../../native/src/index.js';
 
 const dp = new NftDataplane();
 let arp: ArpResponder | undefined;
@@ -23,6 +23,10 @@ const ops: Record<string, Handler> = {
   setBucketsAndForwarding: (name: string, b: number[], lease: number, owners: [number, string][], nodeMacs: string[], previous: [number, string][] = []) =>
     dp.setBucketsAndForwarding(name, b, lease, { owners: new Map(owners), nodeMacs, previous: byBucket(previous) }),
   setOrphans: (name: string, b: number[], lease: number) => dp.setOrphans(name, b, lease),
+  setBucketsAndHandoff: (name: string, b: number[], lease: number, giving: { bucket: number; atMs: number }[], taking: { bucket: number; atMs: number }[]) =>
+    dp.setBucketsAndHandoff(name, b, lease, giving, taking),
+  getHandoff: (name: string, set: 'giving' | 'taking') => dp.getHandoff(name, set),
+  realtimeMs: () => realtimeMs(),
   getBuckets: (name: string, set: 'owned' | 'orphan') => dp.getBuckets(name, set),
   setServiceBuckets: (name: string, ip: string, b: number[], lease: number) => dp.setServiceBuckets(name, ip, b, lease),
   getServiceBuckets: (name: string, ip: string) => dp.getServiceBuckets(name, ip),
