@@ -140,7 +140,9 @@ describe('encode/decode', () => {
     // build by hand with the right tag, so only the structural checks can reject them
     const body = encodeHeartbeat(sample({ bucketCount: 4, held: [] }), key);
     const b1 = Buffer.from(body.subarray(0, body.length - 32));
-    b1[b1.length - 1] = 0x10; // bit 4 of a 4-bucket bitmap
+    const bitmapAt = 4 + 1 + 3 + 1 + 2 + 24 + 8; // after 'web', 'n1', the u64s, weight, digest, count
+    expect(b1[bitmapAt]).toBe(0);
+    b1[bitmapAt] = 0x10; // bit 4 of a 4-bucket bitmap
     const forged = Buffer.concat([b1, createHmac('sha256', key).update(b1).digest()]);
     expect(decodeHeartbeat(forged, key, 'web')).toEqual({ ok: false, reason: 'malformed' });
     const b2 = Buffer.from(body.subarray(0, body.length - 32));
@@ -188,20 +190,63 @@ describe('encode/decode', () => {
     expect(decodeHeartbeat(Buffer.from('VF\x01hello'), key, 'web')).toEqual({ ok: false, reason: 'malformed' });
   });
 
+  /** `buf` (written with `extLen` extension bytes) re-signed with `ext` as its extension */
+  const withExtension = (buf: Buffer, extLen: number, ext: Buffer): Buffer => {
+    const head = Buffer.from(buf.subarray(0, buf.length - 32 - extLen));
+    head.writeUInt16BE(ext.length, head.length - 2);
+    const body = Buffer.concat([head, ext]);
+    return Buffer.concat([body, createHmac('sha256', key).update(body).digest()]);
+  };
+
   test('a later sender\'s appended extension bytes are skipped, but signed', () => {
     const buf = encodeHeartbeat(sample(), key);
-    const body = Buffer.from(buf.subarray(0, buf.length - 32));
-    body.writeUInt16BE(3, body.length - 2);
-    const extended = Buffer.concat([body, Buffer.from([1, 2, 3])]);
-    const signed = Buffer.concat([extended, createHmac('sha256', key).update(extended).digest()]);
+    const ours = buf.subarray(buf.length - 32 - 4, buf.length - 32);
+    const signed = withExtension(buf, 4, Buffer.concat([ours, Buffer.alloc(12), Buffer.from([1, 2, 3])]).subarray(0, 4 + 3));
     expect(decodeHeartbeat(signed, key, 'web')).toEqual({ ok: true, msg: sample() });
     const tampered = Buffer.from(signed);
-    tampered[extended.length - 1]! ^= 1;
+    tampered[signed.length - 33]! ^= 1;
     expect(decodeHeartbeat(tampered, key, 'web')).toEqual({ ok: false, reason: 'bad_mac' });
     // an extension length running past the tag is malformed
     const long = Buffer.from(signed);
-    long.writeUInt16BE(200, body.length - 2);
+    long.writeUInt16BE(200, signed.length - 32 - 7 - 2);
     expect(decodeHeartbeat(long, key, 'web')).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  test('sub-millisecond sentAt and a timed handoff round-trip in the extension (to the µs)', () => {
+    const msg = sample({ sentAt: 1_764_000_000_500.123456, giving: { atMs: 1_764_000_000_550.25, digest: 0xabcdef01 } });
+    const d = decodeHeartbeat(encodeHeartbeat(msg, key), key, 'web');
+    if (!d.ok) throw new Error(d.reason);
+    expect(d.msg.sentAt).toBeCloseTo(msg.sentAt, 5);
+    expect(d.msg.giving).toEqual({ atMs: 1_764_000_000_550.25, digest: 0xabcdef01 });
+    expect({ ...d.msg, sentAt: 0, giving: undefined }).toEqual({ ...msg, sentAt: 0, giving: undefined });
+    // the instant is floored to the µs (earlier, the giver's safe side), not rounded up
+    const g = decodeHeartbeat(encodeHeartbeat(sample({ giving: { atMs: 1000.0019, digest: 5 } }), key), key, 'web');
+    expect(g.ok && g.msg.giving?.atMs).toBe(1000.001);
+    // refused: a zero digest, an instant that is no time
+    expect(() => encodeHeartbeat(sample({ giving: { atMs: 10, digest: 0 } }), key)).toThrow(RangeError);
+    expect(() => encodeHeartbeat(sample({ giving: { atMs: NaN, digest: 1 } }), key)).toThrow(RangeError);
+    expect(() => encodeHeartbeat(sample({ sentAt: -1 }), key)).toThrow(RangeError);
+  });
+
+  test('an older sender (no extension) is heard: whole-ms sentAt, no handoff', () => {
+    const buf = encodeHeartbeat(sample({ giving: { atMs: 5, digest: 5 } }), key);
+    const old = withExtension(buf, 16, Buffer.alloc(0));
+    expect(decodeHeartbeat(old, key, 'web')).toEqual({ ok: true, msg: sample() });
+    // only the fraction: a sender with sub-ms time and no handoff
+    const frac = withExtension(buf, 16, Buffer.from([0, 0x07, 0xa1, 0x20])); // 500000 ns
+    const d = decodeHeartbeat(frac, key, 'web');
+    expect(d.ok && d.msg.sentAt).toBe(sample().sentAt + 0.5);
+    expect(d.ok && d.msg.giving).toBeUndefined();
+    // a fraction of a whole ms or more is no fraction: malformed
+    expect(decodeHeartbeat(withExtension(buf, 16, Buffer.from([0, 0x0f, 0x42, 0x40])), key, 'web')).toEqual({ ok: false, reason: 'malformed' });
+    // a handoff with digest 0 is malformed
+    expect(decodeHeartbeat(withExtension(buf, 16, Buffer.alloc(16)), key, 'web')).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  test('what this version writes fits what an older receiver accepts (extension <= 128 bytes)', () => {
+    const buf = encodeHeartbeat(sample({ sentAt: 1.5, giving: { atMs: 3.25, digest: 9 } }), key);
+    // the extension length sits right before the 16 appended bytes
+    expect(buf.readUInt16BE(buf.length - 32 - 16 - 2)).toBe(16);
   });
 });
 

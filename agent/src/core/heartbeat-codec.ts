@@ -17,8 +17,14 @@
 //      u16 bucketCount     bitmap of ceil(bucketCount / 8) bytes follows, bit b = bucket b
 //      u32 nonce           random per incarnation of the sender
 //      u8 echo count E,    E x u32: nonces of the peers the sender hears (see checkReplay)
-//      u16 extension length X, X bytes this version skips: a later sender may append fields
-//                          without a new version (a rolling update keeps hearing it)
+//      u16 extension length X, X bytes of fields appended without a new version (a rolling
+//                          update keeps hearing it: a receiver reads the ones it knows, by
+//                          length, and skips the rest). Known, in this order:
+//        u32 sentAtNs      ns past sentAt's millisecond (0..999999): sub-ms send time, so a
+//                          receiver can bound the clock skew tightly (ownership.ts)
+//        u64 giveAtUs      timed handoff: the sender stops taking new flows for the buckets
+//        u32 giveDigest    it holds that the table of this digest gives to others, at this
+//                          instant of its clock (µs since the epoch); absent: none
 //      32 bytes HMAC-SHA256(key, everything above)
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { LIMITS } from '../../../common/src/config/syntax.js';
@@ -44,6 +50,10 @@ export interface Heartbeat {
   /** the nonces of the peers the sender hears, newest first (at most MAX_ECHOES): proof to
    *  a peer that this heartbeat was sent after the peer's own start */
   echo: number[];
+  /** timed handoff under way: at `atMs` (the sender's clock, µs precision) the sender
+   *  stops taking new flows for every bucket it holds that the table of `digest` gives to
+   *  another node, and releases them (see ownership.ts) */
+  giving?: { atMs: number; digest: number };
 }
 
 export type DecodeResult =
@@ -58,12 +68,15 @@ export const MAX_NAME_BYTES = 253;
 export const MAX_BUCKETS = LIMITS.bucketCountMax;
 /** Echoes one heartbeat carries; a larger farm's are sent in turns (agent-core echoesToSend). */
 export const MAX_ECHOES = 64;
-/** Room a later version may use for appended fields (this one writes none). */
+/** Room for appended fields: what an older receiver accepts (version 2 from session 15 on). */
 const MAX_EXTENSION_BYTES = 128;
+/** The appended fields this version writes: sentAtNs, then giveAtUs and giveDigest. */
+const EXT_SENT_NS = 4;
+const EXT_GIVING = EXT_SENT_NS + 8 + 4;
 const STATES: readonly MemberState[] = ['ready', 'draining', 'standby', 'down'];
 const FIXED = 4 + 1 + 1 + 8 + 8 + 8 + 2 + 4 + 2 + 4 + 1 + 2 + MAC_LEN;
 /** The largest this version writes: well inside one unfragmented datagram or frame. */
-export const MAX_HEARTBEAT_BYTES = FIXED + 2 * MAX_NAME_BYTES + MAX_BUCKETS / 8 + 4 * MAX_ECHOES;
+export const MAX_HEARTBEAT_BYTES = FIXED + 2 * MAX_NAME_BYTES + MAX_BUCKETS / 8 + 4 * MAX_ECHOES + EXT_GIVING;
 /** The largest accepted (with a later version's appended fields). */
 const MAX_ACCEPTED_BYTES = MAX_HEARTBEAT_BYTES + MAX_EXTENSION_BYTES;
 
@@ -102,7 +115,8 @@ export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
   const state = STATES.indexOf(msg.state);
   if (state < 0) throw new RangeError(`heartbeat state unknown: ${String(msg.state)}`);
   const bitmapLen = Math.ceil(msg.bucketCount / 8);
-  const bodyLen = FIXED - MAC_LEN + farm.length + node.length + bitmapLen + 4 * msg.echo.length;
+  const extLen = msg.giving ? EXT_GIVING : EXT_SENT_NS;
+  const bodyLen = FIXED - MAC_LEN + farm.length + node.length + bitmapLen + 4 * msg.echo.length + extLen;
   const buf = Buffer.alloc(bodyLen + MAC_LEN);
   let off = 0;
   buf[off++] = MAGIC0;
@@ -115,7 +129,8 @@ export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
   off += node.copy(buf, off);
   writeU64(buf, off, msg.incarnation);
   writeU64(buf, off + 8, msg.seq);
-  writeU64(buf, off + 16, msg.sentAt);
+  const sentMs = Math.floor(msg.sentAt);
+  writeU64(buf, off + 16, sentMs);
   off += 24;
   buf.writeUInt16BE(msg.weight, off);
   buf.writeUInt32BE(msg.viewDigest, off + 2);
@@ -133,8 +148,15 @@ export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
     buf.writeUInt32BE(e, off);
     off += 4;
   }
-  buf.writeUInt16BE(0, off); // no extension
+  buf.writeUInt16BE(extLen, off);
   off += 2;
+  buf.writeUInt32BE(Math.min(999_999, Math.round((msg.sentAt - sentMs) * 1e6)), off);
+  off += 4;
+  if (msg.giving) {
+    writeU64(buf, off, Math.floor(msg.giving.atMs * 1000));
+    buf.writeUInt32BE(msg.giving.digest, off + 8);
+    off += 12;
+  }
   mac(key, buf.subarray(0, off)).copy(buf, off);
   return buf;
 }
@@ -142,7 +164,14 @@ export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
 function checkNumbers(msg: Heartbeat): void {
   checkSafeInt('incarnation', msg.incarnation);
   checkSafeInt('seq', msg.seq);
-  checkSafeInt('sentAt', msg.sentAt);
+  if (!Number.isFinite(msg.sentAt) || msg.sentAt < 0 || !Number.isSafeInteger(Math.floor(msg.sentAt))) {
+    throw new RangeError(`heartbeat sentAt must be a non-negative number of ms, got ${msg.sentAt}`);
+  }
+  if (msg.giving) {
+    const us = msg.giving.atMs * 1000;
+    if (!Number.isFinite(us) || us < 0 || !Number.isSafeInteger(Math.floor(us))) throw new RangeError(`heartbeat giving.atMs must be ms since the epoch, got ${msg.giving.atMs}`);
+    if (!isU32(msg.giving.digest) || msg.giving.digest === 0) throw new RangeError(`heartbeat giving.digest must be a non-zero uint32, got ${msg.giving.digest}`);
+  }
   if (!Number.isInteger(msg.weight) || msg.weight < 0 || msg.weight > 0xffff) throw new RangeError(`heartbeat weight must be 0..65535, got ${msg.weight}`);
   if (!Number.isInteger(msg.bucketCount) || msg.bucketCount < 0 || msg.bucketCount > MAX_BUCKETS) {
     throw new RangeError(`heartbeat bucketCount must be 0..${MAX_BUCKETS}, got ${msg.bucketCount}`);
@@ -198,12 +227,24 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
   }
   const held = parseBitmap(buf.subarray(bitmapAt, bitmapAt + bitmapLen), bucketCount);
   if (!held) return undefined;
-  const { nonce, echo, end } = tail;
-  return { msg: { farm, node, incarnation, seq, sentAt, weight, state, viewDigest, bucketCount, held, nonce, echo }, bodyLen: end };
+  const { nonce, echo, end, ext } = tail;
+  const msg: Heartbeat = { farm, node, incarnation, seq, sentAt, weight, state, viewDigest, bucketCount, held, nonce, echo };
+  if (ext.length >= EXT_SENT_NS) {
+    const ns = ext.readUInt32BE(0);
+    if (ns > 999_999) return undefined;
+    msg.sentAt = sentAt + ns / 1e6;
+  }
+  if (ext.length >= EXT_GIVING) {
+    const atUs = readU64(ext, EXT_SENT_NS);
+    const digest = ext.readUInt32BE(EXT_SENT_NS + 8);
+    if (!Number.isSafeInteger(atUs) || digest === 0) return undefined;
+    msg.giving = { atMs: atUs / 1000, digest };
+  }
+  return { msg, bodyLen: end };
 }
 
 /** nonce, echo and extension, from `off` to the tag, which must come right after */
-function parseTail(buf: Buffer, off: number): { nonce: number; echo: number[]; end: number } | undefined {
+function parseTail(buf: Buffer, off: number): { nonce: number; echo: number[]; end: number; ext: Buffer } | undefined {
   if (off + 5 + 2 + MAC_LEN > buf.length) return undefined;
   const nonce = buf.readUInt32BE(off);
   const echoCount = buf[off + 4]!;
@@ -212,9 +253,10 @@ function parseTail(buf: Buffer, off: number): { nonce: number; echo: number[]; e
   const echo: number[] = [];
   for (let i = 0; i < echoCount; i++, off += 4) echo.push(buf.readUInt32BE(off));
   const extLen = buf.readUInt16BE(off);
+  const ext = buf.subarray(off + 2, off + 2 + extLen);
   off += 2 + extLen;
   if (extLen > MAX_EXTENSION_BYTES || off + MAC_LEN !== buf.length) return undefined;
-  return { nonce, echo, end: off };
+  return { nonce, echo, end: off, ext };
 }
 
 function parseBitmap(bitmap: Buffer, bucketCount: number): number[] | undefined {
