@@ -42,6 +42,9 @@ export interface AgentDeps {
   probeKernel?: KernelProbe;
   /** counts established connections to the VIPs (drain waits for 0) */
   established?: (vips: string[], ports: number[]) => number;
+  /** timed handoff lead (ownership.ts); 0 / absent: planned releases are immediate.
+   *  Not in Directed mode (its forwarding map would need the same instant). */
+  handoffLeadMs?: number;
 }
 
 /** How often the kernel is checked for state removed under the agent (a table deleted or
@@ -285,7 +288,8 @@ export class Agent {
    * it: nothing is held until the loop claims the buckets again.
    */
   private coreConfig(farm: FarmConfig): core.CoreConfig {
-    return { ...coreConfig(farm), ...(this.deps.probeKernel ? { probeDeadKernels: true } : {}) };
+    const lead = farm.mode === 'Directed' ? 0 : this.deps.handoffLeadMs ?? 0;
+    return { ...coreConfig(farm), ...(this.deps.probeKernel ? { probeDeadKernels: true } : {}), ...(lead > 0 ? { handoffLeadMs: lead } : {}) };
   }
 
   /**
@@ -376,7 +380,8 @@ export class Agent {
    * in the socket have been read, so a late timer does not blame peers for our own lag.
    */
   private armWatch(): void {
-    const due = core.nextSilenceAt(this.state);
+    // a peer's silence, or a timed handoff's instant (ours to release, or a take-over)
+    const due = Math.min(core.nextSilenceAt(this.state), core.nextHandoffAt(this.state));
     if (due === Infinity || (this.watch && this.watchAt <= due)) return;
     clearTimeout(this.watch);
     this.watchAt = due;
@@ -387,7 +392,8 @@ export class Agent {
   private watchSilence(): void {
     this.watch = undefined;
     this.watchAt = Infinity;
-    if (core.silenceDue(this.state, this.now())) this.scheduleLoop();
+    const now = this.now();
+    if (core.silenceDue(this.state, now) || now >= core.nextHandoffAt(this.state)) this.scheduleLoop();
     else this.armWatch();
   }
 
@@ -479,7 +485,7 @@ export class Agent {
         self: this.self.name,
         peers: this.peers,
         claims: [...this.state.view.peers.values()].map((p) => ({ name: p.name, alive: p.alive, held: p.held })),
-      });
+      }, { giving: d.ownership.giving, taking: d.ownership.taking });
       if (d.ownership.services.length > 0) this.deps.datapath.setServiceOwnership(d.ownership.services, d.ownership.leaseMs);
     } catch (err) {
       // Claim only what the kernel really accepts.

@@ -11,11 +11,25 @@ import { NativeDatapath } from './edges/native-datapath.js';
 import { FrameTransport } from './edges/frame-transport.js';
 import { heartbeatLink, MultiPathTransport, UdpTransport } from './edges/transport.js';
 import { tcpKernelProbe } from './edges/kernel-probe.js';
+import { realtimeMs } from '../../native/src/index.js';
 
 /** How long a dead peer's kernel has to answer: for a node that is really gone, its
  *  clients' connections are reset this much later than without the probe. */
 const KERNEL_PROBE_TIMEOUT_MS = 250;
 
+
+/** VIPFARM_HANDOFF_LEAD_MS: the timed handoff's lead (ownership.ts); unset or 0: off, a
+ *  planned release is immediate as before. */
+export function handoffLeadFromEnv(env: NodeJS.ProcessEnv, log?: Logger): number {
+  const raw = env.VIPFARM_HANDOFF_LEAD_MS;
+  if (raw === undefined || raw === '') return 0;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 0 || v > 5000) {
+    log?.warn('VIPFARM_HANDOFF_LEAD_MS ignored: not an integer 0..5000', { event: 'config', value: raw });
+    return 0;
+  }
+  return v;
+}
 
 export interface StartOptions {
   farm: FarmConfig;
@@ -56,7 +70,12 @@ async function startLocked(o: StartOptions): Promise<{ agent: Agent; server: htt
   // a dead peer whose kernel answers on the metrics port (any answer, a refusal too) is a
   // stopped agent on a live node: its connections are not reset (docs/operations.md)
   const probeKernel = tcpKernelProbe(farm.metricsPort, KERNEL_PROBE_TIMEOUT_MS);
-  const agent = new Agent({ farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent, probeKernel });
+  const agent = new Agent({
+    farm, self: o.self, peers: o.peers, key: o.key, datapath, transport, metrics, log, onEvent: o.onEvent, probeKernel,
+    // the kernel's clock with µs: timed handoffs are programmed on it (meta time)
+    now: realtimeMs,
+    handoffLeadMs: handoffLeadFromEnv(process.env, log),
+  });
   // The port first: a taken port must fail before the kernel is touched.
   const server = await startMetricsServer(metrics, agent, farm.metricsPort).catch((err: Error) => {
     throw new Error(`metrics port ${farm.metricsPort}: ${err.message}`);

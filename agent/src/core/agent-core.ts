@@ -15,7 +15,7 @@ import { checkReplay, createReplayGuard, decodeHeartbeat, pruneReplayGuard, type
 import { createEchoTable, echoesToSend, learnNonce, pruneEchoes, type EchoTable } from './echo-table.js';
 import { addPeer, applyHeartbeat, createView, removePeer, setPeerKernel, silenceLimit, tick, type MembershipEvent, type View } from './membership.js';
 import { hashString } from './assignment.js';
-import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision } from './ownership.js';
+import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision, type TimedBucket } from './ownership.js';
 import { decideServiceOwnership, localServicesKey, type LocalService, type ServiceOwnership } from './service-ownership.js';
 
 /** Heartbeats from a clock further off than this are refused as stale. */
@@ -37,6 +37,9 @@ export interface CoreConfig {
   localServices?: readonly LocalService[];
   /** the runtime probes a dead peer's kernel (peerKernel): hold its orphans until then */
   probeDeadKernels?: boolean;
+  /** timed handoff (ownership.ts): give buckets away this long after deciding to, at one
+   *  instant with their taker; 0 / absent: release at once (the behaviour before) */
+  handoffLeadMs?: number;
 }
 
 /** The kernel lease, anchored at the periodic loop that sends the heartbeat (see
@@ -91,7 +94,7 @@ export interface CoreState {
    *  lease, or with no lease at all): ownership settles after it before acquiring */
   readonly resumedAt?: number;
   /** what the last heartbeat sent said (a loop between timer ticks sends only news) */
-  readonly lastSent?: { state: MemberState; weight: number; viewDigest: number; held: readonly number[]; echoVersion: number };
+  readonly lastSent?: { state: MemberState; weight: number; viewDigest: number; held: readonly number[]; echoVersion: number; givingAt?: number };
   /** peers declared dead whose buckets are not all served again yet */
   readonly failovers: ReadonlyMap<string, Failover>;
   /** memo of assignments (same input, same output): shared, not state */
@@ -127,6 +130,10 @@ export type CoreIntent =
 export interface DesiredOwnership {
   owned: number[];
   orphans: number[];
+  /** timed handoff: subset of owned whose new flows the kernel drops from atMs on, and
+   *  buckets not owned whose new flows it accepts from atMs on (local clock, ms) */
+  giving: TimedBucket[];
+  taking: TimedBucket[];
   leaseMs: number;
   /** per Local Service IP, its owned set (same lease) */
   services: { ip: string; owned: number[] }[];
@@ -152,8 +159,8 @@ export function createCore(i: CoreInit): CoreState {
     name: i.name,
     weight: i.weight,
     startedAt: i.now,
-    incarnation: i.incarnation ?? i.now,
-    nonce: i.nonce ?? derivedNonce(i.name, i.incarnation ?? i.now),
+    incarnation: i.incarnation ?? Math.floor(i.now),
+    nonce: i.nonce ?? derivedNonce(i.name, i.incarnation ?? Math.floor(i.now)),
     seq: 0,
     view: createView(i.name, i.peers, i.now),
     guard: createReplayGuard(),
@@ -215,7 +222,8 @@ export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string | un
   if (u.view === s.view) return { state: s, accepted: true, intents: [], decideNow: false };
   const next = u.view.peers.get(msg.node)!;
   const heldChanged = !prev || !sameBuckets(prev.held, next.held);
-  const digestChanged = prev?.viewDigest !== next.viewDigest;
+  // a timed handoff announced (or ended) changes neither: a waiting taker needs it at once
+  const digestChanged = prev?.viewDigest !== next.viewDigest || prev?.giving?.atMs !== next.giving?.atMs;
   const last = s.decision;
   const pending = last !== undefined && (last.waiting.length > 0 || last.deferred.length > 0 || last.disagreeing.length > 0);
   const state = withFailovers({ ...s, view: u.view }, u.events, now);
@@ -359,6 +367,7 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
     cache: s.cache,
     carry: s.decision?.carry,
     digestExtra: localServicesKey(cfg.localServices ?? []),
+    ...(cfg.handoffLeadMs ? { handoffLeadMs: cfg.handoffLeadMs } : {}),
   });
   const sd = decideServiceOwnership({
     services: cfg.localServices ?? [], self: s.name, members: d.members, bucketCount: cfg.bucketCount,
@@ -367,7 +376,12 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
   const prev = s.decision;
   if (prev?.advertise !== d.advertise) intents.push({ kind: 'state', state: d.advertise, phase: d.phase });
   const services = sd.map((x) => ({ ip: x.ip, owned: x.owned }));
-  return { state: { ...s, decision: d, serviceDecision: sd }, ownership: { owned: d.owned, orphans: d.orphans, leaseMs, services }, intents, renews };
+  return {
+    state: { ...s, decision: d, serviceDecision: sd },
+    ownership: { owned: d.owned, orphans: d.orphans, giving: d.giving, taking: d.taking, leaseMs, services },
+    intents,
+    renews,
+  };
 }
 
 /** Only a stall that cost us the kernel lease (or came before any, or with no lease at
@@ -415,10 +429,12 @@ export function applied(s0: CoreState, ok: boolean, now: number, periodic = true
   // (they are not in the heartbeat's claims): keep advertising the digest the kernel
   // matches, so no peer acquires them on the strength of the new one.
   const digest = ok || (s.config.localServices ?? []).length === 0 ? d.viewDigest : last?.viewDigest ?? 0;
+  // A timed handoff is announced only once the kernel took its giving elements (ok).
+  const giving = ok ? d.announce : undefined;
   const news = !last || last.state !== d.advertise || last.weight !== s.weight || last.viewDigest !== digest || !sameBuckets(last.held, s.held) ||
-    last.echoVersion !== s.echoes.version;
+    last.echoVersion !== s.echoes.version || last.givingAt !== giving?.atMs;
   if (!periodic && !news) return { state: s, intents };
-  const hb = heartbeat(s, d.advertise, now, digest);
+  const hb = heartbeat(s, d.advertise, now, digest, giving);
   s = hb.state;
   if (s.seq % 100 === 0) s = { ...s, guard: pruneReplayGuard(s.guard, now, GUARD_KEEP_MS), echoes: pruneEchoes(s.echoes, now, GUARD_KEEP_MS) };
   return { state: s, heartbeat: hb.msg, intents };
@@ -457,19 +473,27 @@ export function silenceDue(s: CoreState, now: number): boolean {
   return now > nextSilenceAt(s);
 }
 
+/** When a loop must run because of time alone: a timed release is due, or a bucket being
+ *  taken over becomes ours (the kernel already flips it then; the loop makes it owned and
+ *  claimed). Infinity: none. */
+export function nextHandoffAt(s: CoreState): number {
+  return s.decision?.nextAt ?? Infinity;
+}
+
 /** The ownership decision one loop would make now, without changing anything. */
 export function peekDecision(s: CoreState, now: number): OwnershipDecision {
   return decide(s, now).state.decision!;
 }
 
-function heartbeat(s: CoreState, state: MemberState, now: number, digest = s.decision?.viewDigest ?? 0): { state: CoreState; msg: Heartbeat } {
+function heartbeat(s: CoreState, state: MemberState, now: number, digest = s.decision?.viewDigest ?? 0, giving?: Heartbeat['giving']): { state: CoreState; msg: Heartbeat } {
   const seq = s.seq + 1;
   const msg: Heartbeat = {
     farm: s.config.farm,
     node: s.name,
     incarnation: s.incarnation,
     seq,
-    sentAt: Math.floor(now),
+    // sub-ms when the runtime's clock has it: receivers bound the clock skew with it
+    sentAt: now,
     weight: s.weight,
     state,
     bucketCount: s.config.bucketCount,
@@ -477,8 +501,10 @@ function heartbeat(s: CoreState, state: MemberState, now: number, digest = s.dec
     viewDigest: digest,
     nonce: s.nonce,
     echo: echoesToSend(s.echoes, seq),
+    ...(giving ? { giving } : {}),
   };
-  return { state: { ...s, seq, lastSent: { state, weight: s.weight, viewDigest: msg.viewDigest, held: s.held, echoVersion: s.echoes.version } }, msg };
+  const lastSent = { state, weight: s.weight, viewDigest: msg.viewDigest, held: s.held, echoVersion: s.echoes.version, ...(giving ? { givingAt: giving.atMs } : {}) };
+  return { state: { ...s, seq, lastSent }, msg };
 }
 
 /** Distinct per incarnation without a random source (tests, the simulator). */

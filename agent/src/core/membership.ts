@@ -26,6 +26,11 @@ export interface PeerRecord {
   state: MemberState;
   /** the peer's assignment input digest in its last heartbeat (0 until heard) */
   viewDigest: number;
+  /** its last heartbeat's timed handoff announcement, if any (heartbeat-codec) */
+  giving?: { atMs: number; digest: number };
+  /** the last CLOCK_SAMPLES heartbeats of this incarnation: local receive time and how far
+   *  that was ahead of their sentAt (delay + clock offset): see clockAheadBound */
+  lags?: ReadonlyArray<{ at: number; lag: number }>;
   /** buckets held according to the last heartbeat; kept after death for the orphan set */
   held: readonly number[];
   alive: boolean;
@@ -155,7 +160,9 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     viewDigest: msg.viewDigest,
     held: msg.held,
     alive: true,
+    lags: nextLags(prev, msg, now),
   };
+  if (msg.giving) next.giving = msg.giving;
   const events = heartbeatEvents(prev, msg, next, now, address);
   const peers = new Map(view.peers);
   peers.set(msg.node, next);
@@ -179,6 +186,33 @@ function nextTiming(prev: PeerRecord | undefined, msg: Heartbeat, now: number): 
   const decay = GAP_DECAY ** missed;
   const lossRate = (prev.lossRate ?? 0) * decay + (1 - decay) * ((missed - 1) / missed);
   return { gapMs: prev.gapMs === undefined ? gap : Math.max(gap, prev.gapMs * GAP_DECAY), ...(lossRate > 0 ? { lossRate } : {}) };
+}
+
+/** Clock samples kept per peer (at 50 ms heartbeats: the last 0.4 s). */
+export const CLOCK_SAMPLES = 8;
+/** How fast two clocks may drift apart: NTP slews each by at most 500 ppm. */
+export const MAX_DRIFT = 1e-3;
+
+function nextLags(prev: PeerRecord | undefined, msg: Heartbeat, now: number): ReadonlyArray<{ at: number; lag: number }> {
+  const keep = prev && prev.heard && prev.incarnation === msg.incarnation ? (prev.lags ?? []) : [];
+  return [...keep.slice(-(CLOCK_SAMPLES - 1)), { at: now, lag: now - msg.sentAt }];
+}
+
+/**
+ * An upper bound of (our clock - the peer's clock) at our local time `at`: every sample's
+ * lag is the datagram's delay (>= 0) plus the offset then, and the offset moves by at most
+ * MAX_DRIFT per ms since. Undefined before any sample. It holds as long as neither clock
+ * steps (an NTP step, a manual change) within the samples' window and until `at`.
+ * Receive times are when the agent read the datagram, later than its arrival: that only
+ * loosens the bound.
+ */
+export function clockAheadBound(p: Pick<PeerRecord, 'lags'>, at: number): number | undefined {
+  let bound: number | undefined;
+  for (const s of p.lags ?? []) {
+    const b = s.lag + Math.abs(at - s.at) * MAX_DRIFT;
+    if (bound === undefined || b < bound) bound = b;
+  }
+  return bound;
 }
 
 /** How much longer than the local gap the sender's own gap may be (its earlier heartbeat

@@ -46,9 +46,25 @@
 // - Partition: each side declares the other dead and serves everything; on heal, each
 //   side releases what the common assignment gives the other and keeps what it already
 //   holds, so every moved bucket changes hands once.
+// - Timed handoff (handoffLeadMs > 0): release and acquire happen in two kernels at two
+//   instants, and the SYNs between them are lost (release first) or answered twice (acquire
+//   first: RST). So the kernels flip at one instant of the wall clock they both match
+//   packets against (nftables `meta time`). Where a bucket would be released (the views
+//   agree, or we are leaving), the holder instead announces "at T I give away every
+//   bucket I hold that the table of digest D gives to others" (T = now + lead) and keeps
+//   them, with its kernel dropping their new flows from T on (`giving`); at T it releases
+//   them whatever happened meanwhile (never cancelled: the taker may be accepting from T
+//   on, and releasing is always safe). Another release waits for that one to end. The new
+//   owner, hearing the announcement from the single live holder of a bucket its own table
+//   (digest D, the holder's current digest too) gives to itself, with acquisitions
+//   allowed, programs `taking` from T' = T + an upper bound of (our clock - its clock)
+//   (membership clockAheadBound), so T' is not before T in real time; from T' on it owns
+//   the bucket. If it hears late, or the holder dies or the views change, today's rules
+//   apply (a gap until the holder stops claiming, failover, orphans). A node going down
+//   (checkers failing) releases at once. Local Service sets are not timed.
 import type { MemberState } from '../../../common/src/types.js';
 import { assignBuckets, currentOwners, hashString, type Member } from './assignment.js';
-import type { PeerRecord, View } from './membership.js';
+import { clockAheadBound, type PeerRecord, type View } from './membership.js';
 
 export const DEFAULT_ORPHAN_HOLD_MS = 10_000;
 
@@ -91,12 +107,33 @@ export interface OwnershipInput {
   /** more assignment input that every node must share before acquiring (the Local
    *  Services' node lists, see service-ownership.ts); '' or absent: none */
   digestExtra?: string;
+  /** timed handoff: give buckets away this long after deciding to (0 / absent: release at
+   *  once, the old behaviour). Taking over a bucket a peer announces is always timed. */
+  handoffLeadMs?: number;
 }
+
+/** A bucket and the instant (local clock, ms) its new flows flip in the kernel. */
+export interface TimedBucket {
+  bucket: number;
+  atMs: number;
+}
+
+/** A timed release under way: at atMs, these buckets go (digest: the table that gave them away). */
+export interface PendingHandoff {
+  atMs: number;
+  digest: number;
+  buckets: readonly number[];
+}
+
+/** An announced handoff further ahead than this is not taken timed (a clock far off). */
+export const MAX_TAKE_AHEAD_MS = 10_000;
 
 /** What a decision remembers for the next one. */
 export interface OwnershipCarry {
   /** per live peer whose digest differs from mine: since when, without a break */
   disagreeingSince?: Readonly<Record<string, number>>;
+  /** our timed release under way */
+  handoff?: PendingHandoff;
 }
 
 export interface OwnershipDecision {
@@ -127,6 +164,14 @@ export interface OwnershipDecision {
   members: Member[];
   /** acquisitions are allowed now (not resuming, no live peer blocking with another digest) */
   mayAcquire: boolean;
+  /** subset of owned: being given away, new flows dropped by the kernel from atMs on */
+  giving: TimedBucket[];
+  /** not in owned: being taken over, new flows accepted by the kernel from atMs on */
+  taking: TimedBucket[];
+  /** what to announce in heartbeats (the timed release under way) */
+  announce?: { atMs: number; digest: number };
+  /** the next instant a decision changes by time alone (a release or take-over is due) */
+  nextAt?: number;
 }
 
 /** State to advertise: a ready node says 'standby' until its startup grace is over. */
@@ -226,8 +271,19 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   const { claims, orphaned } = peerClaims(view, bucketCount, now, input.orphanHoldMs ?? DEFAULT_ORPHAN_HOLD_MS);
   const { disagreeing, disagreeingSince, blocking } = agreement(view, digest, now, input.agreementTimeoutMs ?? 2 * input.failureThresholdMs, input.carry);
   const mayAcquire = !resuming && blocking.length === 0;
-  const split = splitBuckets({ assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise });
+  const lead = input.handoffLeadMs ?? 0;
+  const split = splitBuckets({
+    assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise, now, digest,
+    // a node going down releases at once: its service is failing
+    lead: advertise === 'down' ? 0 : lead,
+    pending: input.carry?.handoff,
+    takeFrom: (b) => takeFrom(view, b, digest, now),
+  });
   const waiting = holdersOf(view, split.waitingBuckets, claims, bucketCount);
+  const handoff = split.handoff;
+  let nextAt = handoff && handoff.atMs > now ? handoff.atMs : undefined;
+  for (const t of split.taking) nextAt = nextAt === undefined ? t.atMs : Math.min(nextAt, t.atMs);
+  const carry: OwnershipCarry = { ...(disagreeing.length === 0 ? {} : { disagreeingSince }), ...(handoff ? { handoff } : {}) };
   return {
     owned: split.owned,
     orphans: split.orphans,
@@ -239,11 +295,37 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     advertise,
     viewDigest: digest,
     disagreeing,
-    carry: disagreeing.length === 0 ? {} : { disagreeingSince },
+    carry,
     phase: startup !== self.state ? 'startup' : advertise !== self.state ? 'resuming' : 'running',
     members,
     mayAcquire,
+    giving: split.giving,
+    taking: split.taking,
+    ...(handoff ? { announce: { atMs: handoff.atMs, digest: handoff.digest } } : {}),
+    ...(nextAt !== undefined ? { nextAt } : {}),
   };
+}
+
+/**
+ * When our kernel may start taking bucket b's new flows (local clock), if its single live
+ * holder announces a timed release of it under our table: the announced instant plus the
+ * bound of how far our clock is ahead of the holder's, so that it is not before the
+ * holder's kernel stopped, in real time. Undefined: no such announcement (wait as before).
+ */
+function takeFrom(view: View, b: number, digest: number, now: number): number | undefined {
+  let holder: PeerRecord | undefined;
+  for (const p of view.peers.values()) {
+    if (!p.alive || !p.held.includes(b)) continue;
+    if (holder) return undefined; // two claim it: not a handoff
+    holder = p;
+  }
+  const g = holder?.giving;
+  if (!holder || !g || g.digest !== digest || holder.viewDigest !== digest) return undefined;
+  const ahead = clockAheadBound(holder, g.atMs);
+  if (ahead === undefined) return undefined;
+  // + 2 µs: both instants are kept to the µs (the codec floors, the kernel rounds up ours)
+  const from = g.atMs + ahead + 0.002;
+  return from - now > MAX_TAKE_AHEAD_MS ? undefined : from;
 }
 
 /**
@@ -324,13 +406,37 @@ interface SplitInput {
   orphaned: Uint8Array;
   mayAcquire: boolean;
   advertise: MemberState;
+  now: number;
+  digest: number;
+  /** 0: release at once */
+  lead: number;
+  pending?: PendingHandoff;
+  /** a bucket assigned to us that one live holder gives away timed: from when to take it */
+  takeFrom: (bucket: number) => number | undefined;
 }
 
-/** Each bucket as owned (and orphan), acquired, released, waiting for its holders, or deferred. */
-function splitBuckets(x: SplitInput): { owned: number[]; orphans: number[]; acquired: number[]; released: number[]; waitingBuckets: number[]; deferred: number[] } {
-  const { assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise } = x;
+interface Split {
+  owned: number[];
+  orphans: number[];
+  acquired: number[];
+  released: number[];
+  waitingBuckets: number[];
+  deferred: number[];
+  giving: TimedBucket[];
+  taking: TimedBucket[];
+  /** the timed release under way after this decision */
+  handoff?: PendingHandoff;
+}
+
+/** Each bucket as owned (and orphan), acquired, released, waiting for its holders, deferred, given or taken. */
+function splitBuckets(x: SplitInput): Split {
+  const { assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise, now } = x;
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
+  // a timed release under way: its buckets go at its instant, whatever the view says now
+  const pending = x.pending && x.pending.atMs > now ? x.pending : undefined;
+  const due = x.pending && x.pending.atMs <= now ? new Set(x.pending.buckets) : undefined;
+  const inPending = new Set(pending?.buckets ?? []);
 
   const owned: number[] = [];
   const orphans: number[] = [];
@@ -338,8 +444,26 @@ function splitBuckets(x: SplitInput): { owned: number[]; orphans: number[]; acqu
   const released: number[] = [];
   const waitingBuckets: number[] = [];
   const deferred: number[] = [];
+  const giving: TimedBucket[] = [];
+  const taking: TimedBucket[] = [];
+  const toGive: number[] = [];
+  const keep = (b: number): void => {
+    owned.push(b);
+    if (orphaned[b]) orphans.push(b);
+  };
   for (let b = 0; b < bucketCount; b++) {
     const mine = assignment[b] === self.name;
+    if (heldSet[b] && inPending.has(b)) {
+      keep(b);
+      giving.push({ bucket: b, atMs: pending!.atMs });
+      continue;
+    }
+    if (heldSet[b] && due?.has(b)) {
+      // its instant passed: the kernel no longer takes its new flows, a taker may; even if
+      // it is ours again by now, take it back only by the usual rules, later
+      released.push(b);
+      continue;
+    }
     if (!mine) {
       if (!heldSet[b]) continue;
       if (!mayAcquire && advertise === 'ready') {
@@ -349,22 +473,43 @@ function splitBuckets(x: SplitInput): { owned: number[]; orphans: number[]; acqu
         // waits for our release either way, so keep serving until we agree. A node leaving
         // (draining, standby, down) releases at once: it will not want the bucket back.
         deferred.push(b);
-        owned.push(b);
-        if (orphaned[b]) orphans.push(b);
+        keep(b);
+        continue;
+      }
+      if (x.lead > 0) {
+        // timed: announced and given at once with the others, or after the one under way
+        if (pending) deferred.push(b);
+        else toGive.push(b);
+        keep(b);
         continue;
       }
       released.push(b);
       continue;
     }
     if (!heldSet[b]) {
-      if (claims[b]! > 0 || !mayAcquire) {
+      if (due?.has(b)) continue; // released by this very decision's due handoff: not now
+      if (!mayAcquire) {
         waitingBuckets.push(b);
         continue;
       }
+      if (claims[b]! > 0) {
+        const from = x.takeFrom(b);
+        if (from === undefined || from > now) {
+          if (from !== undefined) taking.push({ bucket: b, atMs: from });
+          waitingBuckets.push(b);
+          continue;
+        }
+        // its holder's kernel stopped taking it before now: ours from now on
+      }
       acquired.push(b);
     }
-    owned.push(b);
-    if (orphaned[b]) orphans.push(b);
+    keep(b);
   }
-  return { owned, orphans, acquired, released, waitingBuckets, deferred };
+  let handoff = pending;
+  if (toGive.length > 0) {
+    handoff = { atMs: now + x.lead, digest: x.digest, buckets: toGive };
+    for (const b of toGive) giving.push({ bucket: b, atMs: handoff.atMs });
+    giving.sort((a, b) => a.bucket - b.bucket);
+  }
+  return { owned, orphans, acquired, released, waitingBuckets, deferred, giving, taking, ...(handoff ? { handoff } : {}) };
 }

@@ -22,11 +22,20 @@ export interface Placement {
   claims: readonly ForwardingPeer[];
 }
 
+/** timed handoff (ownership.ts): buckets and the instant their new flows flip */
+export interface Handoff {
+  giving: readonly { bucket: number; atMs: number }[];
+  taking: readonly { bucket: number; atMs: number }[];
+}
+
 export interface Datapath {
   /** tables, VIP binding, ARP responder; replaces an older program of the same farm */
   program(farm: DataplaneFarm): void;
-  /** the full desired sets; leases refreshed in the same batch */
-  setOwnership(owned: number[], orphans: number[], leaseMs: number, placement?: Placement): void;
+  /** the full desired sets; leases refreshed in the same batch. `handoff`: the timed
+   *  handoff's giving (subset of owned) and taking buckets, instants on the local clock in
+   *  ms (Flooding mode; Directed mode has none and ignores them: a taker then accepts
+   *  from its next loop on, later, never sooner) */
+  setOwnership(owned: number[], orphans: number[], leaseMs: number, placement?: Placement, handoff?: Handoff): void;
   /** the owned sets of the Service IPs with externalTrafficPolicy Local (farm.services
    *  entries with nodes), each the full desired set with a fresh lease */
   setServiceOwnership(services: { ip: string; owned: number[] }[], leaseMs: number): void;

@@ -7,7 +7,7 @@ import { canonicalIP, ipFamilyOf, IP_BITS } from '../../../common/src/config/syn
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { arpSlotsOf, reannouncement } from '../../../common/src/arp-slot.js';
-import type { Datapath, KernelLoss, Placement } from './datapath.js';
+import type { Datapath, Handoff, KernelLoss, Placement } from './datapath.js';
 import type { PacketCounter } from './metrics.js';
 import { holderAddresses, planForwarding, type ForwardingCarry } from '../core/forwarding.js';
 
@@ -117,12 +117,13 @@ export class NativeDatapath implements Datapath {
     }
   }
 
-  setOwnership(owned: number[], orphans: number[], leaseMs: number, placement?: Placement): void {
+  setOwnership(owned: number[], orphans: number[], leaseMs: number, placement?: Placement, handoff?: Handoff): void {
     if (!this.farm) throw new Error('setOwnership before program');
     if (directed(this.farm) && placement) {
       this.setDirected(this.farm, owned, leaseMs, placement);
     } else {
-      this.nft.setBuckets(this.farm.name, owned, leaseMs);
+      // every loop: the handoff sets are emptied with the owned set when nothing is timed
+      this.nft.setBucketsAndHandoff(this.farm.name, owned, leaseMs, handoff?.giving ?? [], handoff?.taking ?? []);
     }
     this.nft.setOrphans(this.farm.name, orphans, leaseMs);
   }
