@@ -44,6 +44,11 @@ export interface SimOptions {
   seed?: number;
   /** keep every ownership change in `timeline` (default true) */
   recordTimeline?: boolean;
+  /** timed handoff lead of every agent (agent-core handoffLeadMs; default 0: off) */
+  handoffLeadMs?: number;
+  /** each agent's clock is off the true time by a constant drawn from [-x, x] ms (its
+   *  heartbeats, its decisions and its kernel's meta time all read it; default 0) */
+  clockSkewMs?: number;
 }
 
 export interface OwnershipChange {
@@ -83,8 +88,14 @@ interface SimAgent {
   /** the running agent's core (undefined before its first start) */
   core?: core.CoreState;
   incarnation: number;
-  /** what its kernel accepts new connections for */
+  /** what its kernel accepts new connections for now */
   kernel: number[];
+  /** what the core programmed last: owned, and the timed handoff's instants (its clock) */
+  programmed: { owned: readonly number[]; giving: core.DesiredOwnership['giving']; taking: core.DesiredOwnership['taking'] };
+  /** bumps with every programming, so flips scheduled for an older one are ignored */
+  kernelGen: number;
+  /** its clock minus the true time */
+  clockOffset: number;
   /** bumps on restart, so events scheduled by a previous life are ignored */
   life: number;
   /** after a kill: the kernel keeps `kernel` until this time */
@@ -106,6 +117,7 @@ type Event =
   | { kind: 'deliver'; to: string; from: string; msg: Heartbeat | Buffer }
   | { kind: 'lease'; agent: string; life: number }
   | { kind: 'stallLease'; agent: string; life: number }
+  | { kind: 'flip'; agent: string; gen: number }
   | { kind: 'call'; fn: () => void };
 
 interface Queued {
@@ -208,6 +220,8 @@ export class Simulation {
       sendOnChange: true,
       seed: 1,
       recordTimeline: true,
+      handoffLeadMs: 0,
+      clockSkewMs: 0,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as Required<Omit<SimOptions, 'nodes'>>;
     this.bucketCount = this.opts.bucketCount;
@@ -230,6 +244,9 @@ export class Simulation {
         up: false,
         incarnation: 0,
         kernel: [],
+        programmed: { owned: [], giving: [], taking: [] },
+        kernelGen: 0,
+        clockOffset: this.opts.clockSkewMs > 0 ? (this.rng.next() * 2 - 1) * this.opts.clockSkewMs : 0,
         life: 0,
         leaseUntil: 0,
         refreshedAt: 0,
@@ -381,7 +398,7 @@ export class Simulation {
         const other = this.agent(m);
         const alive = p?.alive ?? false;
         if (alive !== other.up) return false;
-        if (alive && (p!.weight !== other.core!.weight || p!.state !== core.advertised(other.core!, this.now))) return false;
+        if (alive && (p!.weight !== other.core!.weight || p!.state !== core.advertised(other.core!, this.localNow(other)))) return false;
       }
     }
     return true;
@@ -393,10 +410,11 @@ export class Simulation {
     if (up.length === 0) return false;
     for (const n of up) {
       const c = this.agent(n).core!;
-      if (core.advertised(c, this.now) !== core.wantedState(c)) return false;
+      if (core.advertised(c, this.localNow(this.agent(n))) !== core.wantedState(c)) return false;
     }
     if (!this.viewsAgree()) return false;
-    const assignment = core.peekDecision(this.agent(up[0]!).core!, this.now).assignment;
+    const first = this.agent(up[0]!);
+    const assignment = core.peekDecision(first.core!, this.localNow(first)).assignment;
     const owners = this.owners();
     for (let b = 0; b < this.bucketCount; b++) {
       const o = owners[b]!;
@@ -498,6 +516,11 @@ export class Simulation {
         if (!a.up && a.life === ev.life) this.setKernel(a, []);
         break;
       }
+      case 'flip': {
+        const a = this.agent(ev.agent);
+        if (a.kernelGen === ev.gen) this.flipKernel(a);
+        break;
+      }
       case 'stallLease': {
         const a = this.agent(ev.agent);
         if (a.up && a.life === ev.life && this.now < a.pausedUntil && a.refreshedAt + this.opts.leaseMs <= this.now) this.setKernel(a, []);
@@ -513,7 +536,7 @@ export class Simulation {
     a.loopQueued = false;
     a.watchAt = Infinity;
     // incarnation = start time in ms, kept strictly growing across fast restarts
-    a.incarnation = Math.max(Math.floor(this.now), a.incarnation + 1);
+    a.incarnation = Math.max(Math.floor(Math.max(0, this.localNow(a))), a.incarnation + 1);
     a.core = core.createCore({
       config: {
         farm: FARM,
@@ -523,11 +546,12 @@ export class Simulation {
         orphanHoldMs: this.opts.orphanHoldMs,
         // 0: no lease, the kernel keeps the sets as long as the node lives
         leaseMs: this.opts.leaseMs > 0 ? this.opts.leaseMs : Infinity,
+        ...(this.opts.handoffLeadMs > 0 ? { handoffLeadMs: this.opts.handoffLeadMs } : {}),
       },
       name: a.name,
       weight: a.weight,
       peers: this.names.map((n) => ({ name: n, address: n })),
-      now: this.now,
+      now: this.localNow(a),
       incarnation: a.incarnation,
       cache: this.cache,
     });
@@ -575,7 +599,8 @@ export class Simulation {
 
   /** The runtime's silence timer: queued for when it would fire. */
   private armWatch(a: SimAgent): void {
-    const due = core.nextSilenceAt(a.core!);
+    // the runtime's timer: a peer's silence or a timed handoff's instant, on the agent's clock
+    const due = Math.min(core.nextSilenceAt(a.core!), core.nextHandoffAt(a.core!)) - a.clockOffset;
     if (due === Infinity) return;
     const at = Math.max(due + WATCH_LATE_MS, this.now + WATCH_LATE_MS);
     if (at >= a.watchAt) return;
@@ -592,17 +617,18 @@ export class Simulation {
       this.queue.push(a.watchAt, { kind: 'watch', agent: name, life });
       return;
     }
-    if (core.silenceDue(a.core!, this.now)) this.queueLoop(a);
+    const local = this.localNow(a);
+    if (core.silenceDue(a.core!, local) || local >= core.nextHandoffAt(a.core!)) this.queueLoop(a);
     this.armWatch(a);
   }
 
   /** agent.ts's loop(): decide, program the kernel (it accepts), applied, send. */
   private loop(a: SimAgent, timer: boolean): void {
-    const d = core.decide(a.core!, this.now, timer);
+    const d = core.decide(a.core!, this.localNow(a), timer);
     this.record(a.name, d.intents);
-    this.setKernel(a, d.ownership.owned);
+    this.setKernel(a, d.ownership.owned, d.ownership.giving, d.ownership.taking);
     if (d.renews) a.refreshedAt = this.now;
-    const r = core.applied(d.state, true, this.now, d.renews);
+    const r = core.applied(d.state, true, this.localNow(a), d.renews);
     a.core = r.state;
     this.record(a.name, r.intents);
     // Without sendOnChange only the timer's loops reach the wire (an ablation).
@@ -618,7 +644,8 @@ export class Simulation {
       this.queue.push(a.pausedUntil + READ_AFTER_RESUME_MS, { kind: 'deliver', to, from, msg: raw });
       return;
     }
-    const r = Buffer.isBuffer(raw) ? core.receiveDatagram(a.core!, raw, KEY, from, this.now) : core.receiveHeartbeat(a.core!, raw, from, this.now);
+    const local = this.localNow(a);
+    const r = Buffer.isBuffer(raw) ? core.receiveDatagram(a.core!, raw, KEY, from, local) : core.receiveHeartbeat(a.core!, raw, from, local);
     a.core = r.state;
     if ('rejected' in r) {
       this.stats.heartbeatsRejected++;
@@ -630,8 +657,36 @@ export class Simulation {
     this.armWatch(a);
   }
 
+  /** The agent's clock now. */
+  private localNow(a: SimAgent): number {
+    return this.now + a.clockOffset;
+  }
+
+  /** Program the modelled kernel: owned, minus the giving buckets from their instant on,
+   *  plus the taking ones from theirs; the instants are on the agent's clock, as the
+   *  kernel's meta time is. Flips are scheduled for the instants still ahead. */
+  private setKernel(a: SimAgent, owned: readonly number[], giving: core.DesiredOwnership['giving'] = [], taking: core.DesiredOwnership['taking'] = []): void {
+    a.programmed = { owned, giving, taking };
+    a.kernelGen++;
+    const local = this.localNow(a);
+    for (const t of [...giving, ...taking]) {
+      if (t.atMs > local) this.queue.push(t.atMs - a.clockOffset, { kind: 'flip', agent: a.name, gen: a.kernelGen });
+    }
+    this.flipKernel(a);
+  }
+
+  /** What the programmed sets accept at this instant. */
+  private flipKernel(a: SimAgent): void {
+    const local = this.localNow(a);
+    const p = a.programmed;
+    const given = new Set(p.giving.filter((g) => local >= g.atMs).map((g) => g.bucket));
+    const now = p.owned.filter((b) => !given.has(b));
+    for (const t of p.taking) if (local >= t.atMs) now.push(t.bucket);
+    this.applyKernel(a, now);
+  }
+
   /** The modelled kernel: what it accepts, with the per-bucket owner counts kept up to date. */
-  private setKernel(a: SimAgent, owned: readonly number[]): void {
+  private applyKernel(a: SimAgent, owned: readonly number[]): void {
     const prev = new Uint8Array(this.bucketCount);
     for (const b of a.kernel) prev[b] = 1;
     const next = new Uint8Array(this.bucketCount);
@@ -716,7 +771,7 @@ export interface RandomScenarioResult {
  * with random pauses; then everything back up and ready. No partitions: the invariant
  * checked is "never two owners" (overlapBucketMs must be 0) and convergence at the end.
  */
-export function runRandomScenario(seed: number, intervalMs = 100, failureThresholdMs = 500): RandomScenarioResult {
+export function runRandomScenario(seed: number, intervalMs = 100, failureThresholdMs = 500, extra: Pick<SimOptions, 'handoffLeadMs' | 'clockSkewMs'> = {}): RandomScenarioResult {
   const rng = createRng(seed);
   const linkScale = failureThresholdMs / 500;
   const n = rng.int(2, 10);
@@ -734,6 +789,7 @@ export function runRandomScenario(seed: number, intervalMs = 100, failureThresho
     jitterMs: rng.pick([0, 5, 30]) * linkScale,
     delayMs: rng.pick([0.2, 10, 60]) * linkScale,
     recordTimeline: false,
+    ...extra,
   });
   sim.runUntilTrue(() => sim.converged(), 5_000);
   sim.runFor(1_000);

@@ -36,7 +36,7 @@ describe('agent core', () => {
     expect(r.ownership.owned).toEqual([]);
     s = run(r.state, 1100, 1400);
     r = loop(s, 1500);
-    expect(r.ownership).toEqual({ owned: [0, 1, 2, 3, 4, 5, 6, 7], orphans: [], leaseMs: 300, services: [] });
+    expect(r.ownership).toEqual({ owned: [0, 1, 2, 3, 4, 5, 6, 7], orphans: [], giving: [], taking: [], leaseMs: 300, services: [] });
     expect(r.heartbeat).toMatchObject({ state: 'ready', held: [0, 1, 2, 3, 4, 5, 6, 7], seq: 6 });
     expect(r.all.map((i) => i.kind)).toEqual(['state', 'buckets']);
   });
