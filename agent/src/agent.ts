@@ -84,6 +84,8 @@ export class Agent {
   /** fires when the next live peer's silence passes the threshold (armWatch) */
   private watch?: NodeJS.Timeout;
   private watchAt = Infinity;
+  /** the instant of the timed handoff last announced (logged once) */
+  private announcedAt?: number;
   /** how long the last setOwnership() took: the kernel's part of a takeover */
   private lastProgramMs = 0;
   private kernelWatch?: NodeJS.Timeout;
@@ -495,6 +497,12 @@ export class Agent {
       setImmediate(() => this.checkOwnKernel());
     }
     this.lastProgramMs = performance.now() - t0;
+    const announce = ok ? d.state.decision?.announce : undefined;
+    if (announce && announce.atMs !== this.announcedAt) {
+      const giving = d.ownership.giving.filter((g) => g.atMs === announce.atMs).map((g) => g.bucket);
+      this.log.info('timed handoff announced', { event: 'handoff', atMs: announce.atMs, inMs: announce.atMs - now, giving: bucketRanges(giving) });
+    }
+    this.announcedAt = announce?.atMs;
     const a = core.applied(this.state, ok, now, d.renews);
     this.state = a.state;
     this.report(a.intents);

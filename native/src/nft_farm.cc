@@ -925,6 +925,73 @@ void queueElems(NftBatch& batch, const std::string& table, const std::string& se
   }
 }
 
+// A handoff set's element: the bucket, its instant, and its timeout (remaining, when read).
+struct LiveTimed {
+  TimedBucket tb;
+  uint64_t timeoutMs;  // 0 when read: no timeout
+};
+
+// bucket . [fromUs, kTimeEnd] per element, network byte order as the rules' byteorder
+// expressions make the packet's key. The end of every interval: the last instant meta
+// time holds as a signed 64-bit value (year 2262), so it never ends before its timeout.
+void addHandoffElems(NftBatch& batch, const std::string& table, const char* name, const std::vector<LiveTimed>& elems) {
+  constexpr uint64_t kTimeEnd = 0x7fffffffffffffffULL;
+  constexpr size_t kPerMessage = 256;
+  for (size_t i = 0; i < elems.size(); i += kPerMessage) {
+    SetPtr s(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
+    for (size_t j = i; j < elems.size() && j < i + kPerMessage; ++j) {
+      uint8_t key[12], end[12];
+      uint32_t bucket = htonl(elems[j].tb.bucket);
+      uint64_t from = htobe64(elems[j].tb.fromUs * 1000), last = htobe64(kTimeEnd);
+      std::memcpy(key, &bucket, 4);
+      std::memcpy(key + 4, &from, 8);
+      std::memcpy(end, &bucket, 4);
+      std::memcpy(end + 4, &last, 8);
+      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, sizeof(key));
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, end, sizeof(end));
+      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, elems[j].timeoutMs);
+      nftnl_set_elem_add(s.get(), e);
+    }
+    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, s.get(), std::string("add elements to ") + name);
+  }
+}
+
+/** the live elements of a handoff set, with their remaining time; throws OsError */
+std::vector<LiveTimed> dumpHandoff(const std::string& table, const std::string& set, const std::string& op) {
+  SetPtr s(checked(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  NlSocket& nl = nftSocket(op);
+  uint32_t seq = nl.nextSeq();
+  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+  std::vector<LiveTimed> out;
+  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
+    SetPtr got(checked(nftnl_set_alloc()));
+    if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
+    auto* it = nftnl_set_elems_iter_create(got.get());
+    if (it == nullptr) return;
+    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
+      uint32_t len = 0;
+      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+      if (key == nullptr || len != 12) continue;
+      uint32_t bucket;
+      uint64_t from;
+      std::memcpy(&bucket, key, 4);
+      std::memcpy(&from, static_cast<const uint8_t*>(key) + 4, 8);
+      LiveTimed lt{{ntohl(bucket), be64toh(from) / 1000}, 0};
+      if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION)) lt.timeoutMs = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+      out.push_back(lt);
+    }
+    nftnl_set_elems_iter_destroy(it);
+  }, op);
+  return out;
+}
+
 }  // namespace
 
 std::string inetTableName(const std::string& farm) { return "vipfarm_" + farm; }
@@ -945,7 +1012,19 @@ void nftApply(const FarmSpec& spec) {
     carried.push_back({a.ownedSet, {}});
     carried.push_back({a.orphanSet, {}});
   }
+  // and the timed handoff's elements: a giving one dropped by a re-apply would let this
+  // node take new flows again after its instant, while the taker takes them too
+  std::vector<std::pair<const char*, std::vector<LiveTimed>>> timed{{kGivingSet, {}}, {kTakingSet, {}}};
   if (sameBucketLayout(spec, op + ": read current rules")) {
+    for (auto& [set, elems] : timed) {
+      try {
+        elems = dumpHandoff(inetTableName(spec.name), set, op + ": read " + set + " buckets");
+      } catch (const OsError& e) {
+        if (e.err() != ENOENT) throw;  // a table from before the handoff sets
+      }
+      // a timeout of 0 would make an element permanent
+      elems.erase(std::remove_if(elems.begin(), elems.end(), [](const LiveTimed& e) { return e.timeoutMs == 0; }), elems.end());
+    }
     // a timeout of 0 would make an element permanent: drop the ones about to lapse
     auto lapsing = [](const LiveElem& e) { return e.expiresInMs == 0; };
     for (auto& [set, elems] : carried) {
@@ -968,6 +1047,7 @@ void nftApply(const FarmSpec& spec) {
     for (const IpFamily* f : kPreviousFamilies) queuePreviousTable(batch, spec, *f);
   }
   for (const auto& [set, elems] : carried) queueElems(batch, inetTableName(spec.name), set, elems);
+  for (const auto& [set, elems] : timed) addHandoffElems(batch, inetTableName(spec.name), set, elems);
   batch.commit(nl);
 }
 
@@ -1072,39 +1152,17 @@ void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_
 
 namespace {
 
-// flush + re-add the handoff set `name`: bucket . [fromUs, kTimeEnd] with timeout ms
+// flush + re-add the handoff set `name`, every element with the same timeout
 void queueHandoffElems(NftBatch& batch, const std::string& table, const char* name, const std::vector<TimedBucket>& elems,
                        uint64_t timeoutMs) {
-  // the end of every interval: the last instant meta time can hold as a signed 64-bit
-  // value (year 2262), so an element never ends by itself before its timeout
-  constexpr uint64_t kTimeEnd = 0x7fffffffffffffffULL;
   SetPtr flush(checked(nftnl_set_alloc()));
   nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, name);
   batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_INET, 0, flush.get(), std::string("flush set ") + name);
-  if (elems.empty()) return;
-  constexpr size_t kPerMessage = 256;
-  for (size_t i = 0; i < elems.size(); i += kPerMessage) {
-    SetPtr s(checked(nftnl_set_alloc()));
-    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
-    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
-    for (size_t j = i; j < elems.size() && j < i + kPerMessage; ++j) {
-      // network byte order, as the rules' byteorder expressions make the packet's key
-      uint8_t key[12], end[12];
-      uint32_t bucket = htonl(elems[j].bucket);
-      uint64_t from = htobe64(elems[j].fromUs * 1000), last = htobe64(kTimeEnd);
-      std::memcpy(key, &bucket, 4);
-      std::memcpy(key + 4, &from, 8);
-      std::memcpy(end, &bucket, 4);
-      std::memcpy(end + 4, &last, 8);
-      nftnl_set_elem* e = checked(nftnl_set_elem_alloc());
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, sizeof(key));
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, end, sizeof(end));
-      nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeoutMs);
-      nftnl_set_elem_add(s.get(), e);
-    }
-    batch.addSetElems(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, s.get(), std::string("add elements to ") + name);
-  }
+  std::vector<LiveTimed> live;
+  live.reserve(elems.size());
+  for (const TimedBucket& t : elems) live.push_back({t, timeoutMs});
+  addHandoffElems(batch, table, name, live);
 }
 
 }  // namespace
@@ -1126,33 +1184,8 @@ void nftSetOwnedAndHandoff(const std::string& farm, const std::vector<uint32_t>&
 
 std::vector<TimedBucket> nftGetHandoff(const std::string& farm, const std::string& set) {
   std::string table = inetTableName(farm);
-  std::string op = "get " + set + " of " + table;
-  SetPtr s(checked(nftnl_set_alloc()));
-  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
-  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  NlSocket& nl = nftSocket(op);
-  uint32_t seq = nl.nextSeq();
-  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
-  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
   std::vector<TimedBucket> out;
-  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
-    SetPtr got(checked(nftnl_set_alloc()));
-    if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
-    auto* it = nftnl_set_elems_iter_create(got.get());
-    if (it == nullptr) return;
-    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
-      uint32_t len = 0;
-      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-      if (key == nullptr || len != 12) continue;
-      uint32_t bucket;
-      uint64_t from;
-      std::memcpy(&bucket, key, 4);
-      std::memcpy(&from, static_cast<const uint8_t*>(key) + 4, 8);
-      out.push_back({ntohl(bucket), be64toh(from) / 1000});
-    }
-    nftnl_set_elems_iter_destroy(it);
-  }, op);
+  for (const LiveTimed& e : dumpHandoff(table, set, "get " + set + " of " + table)) out.push_back(e.tb);
   return out;
 }
 

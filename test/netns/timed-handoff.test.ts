@@ -83,6 +83,11 @@ test('a taking instant in the future accepts nothing yet; emptied sets take noth
   // refused before the kernel: a bucket given away must be owned, a taken one not
   await expect(giver.call('setBucketsAndHandoff', farm.name, [], 600_000, [{ bucket: 1, atMs: now }], [])).rejects.toThrow(/given away but not owned/);
   await expect(taker.call('setBucketsAndHandoff', farm.name, [1], 600_000, [], [{ bucket: 1, atMs: now }])).rejects.toThrow(/already owned/);
+  // a re-apply of the farm (a reconfiguration) keeps them, instants included
+  await taker.call('apply', farm);
+  const kept = (await taker.call('getHandoff', farm.name, 'taking')) as { bucket: number; atMs: number }[];
+  expect(kept.map((e) => e.bucket)).toEqual(all);
+  expect(Math.abs(kept[0]!.atMs - (now + 10_000))).toBeLessThan(0.002);
   // cleared with the owned set (one batch)
   await taker.call('setBucketsAndHandoff', farm.name, [], 600_000, [], []);
   expect(await taker.call('getHandoff', farm.name, 'taking')).toEqual([]);
