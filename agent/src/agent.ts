@@ -156,7 +156,11 @@ export class Agent {
     clearInterval(this.timer);
     this.timer = setInterval(() => this.scheduleLoop(true), farm.heartbeat.intervalMs);
     this.log.info('farm reconfigured', { event: 'reconfigured', vips: farm.virtualIPs, rules: farm.rules, buckets: farm.bucketCount, weight: self.weight });
-    this.loop();
+    // periodic: the new timer's first tick is an interval away, and the lease was renewed
+    // up to an interval before this; without a renewal here it could run out in between
+    // and the kernel drop this node's buckets (seen: every SIGHUP at 40/120 lost n3's
+    // share for ~60 ms, 2 SYNs per weight change at 200/s)
+    this.loop(true);
   }
 
   /** The farm the kernel runs now. */
@@ -513,7 +517,10 @@ export class Agent {
   }
 
   private send(msg: Heartbeat): void {
-    const buf = encodeHeartbeat(msg, this.key);
+    // Stamped as it leaves, not when the loop began: the loop's kernel batch in between
+    // (ms, more on a busy node) would count as network delay in every receiver's clock
+    // bound (membership clockAheadBound) and delay each timed take-over by as much.
+    const buf = encodeHeartbeat({ ...msg, sentAt: Math.max(msg.sentAt, this.now()) }, this.key);
     const to = this.peers.filter((p) => p.name !== this.self.name).map((p) => p.address);
     this.deps.metrics.heartbeatsSent.inc(this.deps.transport.send(buf, to));
   }

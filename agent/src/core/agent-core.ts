@@ -363,11 +363,10 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
     now,
     failureThresholdMs: cfg.failureThresholdMs,
     resumedAt: s.resumedAt ?? -Infinity,
-    ...(cfg.orphanHoldMs !== undefined ? { orphanHoldMs: cfg.orphanHoldMs } : {}),
+    ...tuning(cfg),
     cache: s.cache,
     carry: s.decision?.carry,
     digestExtra: localServicesKey(cfg.localServices ?? []),
-    ...(cfg.handoffLeadMs ? { handoffLeadMs: cfg.handoffLeadMs } : {}),
   });
   const sd = decideServiceOwnership({
     services: cfg.localServices ?? [], self: s.name, members: d.members, bucketCount: cfg.bucketCount,
@@ -382,6 +381,11 @@ export function decide(s0: CoreState, now: number, periodic = true): Decided {
     intents,
     renews,
   };
+}
+
+/** The optional ownership settings of the configuration. */
+function tuning(cfg: CoreConfig): Pick<Parameters<typeof decideOwnership>[0], 'orphanHoldMs' | 'handoffLeadMs'> {
+  return { ...(cfg.orphanHoldMs !== undefined ? { orphanHoldMs: cfg.orphanHoldMs } : {}), handoffLeadMs: cfg.handoffLeadMs ?? 0 };
 }
 
 /** Only a stall that cost us the kernel lease (or came before any, or with no lease at
@@ -424,20 +428,25 @@ export function applied(s0: CoreState, ok: boolean, now: number, periodic = true
     s = serviceApplied({ ...s, held: d.owned, orphans: d.orphans }, intents);
   }
   s = observeFailovers(s, now, intents);
-  const last = s.lastSent;
   // A refused kernel write may have left released Local Service buckets in the kernel
   // (they are not in the heartbeat's claims): keep advertising the digest the kernel
   // matches, so no peer acquires them on the strength of the new one.
-  const digest = ok || (s.config.localServices ?? []).length === 0 ? d.viewDigest : last?.viewDigest ?? 0;
+  const digest = ok || (s.config.localServices ?? []).length === 0 ? d.viewDigest : s.lastSent?.viewDigest ?? 0;
   // A timed handoff is announced only once the kernel took its giving elements (ok).
   const giving = ok ? d.announce : undefined;
-  const news = !last || last.state !== d.advertise || last.weight !== s.weight || last.viewDigest !== digest || !sameBuckets(last.held, s.held) ||
-    last.echoVersion !== s.echoes.version || last.givingAt !== giving?.atMs;
-  if (!periodic && !news) return { state: s, intents };
+  if (!periodic && !isNews(s, d.advertise, digest, giving?.atMs)) return { state: s, intents };
   const hb = heartbeat(s, d.advertise, now, digest, giving);
   s = hb.state;
   if (s.seq % 100 === 0) s = { ...s, guard: pruneReplayGuard(s.guard, now, GUARD_KEEP_MS), echoes: pruneEchoes(s.echoes, now, GUARD_KEEP_MS) };
   return { state: s, heartbeat: hb.msg, intents };
+}
+
+/** Whether a heartbeat now would say anything the last one did not. */
+function isNews(s: CoreState, state: MemberState, digest: number, givingAt: number | undefined): boolean {
+  const last = s.lastSent;
+  if (!last) return true;
+  return last.state !== state || last.weight !== s.weight || last.viewDigest !== digest || !sameBuckets(last.held, s.held) ||
+    last.echoVersion !== s.echoes.version || last.givingAt !== givingAt;
 }
 
 /** The kernel took the Local Service sets: they are what is held now. */

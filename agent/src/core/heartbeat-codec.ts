@@ -164,14 +164,7 @@ export function encodeHeartbeat(input: HeartbeatInput, key: Buffer): Buffer {
 function checkNumbers(msg: Heartbeat): void {
   checkSafeInt('incarnation', msg.incarnation);
   checkSafeInt('seq', msg.seq);
-  if (!Number.isFinite(msg.sentAt) || msg.sentAt < 0 || !Number.isSafeInteger(Math.floor(msg.sentAt))) {
-    throw new RangeError(`heartbeat sentAt must be a non-negative number of ms, got ${msg.sentAt}`);
-  }
-  if (msg.giving) {
-    const us = msg.giving.atMs * 1000;
-    if (!Number.isFinite(us) || us < 0 || !Number.isSafeInteger(Math.floor(us))) throw new RangeError(`heartbeat giving.atMs must be ms since the epoch, got ${msg.giving.atMs}`);
-    if (!isU32(msg.giving.digest) || msg.giving.digest === 0) throw new RangeError(`heartbeat giving.digest must be a non-zero uint32, got ${msg.giving.digest}`);
-  }
+  checkTimes(msg);
   if (!Number.isInteger(msg.weight) || msg.weight < 0 || msg.weight > 0xffff) throw new RangeError(`heartbeat weight must be 0..65535, got ${msg.weight}`);
   if (!Number.isInteger(msg.bucketCount) || msg.bucketCount < 0 || msg.bucketCount > MAX_BUCKETS) {
     throw new RangeError(`heartbeat bucketCount must be 0..${MAX_BUCKETS}, got ${msg.bucketCount}`);
@@ -180,6 +173,15 @@ function checkNumbers(msg: Heartbeat): void {
   if (!isU32(msg.nonce)) throw new RangeError(`heartbeat nonce must be a uint32, got ${msg.nonce}`);
   if (msg.echo.length > MAX_ECHOES) throw new RangeError(`heartbeat echo must hold at most ${MAX_ECHOES} nonces, got ${msg.echo.length}`);
   for (const e of msg.echo) if (!isU32(e)) throw new RangeError(`heartbeat echo must hold uint32 nonces, got ${e}`);
+}
+
+/** sentAt and the handoff instant: ms that fit the wire (whole ms, and µs, as safe integers) */
+function checkTimes(msg: Heartbeat): void {
+  const ms = (v: number, scale: number): boolean => Number.isFinite(v) && v >= 0 && Number.isSafeInteger(Math.floor(v * scale));
+  if (!ms(msg.sentAt, 1)) throw new RangeError(`heartbeat sentAt must be a non-negative number of ms, got ${msg.sentAt}`);
+  if (!msg.giving) return;
+  if (!ms(msg.giving.atMs, 1000)) throw new RangeError(`heartbeat giving.atMs must be ms since the epoch, got ${msg.giving.atMs}`);
+  if (!isU32(msg.giving.digest) || msg.giving.digest === 0) throw new RangeError(`heartbeat giving.digest must be a non-zero uint32, got ${msg.giving.digest}`);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -229,18 +231,23 @@ function parse(buf: Buffer): { msg: Heartbeat; bodyLen: number } | undefined {
   if (!held) return undefined;
   const { nonce, echo, end, ext } = tail;
   const msg: Heartbeat = { farm, node, incarnation, seq, sentAt, weight, state, viewDigest, bucketCount, held, nonce, echo };
+  return parseExtension(msg, ext) ? { msg, bodyLen: end } : undefined;
+}
+
+/** the appended fields this version knows, into msg; false when they are malformed */
+function parseExtension(msg: Heartbeat, ext: Buffer): boolean {
   if (ext.length >= EXT_SENT_NS) {
     const ns = ext.readUInt32BE(0);
-    if (ns > 999_999) return undefined;
-    msg.sentAt = sentAt + ns / 1e6;
+    if (ns > 999_999) return false;
+    msg.sentAt += ns / 1e6;
   }
   if (ext.length >= EXT_GIVING) {
     const atUs = readU64(ext, EXT_SENT_NS);
     const digest = ext.readUInt32BE(EXT_SENT_NS + 8);
-    if (!Number.isSafeInteger(atUs) || digest === 0) return undefined;
+    if (!Number.isSafeInteger(atUs) || digest === 0) return false;
     msg.giving = { atMs: atUs / 1000, digest };
   }
-  return { msg, bodyLen: end };
+  return true;
 }
 
 /** nonce, echo and extension, from `off` to the tag, which must come right after */

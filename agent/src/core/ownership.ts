@@ -281,8 +281,6 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
   });
   const waiting = holdersOf(view, split.waitingBuckets, claims, bucketCount);
   const handoff = split.handoff;
-  let nextAt = handoff && handoff.atMs > now ? handoff.atMs : undefined;
-  for (const t of split.taking) nextAt = nextAt === undefined ? t.atMs : Math.min(nextAt, t.atMs);
   const carry: OwnershipCarry = { ...(disagreeing.length === 0 ? {} : { disagreeingSince }), ...(handoff ? { handoff } : {}) };
   return {
     owned: split.owned,
@@ -299,9 +297,19 @@ export function decideOwnership(input: OwnershipInput): OwnershipDecision {
     phase: startup !== self.state ? 'startup' : advertise !== self.state ? 'resuming' : 'running',
     members,
     mayAcquire,
+    ...handoffOutputs(split, now),
+  };
+}
+
+/** The decision's timed handoff part: what the kernel flips when, what to announce, when to look again. */
+function handoffOutputs(split: Split, now: number): Pick<OwnershipDecision, 'giving' | 'taking' | 'announce' | 'nextAt'> {
+  const h = split.handoff;
+  let nextAt = h && h.atMs > now ? h.atMs : undefined;
+  for (const t of split.taking) nextAt = nextAt === undefined ? t.atMs : Math.min(nextAt, t.atMs);
+  return {
     giving: split.giving,
     taking: split.taking,
-    ...(handoff ? { announce: { atMs: handoff.atMs, digest: handoff.digest } } : {}),
+    ...(h ? { announce: { atMs: h.atMs, digest: h.digest } } : {}),
     ...(nextAt !== undefined ? { nextAt } : {}),
   };
 }
@@ -430,86 +438,77 @@ interface Split {
 
 /** Each bucket as owned (and orphan), acquired, released, waiting for its holders, deferred, given or taken. */
 function splitBuckets(x: SplitInput): Split {
-  const { assignment, self, bucketCount, claims, orphaned, mayAcquire, advertise, now } = x;
+  const { assignment, self, bucketCount, orphaned, now } = x;
   const heldSet = new Uint8Array(bucketCount);
   for (const b of self.held) if (b >= 0 && b < bucketCount) heldSet[b] = 1;
   // a timed release under way: its buckets go at its instant, whatever the view says now
   const pending = x.pending && x.pending.atMs > now ? x.pending : undefined;
-  const due = x.pending && x.pending.atMs <= now ? new Set(x.pending.buckets) : undefined;
+  const due = new Set(pending ? [] : x.pending?.buckets ?? []);
   const inPending = new Set(pending?.buckets ?? []);
-
-  const owned: number[] = [];
-  const orphans: number[] = [];
-  const acquired: number[] = [];
-  const released: number[] = [];
-  const waitingBuckets: number[] = [];
-  const deferred: number[] = [];
-  const giving: TimedBucket[] = [];
-  const taking: TimedBucket[] = [];
-  const toGive: number[] = [];
+  const out: Split & { toGive: number[] } = { owned: [], orphans: [], acquired: [], released: [], waitingBuckets: [], deferred: [], giving: [], taking: [], toGive: [] };
   const keep = (b: number): void => {
-    owned.push(b);
-    if (orphaned[b]) orphans.push(b);
+    out.owned.push(b);
+    if (orphaned[b]) out.orphans.push(b);
   };
   for (let b = 0; b < bucketCount; b++) {
-    const mine = assignment[b] === self.name;
-    if (heldSet[b] && inPending.has(b)) {
+    const held = heldSet[b] === 1;
+    if (held && inPending.has(b)) {
       keep(b);
-      giving.push({ bucket: b, atMs: pending!.atMs });
-      continue;
-    }
-    if (heldSet[b] && due?.has(b)) {
+      out.giving.push({ bucket: b, atMs: pending!.atMs });
+    } else if (due.has(b)) {
       // its instant passed: the kernel no longer takes its new flows, a taker may; even if
-      // it is ours again by now, take it back only by the usual rules, later
-      released.push(b);
-      continue;
-    }
-    if (!mine) {
-      if (!heldSet[b]) continue;
-      if (!mayAcquire && advertise === 'ready') {
-        // Our views differ (a heal or a change half-way through): the assignment we see
-        // may be a passing one, and releasing now can mean taking the bucket back a moment
-        // later (flapping; the simulator saw it while a partition healed). The new owner
-        // waits for our release either way, so keep serving until we agree. A node leaving
-        // (draining, standby, down) releases at once: it will not want the bucket back.
-        deferred.push(b);
-        keep(b);
-        continue;
-      }
-      if (x.lead > 0) {
-        // timed: announced and given at once with the others, or after the one under way
-        if (pending) deferred.push(b);
-        else toGive.push(b);
-        keep(b);
-        continue;
-      }
-      released.push(b);
-      continue;
-    }
-    if (!heldSet[b]) {
-      if (due?.has(b)) continue; // released by this very decision's due handoff: not now
-      if (!mayAcquire) {
-        waitingBuckets.push(b);
-        continue;
-      }
-      if (claims[b]! > 0) {
-        const from = x.takeFrom(b);
-        if (from === undefined || from > now) {
-          if (from !== undefined) taking.push({ bucket: b, atMs: from });
-          waitingBuckets.push(b);
-          continue;
-        }
-        // its holder's kernel stopped taking it before now: ours from now on
-      }
-      acquired.push(b);
-    }
+      // it is ours again by now, take it back only by the usual rules, in a later decision
+      if (held) out.released.push(b);
+    } else if (assignment[b] === self.name) {
+      if (held || mineToTake(x, b, out)) keep(b);
+    } else if (held) heldElsewhere(x, b, pending !== undefined, out, keep);
+  }
+  return withNewHandoff(out, pending, x);
+}
+
+/** The timed release under way after this decision: the pending one, or a new one for toGive. */
+function withNewHandoff(out: Split & { toGive: number[] }, pending: PendingHandoff | undefined, x: SplitInput): Split {
+  const { toGive, ...split } = out;
+  if (toGive.length === 0) return pending ? { ...split, handoff: pending } : split;
+  const handoff = { atMs: x.now + x.lead, digest: x.digest, buckets: toGive };
+  for (const b of toGive) split.giving.push({ bucket: b, atMs: handoff.atMs });
+  split.giving.sort((a, b) => a.bucket - b.bucket);
+  return { ...split, handoff };
+}
+
+/** A bucket we hold that the table gives to another node: deferred, given (timed) or released. */
+function heldElsewhere(x: SplitInput, b: number, pending: boolean, out: Split & { toGive: number[] }, keep: (b: number) => void): void {
+  if (!x.mayAcquire && x.advertise === 'ready') {
+    // Our views differ (a heal or a change half-way through): the assignment we see
+    // may be a passing one, and releasing now can mean taking the bucket back a moment
+    // later (flapping; the simulator saw it while a partition healed). The new owner
+    // waits for our release either way, so keep serving until we agree. A node leaving
+    // (draining, standby, down) releases at once: it will not want the bucket back.
+    out.deferred.push(b);
     keep(b);
+  } else if (x.lead > 0) {
+    // timed: announced and given with the others at once, or after the one under way
+    if (pending) out.deferred.push(b);
+    else out.toGive.push(b);
+    keep(b);
+  } else out.released.push(b);
+}
+
+/** A bucket the table gives us that we do not hold: acquired now (true), or waiting (and maybe taking). */
+function mineToTake(x: SplitInput, b: number, out: Split): boolean {
+  if (!x.mayAcquire) {
+    out.waitingBuckets.push(b);
+    return false;
   }
-  let handoff = pending;
-  if (toGive.length > 0) {
-    handoff = { atMs: now + x.lead, digest: x.digest, buckets: toGive };
-    for (const b of toGive) giving.push({ bucket: b, atMs: handoff.atMs });
-    giving.sort((a, b) => a.bucket - b.bucket);
+  if (x.claims[b]! > 0) {
+    const from = x.takeFrom(b);
+    // from <= now: its holder's kernel stopped taking it before now, ours from now on
+    if (from === undefined || from > x.now) {
+      if (from !== undefined) out.taking.push({ bucket: b, atMs: from });
+      out.waitingBuckets.push(b);
+      return false;
+    }
   }
-  return { owned, orphans, acquired, released, waitingBuckets, deferred, giving, taking, ...(handoff ? { handoff } : {}) };
+  out.acquired.push(b);
+  return true;
 }
