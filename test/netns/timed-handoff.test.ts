@@ -6,14 +6,14 @@
 // owner before T and the new one after. The namespaces share one kernel clock, so this
 // checks the rules, not clock skew (ownership.ts bounds that).
 import type { DataplaneFarm } from '../../common/src/types.js';
-import { startFarm, stopFarm, testFarm } from '../../lab/netns/farm.js';
+import { startFarm, teardownFarm, testFarm } from '../../lab/netns/farm.js';
 import { runClient, startEcho, type Driver } from '../../lab/netns/procs.js';
 import { createTestbed, type Testbed } from '../../lab/netns/testbed.js';
 
 const all = Array.from({ length: 64 }, (_, i) => i);
 let tb: Testbed;
 let farm: DataplaneFarm;
-let drivers: Driver[] = [];
+let drivers: Driver[] | undefined;
 
 beforeAll(async () => {
   tb = createTestbed({ nodes: 2, clients: 1 });
@@ -23,11 +23,7 @@ beforeAll(async () => {
 }, 30000);
 
 afterAll(async () => {
-  try {
-    await stopFarm(drivers, farm).catch(() => undefined);
-  } finally {
-    tb?.destroy();
-  }
+  await teardownFarm(tb, drivers, farm);
 });
 
 const stage = async (d: Driver, name: string): Promise<number> =>
@@ -36,7 +32,7 @@ const stage = async (d: Driver, name: string): Promise<number> =>
     .reduce((s, c) => s + c.packets, 0);
 
 test('SYNs across T: before T the giver answers, after T the taker, each exactly once', async () => {
-  const [giver, taker] = drivers;
+  const [giver, taker] = drivers!;
   const now = (await giver.call('realtimeMs')) as number;
   const T = now + 700;
   const lease = 600_000;
@@ -73,7 +69,7 @@ test('SYNs across T: before T the giver answers, after T the taker, each exactly
 }, 60000);
 
 test('a taking instant in the future accepts nothing yet; emptied sets take nothing', async () => {
-  const [giver, taker] = drivers;
+  const [giver, taker] = drivers!;
   const now = (await giver.call('realtimeMs')) as number;
   // n1 owns all again, n2 would take from 10 s on: only n1 answers now
   await giver.call('setBucketsAndHandoff', farm.name, all, 600_000, [], []);
