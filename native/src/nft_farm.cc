@@ -827,7 +827,9 @@ struct LiveElem {
   uint64_t expiresInMs;  // 0: no timeout
 };
 
-std::vector<LiveElem> dumpElems(const std::string& table, const std::string& set, const std::string& op) {
+/** calls cb for every element of a set of the farm's inet table; throws OsError */
+void forEachElem(const std::string& table, const std::string& set, const std::string& op,
+                 const std::function<void(nftnl_set_elem*)>& cb) {
   SetPtr s(checked(nftnl_set_alloc()));
   nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
   nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
@@ -836,24 +838,31 @@ std::vector<LiveElem> dumpElems(const std::string& table, const std::string& set
   uint32_t seq = nl.nextSeq();
   auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
   nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-
-  std::vector<LiveElem> out;
   nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
     SetPtr got(checked(nftnl_set_alloc()));
     if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
     auto* it = nftnl_set_elems_iter_create(got.get());
     if (it == nullptr) return;
-    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
-      uint32_t len = 0;
-      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-      if (key == nullptr || len != 4) continue;
-      LiveElem le{0, 0};
-      std::memcpy(&le.key, key, 4);
-      if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION)) le.expiresInMs = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
-      out.push_back(le);
-    }
+    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) cb(e);
     nftnl_set_elems_iter_destroy(it);
   }, op);
+}
+
+/** the element's remaining time, 0 without a timeout */
+uint64_t remainingMs(nftnl_set_elem* e) {
+  return nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION) ? nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION) : 0;
+}
+
+std::vector<LiveElem> dumpElems(const std::string& table, const std::string& set, const std::string& op) {
+  std::vector<LiveElem> out;
+  forEachElem(table, set, op, [&](nftnl_set_elem* e) {
+    uint32_t len = 0;
+    const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+    if (key == nullptr || len != 4) return;
+    LiveElem le{0, remainingMs(e)};
+    std::memcpy(&le.key, key, 4);
+    out.push_back(le);
+  });
   return out;
 }
 
@@ -961,34 +970,17 @@ void addHandoffElems(NftBatch& batch, const std::string& table, const char* name
 
 /** the live elements of a handoff set, with their remaining time; throws OsError */
 std::vector<LiveTimed> dumpHandoff(const std::string& table, const std::string& set, const std::string& op) {
-  SetPtr s(checked(nftnl_set_alloc()));
-  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
-  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  NlSocket& nl = nftSocket(op);
-  uint32_t seq = nl.nextSeq();
-  auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
-  nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
   std::vector<LiveTimed> out;
-  nl.request(nlh, nlh->nlmsg_len, seq, [&](const struct nlmsghdr* msg) {
-    SetPtr got(checked(nftnl_set_alloc()));
-    if (nftnl_set_elems_nlmsg_parse(msg, got.get()) < 0) return;
-    auto* it = nftnl_set_elems_iter_create(got.get());
-    if (it == nullptr) return;
-    for (auto* e = nftnl_set_elems_iter_next(it); e != nullptr; e = nftnl_set_elems_iter_next(it)) {
-      uint32_t len = 0;
-      const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-      if (key == nullptr || len != 12) continue;
-      uint32_t bucket;
-      uint64_t from;
-      std::memcpy(&bucket, key, 4);
-      std::memcpy(&from, static_cast<const uint8_t*>(key) + 4, 8);
-      LiveTimed lt{{ntohl(bucket), be64toh(from) / 1000}, 0};
-      if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION)) lt.timeoutMs = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
-      out.push_back(lt);
-    }
-    nftnl_set_elems_iter_destroy(it);
-  }, op);
+  forEachElem(table, set, op, [&](nftnl_set_elem* e) {
+    uint32_t len = 0;
+    const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+    if (key == nullptr || len != 12) return;
+    uint32_t bucket;
+    uint64_t from;
+    std::memcpy(&bucket, key, 4);
+    std::memcpy(&from, static_cast<const uint8_t*>(key) + 4, 8);
+    out.push_back(LiveTimed{{ntohl(bucket), be64toh(from) / 1000}, remainingMs(e)});
+  });
   return out;
 }
 
