@@ -9,7 +9,7 @@
 import { loadavg } from 'node:os';
 import { AgentFarm } from '../lab/agent/farm.js';
 import type { Host } from '../lab/netns/testbed.js';
-import { Client } from './peers.js';
+import { Client } from '../lab/agent/traffic-client.js';
 import { writeSection } from './report.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -14,9 +14,9 @@ import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { AgentFarm, APP_PORT, distRoot } from '../lab/agent/farm.js';
+import { AgentFarm } from '../lab/agent/farm.js';
+import { Client } from '../lab/agent/traffic-client.js';
 import type { Host } from '../lab/netns/testbed.js';
-import type { TrafficOptions } from '../lab/agent/helpers/traffic.js';
 import { median, percentile } from './dataplane.js';
 import { TAKEOVER_PROBE } from './failover.js';
 import { writeSection } from './report.js';
@@ -24,7 +24,6 @@ import { DEFAULTS } from '../common/src/config/index.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const progress = (s: string): void => void process.stderr.write(`[bench peers] ${s}\n`);
-const TRAFFIC = join(distRoot, 'lab/agent/helpers/traffic.js');
 
 /** keepalived's advertisement interval, seconds (the issue's comparison point) */
 export const ADVERT_INT = 0.05;
@@ -35,45 +34,6 @@ const PULSE_TIMEOUT_MS = 500;
 const SOURCES = 1000;
 const CAPACITY_RATE = 900;
 const CAPACITY_SEC = 6;
-
-export interface Conn {
-  start: number;
-  answeredAt: number | null;
-  node: string | null;
-}
-
-/** The traffic helper in the client namespace, keeping every connection's outcome. */
-export class Client {
-  readonly conns: Conn[] = [];
-  private readonly proc: ChildProcess;
-  private readonly exited: Promise<void>;
-
-  constructor(farm: AgentFarm, opts: Omit<TrafficOptions, 'vip' | 'port'>) {
-    const o: TrafficOptions = { vip: farm.vip, port: APP_PORT, perConnection: true, ...opts };
-    this.proc = farm.tb.spawn(farm.client.netns, [process.execPath, TRAFFIC, JSON.stringify(o)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = '';
-    this.proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const m = JSON.parse(buf.slice(0, i)) as Conn & { event: string };
-        buf = buf.slice(i + 1);
-        if (m.event === 'conn') this.conns.push({ start: m.start, answeredAt: m.answeredAt, node: m.node });
-      }
-    });
-    this.exited = new Promise((r) => this.proc.once('exit', () => r()));
-  }
-
-  async stop(): Promise<void> {
-    this.proc.stdin!.end('stop\n');
-    await this.exited;
-  }
-
-  /** connections started in [from, to) not answered */
-  failedBetween(from: number, to: number): number {
-    return this.conns.filter((c) => c.start >= from && c.start < to && c.answeredAt === null).length;
-  }
-}
 
 /** A farm implementation under test: how to start it, which node serves, how it fails and comes back. */
 interface Contender {

@@ -86,6 +86,8 @@ export class Agent {
   private watchAt = Infinity;
   /** the instant of the timed handoff last announced (logged once) */
   private announcedAt?: number;
+  /** instants of the timed takes already logged (logTakes) */
+  private takesLogged = new Set<number>();
   /** how long the last setOwnership() took: the kernel's part of a takeover */
   private lastProgramMs = 0;
   private kernelWatch?: NodeJS.Timeout;
@@ -124,7 +126,7 @@ export class Agent {
     this.deps.datapath.program(this.farm);
     this.programmed = true;
     this.deps.datapath.setOwnership([], [], this.state.config.leaseMs);
-    await this.deps.transport.start((buf, from, path) => this.onDatagram(buf, from, path));
+    await this.deps.transport.start((buf, from, path, receivedAt) => this.onDatagram(buf, from, path, receivedAt));
     this.checkers.start();
     this.timer = setInterval(() => this.scheduleLoop(true), this.farm.heartbeat.intervalMs);
     this.kernelWatch = setInterval(() => this.checkKernel(), KERNEL_CHECK_MS);
@@ -403,10 +405,10 @@ export class Agent {
     else this.armWatch();
   }
 
-  private onDatagram(buf: Buffer, from: string, path: HeartbeatPath = 'udp'): void {
+  private onDatagram(buf: Buffer, from: string, path: HeartbeatPath = 'udp', receivedAt?: number): void {
     const now = this.now();
     // an L2 source is a MAC: the peer's address stays what UDP said
-    const r = core.receiveDatagram(this.state, buf, this.key, path === 'udp' ? from : undefined, now);
+    const r = core.receiveDatagram(this.state, buf, this.key, path === 'udp' ? from : undefined, now, receivedAt);
     this.state = r.state;
     if ('rejected' in r) {
       this.deps.metrics.heartbeatsRejected.inc({ reason: r.rejected });
@@ -507,6 +509,7 @@ export class Agent {
       this.log.info('timed handoff announced', { event: 'handoff', atMs: announce.atMs, inMs: announce.atMs - now, giving: bucketRanges(giving) });
     }
     this.announcedAt = announce?.atMs;
+    if (ok) this.logTakes(d.ownership.taking, now);
     const a = core.applied(this.state, ok, now, d.renews);
     this.state = a.state;
     this.report(a.intents);
@@ -514,6 +517,21 @@ export class Agent {
     this.observePaths(now);
     this.updateGauges(this.state.decision!);
     this.armWatch();
+  }
+
+  /** The taker's side of a timed handoff, once per instant: `aheadMs` is T' - T, the clock
+   *  bound it waits past the giver's instant (the gap in which a new flow finds no owner). */
+  private logTakes(taking: readonly { bucket: number; atMs: number }[], now: number): void {
+    const fresh = taking.filter((t) => !this.takesLogged.has(t.atMs));
+    this.takesLogged = new Set(taking.map((t) => t.atMs));
+    for (const atMs of new Set(fresh.map((t) => t.atMs))) {
+      const buckets = fresh.filter((t) => t.atMs === atMs).map((t) => t.bucket);
+      const giver = [...this.state.view.peers.values()].find((p) => p.giving && p.held.includes(buckets[0]!));
+      this.log.info('timed handoff: taking at the giver\'s instant plus the clock bound', {
+        event: 'handoff_take', atMs, inMs: atMs - now, from: giver?.name, aheadMs: giver?.giving ? Math.round((atMs - giver.giving.atMs) * 1000) / 1000 : undefined,
+        taking: bucketRanges(buckets),
+      });
+    }
   }
 
   private send(msg: Heartbeat): void {

@@ -430,7 +430,7 @@ class ArpResponderWrap : public Napi::ObjectWrap<ArpResponderWrap> {
   std::vector<uint32_t> slots_;
 };
 
-// FrameSocket(iface, ethertype, dstMac, onFrame(payload: Buffer, srcMac: string)): the L2
+// FrameSocket(iface, ethertype, dstMac, onFrame(payload: Buffer, srcMac: string, rxAtMs?: number)): the L2
 // heartbeat socket, watched by a uv_poll_t on the JS thread's loop like the ARP responder;
 // each received frame is handed to onFrame through MakeCallback (so the microtasks it
 // queues run). send() copies into the socket's prebuilt frame: nothing is allocated.
@@ -515,13 +515,16 @@ class FrameSocketWrap : public Napi::ObjectWrap<FrameSocketWrap> {
     handle_ = nullptr;
   }
 
-  void deliver(const uint8_t* payload, size_t len, const uint8_t* src) {
+  void deliver(const uint8_t* payload, size_t len, const uint8_t* src, int64_t rxNs) {
     Napi::Env env = onFrame_.Env();
     Napi::HandleScope scope(env);
     char mac[18];
     snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", src[0], src[1], src[2], src[3], src[4], src[5]);
     try {
-      onFrame_.MakeCallback(Value(), {Napi::Buffer<uint8_t>::Copy(env, payload, len), Napi::String::New(env, mac)}, *context_);
+      // the receive time as realtime ms with a µs fraction (a double holds that exactly
+      // enough), undefined when the kernel gave none
+      Napi::Value rx = rxNs > 0 ? Napi::Number::New(env, static_cast<double>(rxNs / 1000) / 1000.0) : env.Undefined();
+      onFrame_.MakeCallback(Value(), {Napi::Buffer<uint8_t>::Copy(env, payload, len), Napi::String::New(env, mac), rx}, *context_);
     } catch (const Napi::Error&) {
       // the JS side catches its own errors; one that escapes must not stop the drain
     }
@@ -534,7 +537,7 @@ class FrameSocketWrap : public Napi::ObjectWrap<FrameSocketWrap> {
     if (status == 0) {
       if (h->owner == nullptr) return;
       FrameSocketWrap* w = h->owner;
-      h->sock->drain([w](const uint8_t* payload, size_t len, const uint8_t* src) { w->deliver(payload, len, src); });
+      h->sock->drain([w](const uint8_t* payload, size_t len, const uint8_t* src, int64_t rxNs) { w->deliver(payload, len, src, rxNs); });
       return;
     }
     h->sock->clearError();

@@ -1,6 +1,7 @@
 // The L2 heartbeat socket: Ethernet frames of one EtherType to one destination MAC on the
 // farm interface (AF_PACKET, polled by libuv on the JS thread's loop). Received frames to
-// that destination are handed to onFrame; what they carry is the caller's business.
+// that destination are handed to onFrame with the kernel's receive time; what they carry is
+// the caller's business.
 import { native, type NativeFrameSocket } from './load.js';
 import { checkFrameDestination, checkIface, DataplaneInputError } from './validate.js';
 
@@ -17,10 +18,14 @@ export interface FrameStats {
   socketErrors: number;
 }
 
+/** `receivedAt`: when the kernel received the frame (SO_TIMESTAMPNS), CLOCK_REALTIME in ms
+ *  with a µs fraction, the clock of realtimeMs(); undefined if the kernel gave none. */
+export type FrameHandler = (payload: Buffer, source: string, receivedAt?: number) => void;
+
 export class FrameSocket {
   private readonly impl: NativeFrameSocket;
 
-  constructor(opts: { iface: string; destination: string; ethertype?: number; onFrame: (payload: Buffer, source: string) => void }) {
+  constructor(opts: { iface: string; destination: string; ethertype?: number; onFrame: FrameHandler }) {
     const op = 'FrameSocket';
     const iface = checkIface(op, opts.iface);
     const dst = checkFrameDestination(op, opts.destination);

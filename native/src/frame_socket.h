@@ -33,8 +33,11 @@ class FrameSocket {
   /** one frame to the destination; no allocation (the header is built once). false on a
    *  send error (counted); throws OsError(EMSGSIZE) for a payload over kMaxPayload */
   bool send(const uint8_t* payload, size_t len);
-  /** reads every queued frame to our destination; onFrame(payload, len, source MAC) */
-  void drain(const std::function<void(const uint8_t*, size_t, const uint8_t*)>& onFrame);
+  /** reads every queued frame to our destination; onFrame(payload, len, source MAC, the
+   *  kernel's CLOCK_REALTIME receive time in ns or 0). The receive time is when the frame
+   *  arrived, not when this loop got round to it: a peer's heartbeat delay measured with it
+   *  leaves out our own read latency (the timed handoff's clock bound, membership.ts). */
+  void drain(const std::function<void(const uint8_t*, size_t, const uint8_t*, int64_t)>& onFrame);
   /** reads and clears the pending socket error (SO_ERROR), counting it */
   void clearError();
   const FrameStats& stats() const { return stats_; }

@@ -32,7 +32,7 @@ export interface NativeBinding {
   addrDel(ifname: string, ip: string, prefix: number): void;
   neighbours(ifname: string): { ip: string; mac: string }[];
   ArpResponder: new (iface: string, vips: string[], mac: string) => NativeArpResponder;
-  FrameSocket: new (iface: string, ethertype: number, dst: string, onFrame: (payload: Buffer, source: string) => void) => NativeFrameSocket;
+  FrameSocket: new (iface: string, ethertype: number, dst: string, onFrame: (payload: Buffer, source: string, receivedAt?: number) => void) => NativeFrameSocket;
 }
 
 export interface NativeFrameSocket {

@@ -37,9 +37,10 @@ class PacketSocket {
  public:
   /** op names the user in errors ("ARP responder on eth0"); filter: a classic BPF program
    *  attached before the socket is bound, so no frame it refuses is ever queued.
+   *  timestamps: every received frame carries the kernel's receive time (SO_TIMESTAMPNS).
    *  Throws OsError (ENODEV unknown iface, EPERM without NET_RAW). */
   PacketSocket(const std::string& iface, uint16_t ethertype, const std::string& op,
-               const std::vector<sock_filter>& filter = {});
+               const std::vector<sock_filter>& filter = {}, bool timestamps = false);
 
   PacketSocket(PacketSocket&&) = default;
   PacketSocket& operator=(PacketSocket&&) = default;
@@ -52,8 +53,9 @@ class PacketSocket {
   /** sends a whole Ethernet frame to the destination in its first 6 bytes; false on error */
   bool send(const uint8_t* frame, size_t len);
   /** one queued frame into buf: its length, or -1 when none is left (EAGAIN) or on error.
-   *  Frames we sent ourselves (PACKET_OUTGOING) are skipped. */
-  ssize_t receive(uint8_t* buf, size_t len);
+   *  Frames we sent ourselves (PACKET_OUTGOING) are skipped. rxRealtimeNs (if given): the
+   *  kernel's CLOCK_REALTIME receive time of the frame in ns, or 0 when it gave none. */
+  ssize_t receive(uint8_t* buf, size_t len, int64_t* rxRealtimeNs = nullptr);
   /** reads and clears the pending socket error (SO_ERROR, e.g. ENETDOWN) */
   void clearError();
   void close() { fd_.reset(); }

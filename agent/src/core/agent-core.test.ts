@@ -83,6 +83,12 @@ describe('agent core', () => {
     const dup = core.receiveDatagram(j.state, encodeHeartbeat(hb({}), KEY), KEY, undefined, 1001);
     expect(dup).toMatchObject({ accepted: false, duplicate: true, node: 'b', decideNow: false, intents: [] });
     expect(dup.state).toBe(j.state);
+    // ... except that a copy with the kernel's receive time gives a tighter clock sample
+    const lagOf = (st: core.CoreState): number => st.view.peers.get('b')!.lags!.at(-1)!.lag;
+    const stamped = core.receiveDatagram(j.state, encodeHeartbeat(hb({}), KEY), KEY, undefined, 1001, 1000 - 0.5);
+    expect(stamped).toMatchObject({ accepted: false, duplicate: true, decideNow: false, intents: [] });
+    expect(lagOf(stamped.state)).toBeLessThan(lagOf(j.state));
+    expect(lagOf(stamped.state)).toBeCloseTo(1000 - 0.5 - hb({}).sentAt, 9);
     // far behind the last one taken: a replay
     const later = core.receiveDatagram(j.state, encodeHeartbeat(hb({ seq: 1 + core.DUPLICATE_WINDOW + 1 }), KEY), KEY, '10.0.0.2', 1002) as core.Received;
     expect(later.accepted).toBe(true);

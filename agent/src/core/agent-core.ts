@@ -13,7 +13,7 @@
 import type { MemberState, PeerSpec } from '../../../common/src/types.js';
 import { checkReplay, createReplayGuard, decodeHeartbeat, pruneReplayGuard, type Heartbeat, type ReplayGuard } from './heartbeat-codec.js';
 import { createEchoTable, echoesToSend, learnNonce, pruneEchoes, type EchoTable } from './echo-table.js';
-import { addPeer, applyHeartbeat, createView, removePeer, setPeerKernel, silenceLimit, tick, type MembershipEvent, type View } from './membership.js';
+import { addPeer, applyHeartbeat, createView, refineClockSample, removePeer, setPeerKernel, silenceLimit, tick, type MembershipEvent, type View } from './membership.js';
 import { hashString } from './assignment.js';
 import { advertisedState, createAssignmentCache, decideOwnership, type AssignmentCache, type OwnershipDecision, type TimedBucket } from './ownership.js';
 import { decideServiceOwnership, localServicesKey, type LocalService, type ServiceOwnership } from './service-ownership.js';
@@ -214,10 +214,11 @@ export const DUPLICATE_WINDOW = 8;
 export type Rejected = { state: CoreState; rejected: string; answer?: boolean };
 
 /** An authenticated, decoded heartbeat from `from` (an IP address; undefined when it came
- *  as an L2 frame): membership only (no replay window). */
-export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string | undefined, now: number): Received {
+ *  as an L2 frame), `receivedAt` the kernel's receive time if known: membership only (no
+ *  replay window). */
+export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string | undefined, now: number, receivedAt?: number): Received {
   const prev = s.view.peers.get(msg.node);
-  const u = applyHeartbeat(s.view, msg, now, from);
+  const u = applyHeartbeat(s.view, msg, now, from, receivedAt);
   // an older incarnation or a reordered datagram: nothing changed
   if (u.view === s.view) return { state: s, accepted: true, intents: [], decideNow: false };
   const next = u.view.peers.get(msg.node)!;
@@ -235,8 +236,9 @@ export function receiveHeartbeat(s: CoreState, msg: Heartbeat, from: string | un
   };
 }
 
-/** A datagram off the wire: authenticated, for this farm and bucket count, not a replay. */
-export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: string | undefined, now: number): Received | Rejected {
+/** A datagram off the wire: authenticated, for this farm and bucket count, not a replay.
+ *  `receivedAt`: the kernel's receive time, where the path knows it (membership clock samples). */
+export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: string | undefined, now: number, receivedAt?: number): Received | Rejected {
   const d = decodeHeartbeat(buf, key, s.config.farm);
   if (!d.ok) return { state: s, rejected: d.reason };
   const msg = d.msg;
@@ -246,14 +248,17 @@ export function receiveDatagram(s: CoreState, buf: Buffer, key: Buffer, from: st
   if (!r.ok) {
     const prev = s.view.peers.get(msg.node);
     const duplicate = r.reason === 'replay' && prev !== undefined && prev.incarnation === msg.incarnation && prev.seq - msg.seq < DUPLICATE_WINDOW;
-    if (duplicate) return { state: s, accepted: false, intents: [], decideNow: false, node: msg.node, duplicate };
+    if (duplicate) {
+      const view = refineClockSample(s.view, msg, now, receivedAt);
+      return { state: view === s.view ? s : { ...s, view }, accepted: false, intents: [], decideNow: false, node: msg.node, duplicate };
+    }
     if (r.reason !== 'no_echo') return { state: s, rejected: r.reason };
     // not taken, but its sender needs our echo before it can take ours
     const l = learnNonce(s.echoes, msg, now);
     return { state: { ...s, echoes: l.table }, rejected: r.reason, answer: l.learned };
   }
   const l = learnNonce(s.echoes, msg, now);
-  const rec = receiveHeartbeat({ ...s, guard: r.guard, echoes: l.table }, msg, from, now);
+  const rec = receiveHeartbeat({ ...s, guard: r.guard, echoes: l.table }, msg, from, now, receivedAt);
   return { ...rec, decideNow: rec.decideNow || l.learned, node: msg.node };
 }
 

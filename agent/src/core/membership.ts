@@ -135,10 +135,11 @@ export function createView(self: string, peers: readonly PeerSpec[] = [], now?: 
 
 /**
  * Take an authenticated, replay-checked heartbeat received at local time `now` (from
- * `address`, if known). Heartbeats from self, older incarnations or non-increasing seq
- * (reordered datagrams) change nothing.
+ * `address`, if known; `receivedAt`: the kernel's receive time, when the path gives it).
+ * Heartbeats from self, older incarnations or non-increasing seq (reordered datagrams)
+ * change nothing.
  */
-export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?: string): ViewUpdate {
+export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?: string, receivedAt?: number): ViewUpdate {
   if (msg.node === view.self) return { view, events: [] };
   const prev = view.peers.get(msg.node);
   if (prev && prev.heard) {
@@ -160,7 +161,7 @@ export function applyHeartbeat(view: View, msg: Heartbeat, now: number, address?
     viewDigest: msg.viewDigest,
     held: msg.held,
     alive: true,
-    lags: nextLags(prev, msg, now),
+    lags: nextLags(prev, msg, sampleTime(now, receivedAt)),
   };
   if (msg.giving) next.giving = msg.giving;
   const events = heartbeatEvents(prev, msg, next, now, address);
@@ -193,9 +194,32 @@ export const CLOCK_SAMPLES = 8;
 /** How fast two clocks may drift apart: NTP slews each by at most 500 ppm. */
 export const MAX_DRIFT = 1e-3;
 
-function nextLags(prev: PeerRecord | undefined, msg: Heartbeat, now: number): ReadonlyArray<{ at: number; lag: number }> {
+function nextLags(prev: PeerRecord | undefined, msg: Heartbeat, at: number): ReadonlyArray<{ at: number; lag: number }> {
   const keep = prev && prev.heard && prev.incarnation === msg.incarnation ? (prev.lags ?? []) : [];
-  return [...keep.slice(-(CLOCK_SAMPLES - 1)), { at: now, lag: now - msg.sentAt }];
+  return [...keep.slice(-(CLOCK_SAMPLES - 1)), { at, lag: at - msg.sentAt }];
+}
+
+/** A clock sample's local time: the kernel's receive time when known (any instant after the
+ *  send keeps the bound true; the earliest is the tightest), else when we read it. */
+function sampleTime(now: number, receivedAt: number | undefined): number {
+  return receivedAt !== undefined && Number.isFinite(receivedAt) && receivedAt < now ? receivedAt : now;
+}
+
+/**
+ * A copy of the peer's last taken heartbeat (same incarnation and seq) on the other path,
+ * with the kernel's receive time: only its clock sample counts, and only if it is tighter
+ * (the UDP copy, read first, carries our read latency; the L2 one the kernel's time).
+ */
+export function refineClockSample(view: View, msg: Heartbeat, now: number, receivedAt: number | undefined): View {
+  const p = view.peers.get(msg.node);
+  const last = p?.lags?.at(-1);
+  if (!p || !last || receivedAt === undefined || p.incarnation !== msg.incarnation || p.seq !== msg.seq) return view;
+  const at = sampleTime(now, receivedAt);
+  const lag = at - msg.sentAt;
+  if (lag >= last.lag) return view;
+  const peers = new Map(view.peers);
+  peers.set(p.name, { ...p, lags: [...p.lags!.slice(0, -1), { at, lag }] });
+  return { ...view, peers };
 }
 
 /**
@@ -203,8 +227,9 @@ function nextLags(prev: PeerRecord | undefined, msg: Heartbeat, now: number): Re
  * lag is the datagram's delay (>= 0) plus the offset then, and the offset moves by at most
  * MAX_DRIFT per ms since. Undefined before any sample. It holds as long as neither clock
  * steps (an NTP step, a manual change) within the samples' window and until `at`.
- * Receive times are when the agent read the datagram, later than its arrival: that only
- * loosens the bound.
+ * Receive times are the kernel's (L2 heartbeats) or when the agent read the datagram
+ * (UDP), later than its arrival: that only loosens the bound, by our read latency, which
+ * is why a copy with the kernel's time replaces the sample (refineClockSample).
  */
 export function clockAheadBound(p: Pick<PeerRecord, 'lags'>, at: number): number | undefined {
   let bound: number | undefined;

@@ -2,7 +2,7 @@
 // at T, the taker's instant T' (ownership.ts, membership.ts).
 import { assignBuckets, currentOwners, type Member } from './assignment.js';
 import type { Heartbeat } from './heartbeat-codec.js';
-import { applyHeartbeat, clockAheadBound, CLOCK_SAMPLES, createView, MAX_DRIFT, tick, type View } from './membership.js';
+import { applyHeartbeat, clockAheadBound, CLOCK_SAMPLES, createView, MAX_DRIFT, refineClockSample, tick, type View } from './membership.js';
 import { decideOwnership, MAX_TAKE_AHEAD_MS, tableDigest, type OwnershipDecision, type OwnershipInput } from './ownership.js';
 import { createRng } from './prng.js';
 
@@ -53,6 +53,31 @@ describe('clockAheadBound', () => {
       expect(p.lags).toHaveLength(CLOCK_SAMPLES);
       expect(clockAheadBound(p, trueAt + offset)!).toBeGreaterThanOrEqual(offset);
     }
+  });
+
+  test('the kernel receive time, when given, is the sample: our read latency stays out of the bound', () => {
+    // sent at 0 on its clock, arrived at 0.05 (kernel), read at 12 (a busy loop)
+    const v = applyHeartbeat(createView('a'), hb('b', { seq: 1, sentAt: 0 }), 12, undefined, 0.05).view;
+    expect(v.peers.get('b')!.lags).toEqual([{ at: 0.05, lag: 0.05 }]);
+    // a receive time after the read (a clock step in between) or not a number: the read time
+    for (const rx of [13, NaN]) {
+      const w = applyHeartbeat(createView('a'), hb('b', { seq: 1, sentAt: 0 }), 12, undefined, rx).view;
+      expect(w.peers.get('b')!.lags).toEqual([{ at: 12, lag: 12 }]);
+    }
+  });
+
+  test('the same heartbeat on the other path refines the last sample only if its receive time is tighter', () => {
+    // UDP copy taken first (read time 9), then the L2 copy with the kernel's time 0.1
+    let v = applyHeartbeat(createView('a'), hb('b', { seq: 1, sentAt: 0 }), 4).view;
+    v = applyHeartbeat(v, hb('b', { seq: 2, sentAt: 50 }), 59).view;
+    const refined = refineClockSample(v, hb('b', { seq: 2, sentAt: 50 }), 59.5, 50.1);
+    expect(refined.peers.get('b')!.lags).toEqual([{ at: 4, lag: 4 }, { at: 50.1, lag: expect.closeTo(0.1, 9) as number }]);
+    // not tighter, no kernel time, another seq or incarnation: unchanged (the same object)
+    expect(refineClockSample(refined, hb('b', { seq: 2, sentAt: 50 }), 60, 52)).toBe(refined);
+    expect(refineClockSample(v, hb('b', { seq: 2, sentAt: 50 }), 60, undefined)).toBe(v);
+    expect(refineClockSample(v, hb('b', { seq: 1, sentAt: 0 }), 60, 0.1)).toBe(v);
+    expect(refineClockSample(v, hb('b', { incarnation: 2, seq: 2, sentAt: 50 }), 60, 50.1)).toBe(v);
+    expect(refineClockSample(v, hb('c', { seq: 2, sentAt: 50 }), 60, 50.1)).toBe(v);
   });
 
   test('a new incarnation starts the samples over', () => {

@@ -3,18 +3,18 @@
 // this way can be reached by clients, whatever happens to the UDP heartbeat path (a
 // firewall rule on its port, a broken heartbeat VLAN). Same authenticated payload as UDP.
 import { FrameSocket } from '../../../native/src/index.js';
-import type { HeartbeatLink, HeartbeatPath, HeartbeatTransport } from './transport.js';
+import type { HeartbeatHandler, HeartbeatLink, HeartbeatTransport } from './transport.js';
 
 export class FrameTransport implements HeartbeatTransport {
   private socket?: FrameSocket;
-  private onMessage?: (buf: Buffer, from: string, path: HeartbeatPath) => void;
+  private onMessage?: HeartbeatHandler;
 
   constructor(
     private link: HeartbeatLink,
     private readonly onError: (err: Error, where: string) => void = () => {},
   ) {}
 
-  start(onMessage: (buf: Buffer, from: string, path: HeartbeatPath) => void): Promise<void> {
+  start(onMessage: HeartbeatHandler): Promise<void> {
     this.onMessage = onMessage;
     this.open();
     return Promise.resolve();
@@ -51,9 +51,9 @@ export class FrameTransport implements HeartbeatTransport {
     const s = new FrameSocket({
       iface: this.link.iface,
       destination: this.link.destination,
-      onFrame: (payload, source) => {
+      onFrame: (payload, source, receivedAt) => {
         try {
-          this.onMessage?.(payload, source, 'l2');
+          this.onMessage?.(payload, source, 'l2', receivedAt);
         } catch (err) {
           this.onError(err as Error, source);
         }

@@ -25,9 +25,13 @@ export function heartbeatLink(farm: Pick<FarmConfig, 'interface' | 'virtualMAC' 
   return { iface: farm.interface, destination: farm.mode === 'Directed' ? BROADCAST_MAC : farm.virtualMAC };
 }
 
+/** `from`: the sender's IP address (udp) or MAC (l2). `receivedAt`: the kernel's receive
+ *  time (realtime ms), where the path knows it (l2: SO_TIMESTAMPNS; Node's UDP sockets do
+ *  not expose it): a clock sample without our own read latency (membership.ts). */
+export type HeartbeatHandler = (buf: Buffer, from: string, path: HeartbeatPath, receivedAt?: number) => void;
+
 export interface HeartbeatTransport {
-  /** `from`: the sender's IP address (udp) or MAC (l2) */
-  start(onMessage: (buf: Buffer, from: string, path: HeartbeatPath) => void): Promise<void>;
+  start(onMessage: HeartbeatHandler): Promise<void>;
   /** sends one heartbeat to every peer; returns how many datagrams/frames left */
   send(buf: Buffer, addresses: string[]): number;
   /** the farm interface or virtual MAC changed (live reconfiguration) */
@@ -54,7 +58,7 @@ export class UdpTransport implements HeartbeatTransport {
     private readonly bindAddress = ANY_ADDRESS[family],
   ) {}
 
-  start(onMessage: (buf: Buffer, from: string, path: HeartbeatPath) => void): Promise<void> {
+  start(onMessage: HeartbeatHandler): Promise<void> {
     // No reuseAddr: a port another process holds (another farm by mistake) must fail
     // clearly, not split the heartbeats between two sockets. ipv6Only: an IPv6 farm's
     // socket does not also take IPv4 heartbeats as ::ffff:a.b.c.d.
@@ -98,7 +102,7 @@ export class UdpTransport implements HeartbeatTransport {
 export class MultiPathTransport implements HeartbeatTransport {
   constructor(private readonly paths: readonly HeartbeatTransport[]) {}
 
-  async start(onMessage: (buf: Buffer, from: string, path: HeartbeatPath) => void): Promise<void> {
+  async start(onMessage: HeartbeatHandler): Promise<void> {
     // a path that cannot start fails the agent's start, which then stops them all
     for (const p of this.paths) await p.start(onMessage);
   }
