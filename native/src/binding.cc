@@ -154,40 +154,39 @@ Napi::Value NftSetOwnedAndForwarding(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-std::vector<TimedBucket> parseTimed(const Napi::Array& arr) {
-  std::vector<TimedBucket> out;
-  out.reserve(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    Napi::Array pair = arr.Get(i).As<Napi::Array>();
-    out.push_back({pair.Get(0u).As<Napi::Number>().Uint32Value(), static_cast<uint64_t>(pair.Get(1u).As<Napi::Number>().Int64Value())});
-  }
-  return out;
-}
-
-// nftSetOwnedAndHandoff(farm, owned[], leaseMs, [[bucket, fromUs], ...] giving, [[bucket, fromUs], ...] taking)
-Napi::Value NftSetOwnedAndHandoff(const Napi::CallbackInfo& info) {
+// nftSetOwnedAndHold(farm, owned[], leaseMs, [[bucket, fromTick, toTick, timeoutMs], ...] | null)
+Napi::Value NftSetOwnedAndHold(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string farm = info[0].As<Napi::String>();
   auto owned = parseU32s(info[1].As<Napi::Array>());
   auto lease = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-  auto giving = parseTimed(info[3].As<Napi::Array>());
-  auto taking = parseTimed(info[4].As<Napi::Array>());
-  guarded(env, [&] { nftSetOwnedAndHandoff(farm, owned, lease, giving, taking); });
+  std::vector<HoldElem> holds;
+  bool replace = !info[3].IsNull();
+  if (replace) {
+    Napi::Array arr = info[3].As<Napi::Array>();
+    holds.reserve(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Array h = arr.Get(i).As<Napi::Array>();
+      auto u64 = [&](uint32_t k) { return static_cast<uint64_t>(h.Get(k).As<Napi::Number>().Int64Value()); };
+      holds.push_back({h.Get(0u).As<Napi::Number>().Uint32Value(), u64(1), u64(2), u64(3)});
+    }
+  }
+  guarded(env, [&] { nftSetOwnedAndHold(farm, owned, lease, replace ? &holds : nullptr); });
   return env.Undefined();
 }
 
-// nftGetHandoff(farm, "giving" | "taking") -> [[bucket, fromUs], ...]
-Napi::Value NftGetHandoff(const Napi::CallbackInfo& info) {
+// nftGetHolds(farm) -> [[bucket, fromTick, toTick], ...]
+Napi::Value NftGetHolds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string farm = info[0].As<Napi::String>();
-  std::string set = info[1].As<Napi::String>();
-  auto elems = guarded(env, [&] { return nftGetHandoff(farm, set); });
+  auto elems = guarded(env, [&] { return nftGetHolds(farm); });
   Napi::Array out = Napi::Array::New(env, elems.size());
   for (size_t i = 0; i < elems.size(); ++i) {
-    Napi::Array pair = Napi::Array::New(env, 2);
-    pair.Set(0u, Napi::Number::New(env, elems[i].bucket));
-    pair.Set(1u, Napi::Number::New(env, static_cast<double>(elems[i].fromUs)));
-    out.Set(static_cast<uint32_t>(i), pair);
+    Napi::Array h = Napi::Array::New(env, 3);
+    h.Set(0u, Napi::Number::New(env, elems[i].bucket));
+    h.Set(1u, Napi::Number::New(env, static_cast<double>(elems[i].fromTick)));
+    h.Set(2u, Napi::Number::New(env, static_cast<double>(elems[i].toTick)));
+    out.Set(static_cast<uint32_t>(i), h);
   }
   return out;
 }
@@ -559,8 +558,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nftApply", Napi::Function::New(env, NftApply));
   exports.Set("nftSetElems", Napi::Function::New(env, NftSetElems));
   exports.Set("nftSetOwnedAndForwarding", Napi::Function::New(env, NftSetOwnedAndForwarding));
-  exports.Set("nftSetOwnedAndHandoff", Napi::Function::New(env, NftSetOwnedAndHandoff));
-  exports.Set("nftGetHandoff", Napi::Function::New(env, NftGetHandoff));
+  exports.Set("nftSetOwnedAndHold", Napi::Function::New(env, NftSetOwnedAndHold));
+  exports.Set("nftGetHolds", Napi::Function::New(env, NftGetHolds));
   exports.Set("realtimeUs", Napi::Function::New(env, RealtimeUs));
   exports.Set("nftGetElems", Napi::Function::New(env, NftGetElems));
   exports.Set("nftCounters", Napi::Function::New(env, NftCounters));

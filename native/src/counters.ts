@@ -4,10 +4,9 @@ import type { Protocol } from '../../common/src/types.js';
 /** 'foreign': a SYN for another node's bucket, dropped before conntrack (chain raw).
  *  Directed mode: 'forward', sent at L2 to the bucket's holder (netdev ingress);
  *  'previous', passed on to the bucket's previous holder (second chance).
- *  Timed handoff: 'giving', a new flow of a bucket being given away, dropped from its
- *  instant on; 'taking', one of a bucket being taken over, accepted from its instant on
- *  (the raw chain's taking accept, "raw taking", is left out: the same SYN again). */
-export type Stage = 'established' | 'owned' | 'orphan' | 'drop' | 'foreign' | 'forward' | 'previous' | 'giving' | 'taking';
+ *  Timed handoff: 'hold', a new flow of an owned bucket dropped in its hold interval
+ *  (being given away from its instant on, or taken over until its instant). */
+export type Stage = 'established' | 'owned' | 'orphan' | 'drop' | 'foreign' | 'forward' | 'previous' | 'hold';
 
 export interface RuleCounter {
   vip: string;
@@ -23,7 +22,7 @@ export interface StageCounter extends Omit<RuleCounter, 'verdict'> {
   stage: Stage;
 }
 
-const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop', 'foreign', 'forward', 'previous', 'giving', 'taking'];
+const STAGES: readonly Stage[] = ['established', 'owned', 'orphan', 'drop', 'foreign', 'forward', 'previous', 'hold'];
 
 /** the comment nft_farm.cc puts on each rule; null for anything else */
 export function parseComment(comment: string): Omit<StageCounter, 'packets' | 'bytes'> | null {
@@ -42,7 +41,7 @@ export function stageCounters(raw: { comment: string; packets: number; bytes: nu
 }
 
 function verdictOf(stage: Stage): RuleCounter['verdict'] {
-  if (stage === 'drop' || stage === 'foreign' || stage === 'giving') return 'drop';
+  if (stage === 'drop' || stage === 'foreign' || stage === 'hold') return 'drop';
   return stage === 'forward' || stage === 'previous' ? 'forward' : 'accept';
 }
 

@@ -19,9 +19,10 @@ export interface NativeBinding {
   }): void;
   nftSetElems(farm: string, set: string, buckets: number[], leaseMs: number): void;
   nftSetOwnedAndForwarding(farm: string, owned: number[], leaseMs: number, forward: [number, string][], nodeMacs: string[], previous: [number, string][]): void;
-  /** giving/taking: [bucket, fromUs] (µs since the epoch, CLOCK_REALTIME) */
-  nftSetOwnedAndHandoff(farm: string, owned: number[], leaseMs: number, giving: [number, number][], taking: [number, number][]): void;
-  nftGetHandoff(farm: string, set: string): [number, number][];
+  /** holds: [bucket, fromTick, toTick, timeoutMs] (ticks of 1024 ns since the epoch,
+   *  CLOCK_REALTIME); null leaves the hold set as it is */
+  nftSetOwnedAndHold(farm: string, owned: number[], leaseMs: number, holds: [number, number, number, number][] | null): void;
+  nftGetHolds(farm: string): [number, number, number][];
   /** CLOCK_REALTIME in µs (the kernel's `meta time`, what Date.now() reads in ms) */
   realtimeUs(): number;
   nftGetElems(farm: string, set: string): number[];

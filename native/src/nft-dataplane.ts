@@ -3,6 +3,7 @@
 import type { DataplaneFarm } from '../../common/src/types.js';
 import { aggregateCounters, stageCounters, type RuleCounter, type StageCounter } from './counters.js';
 import { native } from './load.js';
+import { holdsChanged, msOfTick, planHolds, type Hold, type TimedBucket } from './handoff-holds.js';
 import { ipFamilyOf, LIMITS } from '../../common/src/config/syntax.js';
 import { checkBuckets, checkFarm, checkFarmName, checkLease, checkNodeIP, checkNodeMac, checkVips, fail } from './validate.js';
 
@@ -26,12 +27,7 @@ export interface Forwarding {
   previous?: ReadonlyMap<number, readonly string[]>;
 }
 
-/** Timed handoff: a bucket and the instant its new flows flip, in ms since the epoch on
- *  this node's clock (CLOCK_REALTIME: Date.now(), or realtimeMs() for sub-ms precision). */
-export interface TimedBucket {
-  bucket: number;
-  atMs: number;
-}
+export type { TimedBucket } from './handoff-holds.js';
 
 /** CLOCK_REALTIME in ms with µs precision: the clock `meta time` reads in the kernel. */
 export function realtimeMs(): number {
@@ -41,6 +37,8 @@ export function realtimeMs(): number {
 export class NftDataplane {
   /** bucket counts of the farms applied through this instance, to range-check buckets */
   private readonly bucketCounts = new Map<string, number>();
+  /** the hold set as last written per farm; absent: unknown (rewritten at the next call) */
+  private readonly holdsWritten = new Map<string, Hold[]>();
 
   /** Creates or atomically replaces (one netlink batch) both tables of the farm.
    *  When the farm exists with the same bucketCount and hashSeed, the owned and orphan
@@ -52,6 +50,7 @@ export class NftDataplane {
     const services = f.services?.map((a) => (a.nodes === undefined ? { ip: a.ip, rules: a.rules } : { ip: a.ip, rules: a.rules, ...serviceSets(a.ip) }));
     native().nftApply(services === undefined ? f : { ...f, services });
     this.bucketCounts.set(f.name, f.bucketCount);
+    this.holdsWritten.delete(f.name);
   }
 
   /** owned buckets of a Service IP that has its own sets (see serviceSets), fresh lease of leaseMs */
@@ -98,39 +97,45 @@ export class NftDataplane {
   }
 
   /** Timed handoff: owned as setBuckets, and in the same batch the buckets being given
-   *  away (their new flows dropped from atMs on, while still owned) and taken over
-   *  (accepted from atMs on, before they are owned). The kernel flips each at the packet's
-   *  arrival time, so two nodes flip one bucket at one instant. Rounded to the safe side:
-   *  a giving instant down, a taking one up, to the microsecond. */
+   *  away (their new flows dropped from atMs on) and taken over (accepted from atMs on).
+   *  The kernel flips each at the packet's arrival time, so two nodes flip one bucket at
+   *  one instant; the hold set that does it (handoff-holds.ts) is rewritten only when a
+   *  handoff begins or changes. Rounded to the safe side: a giving instant down, a taking
+   *  one up, to the 1.024 µs tick. */
   setBucketsAndHandoff(farmName: string, owned: number[], leaseMs: number, giving: readonly TimedBucket[], taking: readonly TimedBucket[]): void {
     const op = 'setBucketsAndHandoff';
     const name = checkFarmName(op, farmName);
     const count = this.bucketCounts.get(name) ?? LIMITS.bucketCountMax;
     const list = checkBuckets(op, owned, count);
     const lease = checkLease(op, leaseMs);
-    const timed = (what: string, xs: readonly TimedBucket[], round: (us: number) => number): [number, number][] => {
+    const check = (what: string, xs: readonly TimedBucket[]): void => {
       const seen = new Set<number>();
-      return xs.map(({ bucket, atMs }) => {
+      for (const { bucket, atMs } of xs) {
         checkBuckets(op, [bucket], count);
         if (seen.has(bucket)) fail(op, `bucket ${bucket} is twice in ${what}`);
         seen.add(bucket);
         if (!Number.isFinite(atMs) || atMs < 0 || atMs * 1000 > Number.MAX_SAFE_INTEGER) fail(op, `${what} instant of bucket ${bucket} must be ms since the epoch, got ${atMs}`);
-        return [bucket, round(atMs * 1000)];
-      });
+      }
     };
-    const give = timed('giving', giving, Math.floor);
-    const take = timed('taking', taking, Math.ceil);
+    check('giving', giving);
+    check('taking', taking);
     const mine = new Set(list);
-    for (const [b] of give) if (!mine.has(b)) fail(op, `bucket ${b} is given away but not owned here`);
-    for (const [b] of take) if (mine.has(b)) fail(op, `bucket ${b} is taken over but already owned here`);
-    native().nftSetOwnedAndHandoff(name, list, lease, give, take);
+    for (const { bucket } of giving) if (!mine.has(bucket)) fail(op, `bucket ${bucket} is given away but not owned here`);
+    for (const { bucket } of taking) if (mine.has(bucket)) fail(op, `bucket ${bucket} is taken over but already owned here`);
+    const now = realtimeMs();
+    const written = this.holdsWritten.get(name);
+    const plan = planHolds(list, giving, taking, now, lease, written);
+    const write = holdsChanged(plan, written, now);
+    // an element lives as long as its interval can matter
+    const holds = plan.holds.map((h): [number, number, number, number] => [h.bucket, h.fromTick, h.toTick, Math.max(1, Math.ceil(msOfTick(h.toTick) - now) + 1)]);
+    native().nftSetOwnedAndHold(name, plan.owned, lease, write ? holds : null);
+    if (write) this.holdsWritten.set(name, plan.holds);
   }
 
-  /** the live elements of a handoff set, instants in ms (µs precision) */
-  getHandoff(farmName: string, set: 'giving' | 'taking'): TimedBucket[] {
-    const name = checkFarmName('getHandoff', farmName);
-    if (set !== 'giving' && set !== 'taking') throw new TypeError(`getHandoff: unknown set ${JSON.stringify(set)}`);
-    return native().nftGetHandoff(name, set).map(([bucket, us]) => ({ bucket, atMs: us / 1000 })).sort((a, b) => a.bucket - b.bucket);
+  /** the live elements of the hold set: a bucket takes no new flow from fromMs to toMs */
+  getHolds(farmName: string): { bucket: number; fromMs: number; toMs: number }[] {
+    const name = checkFarmName('getHolds', farmName);
+    return native().nftGetHolds(name).map(([bucket, from, to]) => ({ bucket, fromMs: msOfTick(from), toMs: msOfTick(to + 1) })).sort((a, b) => a.bucket - b.bucket || a.fromMs - b.fromMs);
   }
 
   /** the takeover set: a dead node's buckets, accepted on every packet for leaseMs */

@@ -272,7 +272,7 @@ void bucketHash(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec, cons
   b.jhash(regOfWord(srcWord), len, spec.buckets, spec.seed);
 }
 
-// `<jhash> . meta time` into reg 1 for a lookup in a handoff set (kGivingSet, kTakingSet):
+// `<jhash> . meta time` into reg 1 for a lookup in the hold set (kHoldSet):
 // both fields in network byte order, as nft converts them for a concatenated interval
 // set (its elements compare as big-endian bytes). Word 0 the bucket, words 1-2 the time.
 void bucketAtTime(RuleBuilder& b, const FarmRule& rule, const FarmSpec& spec, const IpFamily& family) {
@@ -340,16 +340,15 @@ SetPtr makeSet(const std::string& table, const char* name, uint32_t id, uint32_t
   return s;
 }
 
-// The timed handoff's sets (see nftSetOwnedAndHandoff): elements `bucket . [T, end]`, an
-// interval of the packet's arrival time (meta time, ns since the epoch), so the kernel
-// itself flips a bucket at T. Keyed as nft 1.0.6 writes
-// `typeof numgen inc mod N . meta time; flags interval,timeout` (a concatenation: the
-// pipapo set type), so that `nft list ruleset` prints and reloads them.
-constexpr const char* kGivingSet = "giving";
-constexpr const char* kTakingSet = "taking";
-constexpr uint32_t kGivingId = 3, kTakingId = 4;
+// The timed handoff's set (see nftSetOwnedAndHold): elements `bucket . [from, to]`, an
+// interval of the packet's arrival time (meta time, ns since the epoch) in which the
+// bucket takes no new flow, so the kernel itself flips a bucket at an instant. Keyed as
+// nft 1.0.6 writes `typeof numgen inc mod N . meta time; flags interval,timeout` (a
+// concatenation: the pipapo set type), so that `nft list ruleset` prints and reloads it.
+constexpr const char* kHoldSet = "hold";
+constexpr uint32_t kHoldId = 3;
 
-SetPtr makeHandoffSet(const std::string& table, const char* name, uint32_t id, uint32_t bucketCount) {
+SetPtr makeHoldSet(const std::string& table, const char* name, uint32_t id, uint32_t bucketCount) {
   constexpr uint32_t kTypeTime = 43;   // nft's TYPE_TIME (meta time)
   constexpr uint32_t kTypeBits = 6;    // nft's TYPE_BITS: a concatenation's type, field by field
   SetPtr s(checked(nftnl_set_alloc()));
@@ -699,17 +698,6 @@ void queueForeignSynDrop(NftBatch& batch, const FarmSpec& spec, const std::strin
     if (rule.proto != Proto::Tcp) continue;
     uint8_t synAck = 0x12, syn = 0x02, zero8 = 0;
     auto found = setsOf.find(vip.str());
-    if (found == setsOf.end()) {
-      // a bucket being taken over is not owned yet, but its SYNs from T' on are ours:
-      // accept ends this chain only, the `pre` chain's taking rule decides
-      RuleBuilder t(table, NFPROTO_INET, kRawChain);
-      matchVipPort(t, vip, rule);
-      t.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
-      bucketAtTime(t, rule, spec, vip.family());
-      t.lookup(kTakingSet, kTakingId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "raw taking"));
-      batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND, t.get(),
-                "add raw taking rule " + vip.str() + " tcp/" + std::to_string(rule.port));
-    }
     RuleBuilder b(table, NFPROTO_INET, kRawChain);
     matchVipPort(b, vip, rule);
     b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
@@ -732,10 +720,8 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
   auto orphan = makeSet(table, "orphan", kOrphanId, NFPROTO_INET, spec.buckets);
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, owned.get(), "add set owned");
   batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, orphan.get(), "add set orphan");
-  auto giving = makeHandoffSet(table, kGivingSet, kGivingId, spec.buckets);
-  auto taking = makeHandoffSet(table, kTakingSet, kTakingId, spec.buckets);
-  batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, giving.get(), "add set giving");
-  batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, taking.get(), "add set taking");
+  auto hold = makeHoldSet(table, kHoldSet, kHoldId, spec.buckets);
+  batch.addSet(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, hold.get(), "add set hold");
   const auto setsOf = bucketSetsOf(spec);
   for (const auto& [ip, s] : setsOf) {
     auto o = makeSet(table, s.owned.c_str(), s.ownedId, NFPROTO_INET, spec.buckets);
@@ -778,15 +764,15 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
           b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1).bitwise(&synAck, &zero8, 1).cmp(NFT_CMP_EQ, &syn, 1);
         }
       };
-      // Timed handoff (farm sets only): a bucket being given away takes no new flow from
-      // its instant T on, while it is still owned (established flows stay, above).
-      const bool timed = found == setsOf.end();
-      if (timed) {
-        RuleBuilder give(table, NFPROTO_INET, kChain);
-        matchNew(give);
-        bucketAtTime(give, rule, spec, vip.family());
-        give.lookup(kGivingSet, kGivingId).counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "giving"));
-        batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, give.get(), "add giving rule " + where);
+      // Timed handoff (farm sets only): an owned bucket takes no new flow while held, from
+      // the instant it is given away on, or until the one it is taken over (established
+      // flows stay, above).
+      if (found == setsOf.end()) {
+        RuleBuilder hold(table, NFPROTO_INET, kChain);
+        matchNew(hold);
+        bucketAtTime(hold, rule, spec, vip.family());
+        hold.lookup(kHoldSet, kHoldId).counter().verdict(NF_DROP).comment(ruleComment(vip, rule, "hold"));
+        batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, hold.get(), "add hold rule " + where);
       }
 
       // New flows by bucket; TCP only judges the SYN so a moved bucket keeps its flows.
@@ -795,15 +781,6 @@ void queueInetTable(NftBatch& batch, const FarmSpec& spec) {
       bucketHash(own, rule, spec, vip.family());
       own.lookup(sets.owned.c_str(), sets.ownedId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "owned"));
       batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, own.get(), "add owned rule " + where);
-
-      // ... and a bucket being taken over takes new flows from its instant T' on.
-      if (timed) {
-        RuleBuilder take(table, NFPROTO_INET, kChain);
-        matchNew(take);
-        bucketAtTime(take, rule, spec, vip.family());
-        take.lookup(kTakingSet, kTakingId).counter().verdict(NF_ACCEPT).comment(ruleComment(vip, rule, "taking"));
-        batch.add(NFT_MSG_NEWRULE, NFPROTO_INET, flags, take.get(), "add taking rule " + where);
-      }
 
       // A dead node's buckets: every packet, so our stack answers its flows with RST.
       RuleBuilder orph(table, NFPROTO_INET, kChain);
@@ -934,17 +911,9 @@ void queueElems(NftBatch& batch, const std::string& table, const std::string& se
   }
 }
 
-// A handoff set's element: the bucket, its instant, and its timeout (remaining, when read).
-struct LiveTimed {
-  TimedBucket tb;
-  uint64_t timeoutMs;  // 0 when read: no timeout
-};
-
-// bucket . [fromUs, kTimeEnd] per element, network byte order as the rules' byteorder
-// expressions make the packet's key. The end of every interval: the last instant meta
-// time holds as a signed 64-bit value (year 2262), so it never ends before its timeout.
-void addHandoffElems(NftBatch& batch, const std::string& table, const char* name, const std::vector<LiveTimed>& elems) {
-  constexpr uint64_t kTimeEnd = 0x7fffffffffffffffULL;
+// bucket . [from, to] per element (ticks of kHoldTickNs: from its first ns to its last),
+// network byte order as the rules' byteorder expressions make the packet's key
+void addHoldElems(NftBatch& batch, const std::string& table, const char* name, const std::vector<HoldElem>& elems) {
   constexpr size_t kPerMessage = 256;
   for (size_t i = 0; i < elems.size(); i += kPerMessage) {
     SetPtr s(checked(nftnl_set_alloc()));
@@ -952,8 +921,8 @@ void addHandoffElems(NftBatch& batch, const std::string& table, const char* name
     nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
     for (size_t j = i; j < elems.size() && j < i + kPerMessage; ++j) {
       uint8_t key[12], end[12];
-      uint32_t bucket = htonl(elems[j].tb.bucket);
-      uint64_t from = htobe64(elems[j].tb.fromUs * 1000), last = htobe64(kTimeEnd);
+      uint32_t bucket = htonl(elems[j].bucket);
+      uint64_t from = htobe64(elems[j].fromTick * kHoldTickNs), last = htobe64(elems[j].toTick * kHoldTickNs + kHoldTickNs - 1);
       std::memcpy(key, &bucket, 4);
       std::memcpy(key + 4, &from, 8);
       std::memcpy(end, &bucket, 4);
@@ -968,18 +937,20 @@ void addHandoffElems(NftBatch& batch, const std::string& table, const char* name
   }
 }
 
-/** the live elements of a handoff set, with their remaining time; throws OsError */
-std::vector<LiveTimed> dumpHandoff(const std::string& table, const std::string& set, const std::string& op) {
-  std::vector<LiveTimed> out;
-  forEachElem(table, set, op, [&](nftnl_set_elem* e) {
-    uint32_t len = 0;
+/** the live elements of the hold set, with their remaining time; throws OsError */
+std::vector<HoldElem> dumpHolds(const std::string& table, const std::string& op) {
+  std::vector<HoldElem> out;
+  forEachElem(table, kHoldSet, op, [&](nftnl_set_elem* e) {
+    uint32_t len = 0, endLen = 0;
     const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-    if (key == nullptr || len != 12) return;
+    const void* end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &endLen);
+    if (key == nullptr || len != 12 || end == nullptr || endLen != 12) return;
     uint32_t bucket;
-    uint64_t from;
+    uint64_t from, to;
     std::memcpy(&bucket, key, 4);
     std::memcpy(&from, static_cast<const uint8_t*>(key) + 4, 8);
-    out.push_back(LiveTimed{{ntohl(bucket), be64toh(from) / 1000}, remainingMs(e)});
+    std::memcpy(&to, static_cast<const uint8_t*>(end) + 4, 8);
+    out.push_back(HoldElem{ntohl(bucket), be64toh(from) / kHoldTickNs, be64toh(to) / kHoldTickNs, remainingMs(e)});
   });
   return out;
 }
@@ -1004,19 +975,17 @@ void nftApply(const FarmSpec& spec) {
     carried.push_back({a.ownedSet, {}});
     carried.push_back({a.orphanSet, {}});
   }
-  // and the timed handoff's elements: a giving one dropped by a re-apply would let this
-  // node take new flows again after its instant, while the taker takes them too
-  std::vector<std::pair<const char*, std::vector<LiveTimed>>> timed{{kGivingSet, {}}, {kTakingSet, {}}};
+  // and the timed handoff's holds: one dropped by a re-apply would let this node take
+  // new flows of a bucket it is giving away after its instant, while the taker takes them
+  std::vector<HoldElem> holds;
   if (sameBucketLayout(spec, op + ": read current rules")) {
-    for (auto& [set, elems] : timed) {
-      try {
-        elems = dumpHandoff(inetTableName(spec.name), set, op + ": read " + set + " buckets");
-      } catch (const OsError& e) {
-        if (e.err() != ENOENT) throw;  // a table from before the handoff sets
-      }
-      // a timeout of 0 would make an element permanent
-      elems.erase(std::remove_if(elems.begin(), elems.end(), [](const LiveTimed& e) { return e.timeoutMs == 0; }), elems.end());
+    try {
+      holds = dumpHolds(inetTableName(spec.name), op + ": read hold buckets");
+    } catch (const OsError& e) {
+      if (e.err() != ENOENT) throw;  // a table from before the hold set
     }
+    // a timeout of 0 would make an element permanent
+    holds.erase(std::remove_if(holds.begin(), holds.end(), [](const HoldElem& e) { return e.timeoutMs == 0; }), holds.end());
     // a timeout of 0 would make an element permanent: drop the ones about to lapse
     auto lapsing = [](const LiveElem& e) { return e.expiresInMs == 0; };
     for (auto& [set, elems] : carried) {
@@ -1039,7 +1008,7 @@ void nftApply(const FarmSpec& spec) {
     for (const IpFamily* f : kPreviousFamilies) queuePreviousTable(batch, spec, *f);
   }
   for (const auto& [set, elems] : carried) queueElems(batch, inetTableName(spec.name), set, elems);
-  for (const auto& [set, elems] : timed) addHandoffElems(batch, inetTableName(spec.name), set, elems);
+  addHoldElems(batch, inetTableName(spec.name), kHoldSet, holds);
   batch.commit(nl);
 }
 
@@ -1144,40 +1113,30 @@ void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_
 
 namespace {
 
-// flush + re-add the handoff set `name`, every element with the same timeout
-void queueHandoffElems(NftBatch& batch, const std::string& table, const char* name, const std::vector<TimedBucket>& elems,
-                       uint64_t timeoutMs) {
-  SetPtr flush(checked(nftnl_set_alloc()));
-  nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
-  nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, name);
-  batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_INET, 0, flush.get(), std::string("flush set ") + name);
-  std::vector<LiveTimed> live;
-  live.reserve(elems.size());
-  for (const TimedBucket& t : elems) live.push_back({t, timeoutMs});
-  addHandoffElems(batch, table, name, live);
-}
-
 }  // namespace
 
-void nftSetOwnedAndHandoff(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
-                           const std::vector<TimedBucket>& giving, const std::vector<TimedBucket>& taking) {
+void nftSetOwnedAndHold(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
+                        const std::vector<HoldElem>* holds) {
   std::string table = inetTableName(farm);
-  std::string op = "set owned buckets and handoff of " + table;
+  std::string op = "set owned buckets and holds of " + table;
   NlSocket& nl = nftSocket(op);
   NftBatch batch(op, nl.nextSeq());
-  // owned first: a giving element added after it outlasts it (it only drops, and a
-  // lapsed owned bucket is not accepted anyway); a taking element accepts like owned and
-  // so has the same lease
   queueReplaceElems(batch, table, "owned", owned, leaseMs);
-  queueHandoffElems(batch, table, kGivingSet, giving, leaseMs + kGivingGraceMs);
-  queueHandoffElems(batch, table, kTakingSet, taking, leaseMs);
+  if (holds != nullptr) {
+    // flush + re-add, in the same batch as owned: a bucket is never owned without its hold
+    SetPtr flush(checked(nftnl_set_alloc()));
+    nftnl_set_set_str(flush.get(), NFTNL_SET_TABLE, table.c_str());
+    nftnl_set_set_str(flush.get(), NFTNL_SET_NAME, kHoldSet);
+    batch.addSetElems(NFT_MSG_DELSETELEM, NFPROTO_INET, 0, flush.get(), std::string("flush set ") + kHoldSet);
+    addHoldElems(batch, table, kHoldSet, *holds);
+  }
   batch.commit(nl);
 }
 
-std::vector<TimedBucket> nftGetHandoff(const std::string& farm, const std::string& set) {
+std::vector<HoldElem> nftGetHolds(const std::string& farm) {
   std::string table = inetTableName(farm);
-  std::vector<TimedBucket> out;
-  for (const LiveTimed& e : dumpHandoff(table, set, "get " + set + " of " + table)) out.push_back(e.tb);
+  std::vector<HoldElem> out;
+  for (const HoldElem& e : dumpHolds(table, "get holds of " + table)) out.push_back(e);
   return out;
 }
 

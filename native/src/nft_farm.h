@@ -77,21 +77,20 @@ void nftSetElems(const std::string& farm, const std::string& set, const std::vec
 void nftSetOwnedAndForwarding(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
                               const std::vector<ForwardEntry>& forward, const std::vector<std::array<uint8_t, 6>>& nodes,
                               const std::vector<PreviousEntry>& previous);
-/** a bucket of a handoff set and the instant it flips: microseconds since the epoch on
- *  the kernel's clock (CLOCK_REALTIME, what `meta time` reads) */
-struct TimedBucket {
+/** an element of the hold set: the bucket takes no new flow from tick fromTick to tick
+ *  toTick (inclusive; ticks of kHoldTickNs since the epoch on CLOCK_REALTIME, what `meta
+ *  time` reads), for timeoutMs (remaining, when read; 0: none) */
+struct HoldElem {
   uint32_t bucket;
-  uint64_t fromUs;
+  uint64_t fromTick, toTick, timeoutMs;
 };
-/** how much longer than the lease a giving element lives (it only drops) */
-constexpr uint64_t kGivingGraceMs = 1000;
-/** Timed handoff: the owned set (as nftSetElems) and the sets "giving" (new flows of the
- *  bucket dropped from fromUs on: it is being given away) and "taking" (accepted from
- *  fromUs on: it is being taken over), replaced in one batch */
-void nftSetOwnedAndHandoff(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
-                           const std::vector<TimedBucket>& giving, const std::vector<TimedBucket>& taking);
-/** live elements of set "giving" or "taking" */
-std::vector<TimedBucket> nftGetHandoff(const std::string& farm, const std::string& set);
+constexpr uint64_t kHoldTickNs = 1024;
+/** Timed handoff: the owned set (as nftSetElems) and, unless holds is null, the hold set
+ *  replaced by holds in the same batch */
+void nftSetOwnedAndHold(const std::string& farm, const std::vector<uint32_t>& owned, uint64_t leaseMs,
+                        const std::vector<HoldElem>* holds);
+/** live elements of the hold set */
+std::vector<HoldElem> nftGetHolds(const std::string& farm);
 /** CLOCK_REALTIME in microseconds: the clock the handoff sets' instants are on */
 uint64_t realtimeUs();
 /** live elements of the set */

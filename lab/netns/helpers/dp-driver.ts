@@ -25,7 +25,7 @@ const ops: Record<string, Handler> = {
   setOrphans: (name: string, b: number[], lease: number) => dp.setOrphans(name, b, lease),
   setBucketsAndHandoff: (name: string, b: number[], lease: number, giving: { bucket: number; atMs: number }[], taking: { bucket: number; atMs: number }[]) =>
     dp.setBucketsAndHandoff(name, b, lease, giving, taking),
-  getHandoff: (name: string, set: 'giving' | 'taking') => dp.getHandoff(name, set),
+  getHolds: (name: string) => dp.getHolds(name),
   realtimeMs: () => realtimeMs(),
   getBuckets: (name: string, set: 'owned' | 'orphan') => dp.getBuckets(name, set),
   setServiceBuckets: (name: string, ip: string, b: number[], lease: number) => dp.setServiceBuckets(name, ip, b, lease),
