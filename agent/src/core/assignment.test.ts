@@ -206,8 +206,9 @@ describe('assignBuckets speed', () => {
     expect(out.status).toBe(0);
     const best = Number(out.stdout.trim());
     expect(Number.isFinite(best)).toBe(true);
-    // generous because the machine is shared; ~3 ms measured when idle
-    expect(best).toBeLessThan(15);
+    // a sanity bound, not a benchmark: 3-9 ms best of 10 on this 2-core machine (9 with the
+    // other tests running, 17 seen once under the full suite); a quadratic regression is 100s
+    expect(best).toBeLessThan(50);
   });
 });
 
